@@ -1,0 +1,140 @@
+// Package config parses Guard's HCL configuration into typed, validated values.
+//
+// Parse and LoadFile read a file in three passes: the HCL syntax, the shape
+// (which blocks and arguments exist, checked against a schema per block, so an
+// unknown or misspelt name is an error at its position), and the meaning
+// (durations, addresses, enumerations, references between blocks). Every
+// problem of a pass is collected before the call returns, so one run of
+// `guard validate` shows them all. Syntax errors end the run after the first
+// pass, because the shape of a broken file is not worth reporting on.
+//
+// The result is a Config of plain values: durations are time.Duration, every
+// default is filled in, and every listener names a backend that exists.
+// The reference for every block and key is docs/config.md.
+package config
+
+import "time"
+
+// Config is a whole, validated Guard configuration.
+type Config struct {
+	Log       Log
+	Admin     Admin
+	Shutdown  Shutdown
+	Listeners []Listener // at least one, names unique, in file order
+	Backends  []Backend  // names unique, in file order
+
+	// warnings are the non-fatal diagnostics found while parsing; see Warnings.
+	warnings *Error
+}
+
+// Log is the log block: how Guard writes its log.
+type Log struct {
+	Level  string // "trace", "debug", "info", "warn" or "error"; default "info"
+	Format string // "text" or "json"; default "text"
+}
+
+// Admin is the admin block: the HTTP endpoint for /healthz, /readyz and /metrics.
+type Admin struct {
+	Address string // host:port; default "127.0.0.1:9090"; "" disables the endpoint
+}
+
+// Shutdown is the shutdown block: what Guard does on SIGTERM.
+type Shutdown struct {
+	// DrainTimeout is how long open streams may run after Guard stops
+	// accepting, before they are closed. Default 25s; 0 closes them at once.
+	DrainTimeout time.Duration
+}
+
+// Listener is one listener block: an address where clients connect.
+type Listener struct {
+	Name     string // the block label, unique among listeners
+	Address  string // host:port to listen on; port 0 picks a free port (tests)
+	Backend  string // name of the Backend that receives this listener's streams
+	Timeouts Timeouts
+}
+
+// Timeouts is a listener's timeouts block.
+type Timeouts struct {
+	// Handshake bounds the time from accept until the client's whole stream
+	// header has arrived. Default 10s; always > 0.
+	Handshake time.Duration
+	// Idle closes an established stream with no traffic in either direction
+	// for this long. Default 0: off.
+	Idle time.Duration
+	// HalfClose is the time the other side has to finish after one side has
+	// closed its half of the connection. Default 5s; always > 0.
+	HalfClose time.Duration
+}
+
+// Backend is one backend block: an XMPP server that Guard connects to.
+type Backend struct {
+	Name           string        // the block label, unique among backends
+	Address        string        // host:port to dial
+	ConnectTimeout time.Duration // bounds each dial; default 2s; always > 0
+}
+
+// Defaults for every optional key. docs/config.md repeats them.
+const (
+	defaultLogLevel       = "info"
+	defaultLogFormat      = "text"
+	defaultAdminAddress   = "127.0.0.1:9090"
+	defaultDrainTimeout   = 25 * time.Second
+	defaultHandshake      = 10 * time.Second
+	defaultIdle           = 0
+	defaultHalfClose      = 5 * time.Second
+	defaultConnectTimeout = 2 * time.Second
+)
+
+// Backend returns the backend with the given name and whether it exists.
+// In a Config returned by Parse or LoadFile, every Listener.Backend exists.
+func (c *Config) Backend(name string) (Backend, bool) {
+	for _, b := range c.Backends {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Backend{}, false
+}
+
+// Warnings returns the non-fatal diagnostics found while parsing, such as a
+// backend that no listener uses, as an *Error for WriteDiagnostics; or nil.
+func (c *Config) Warnings() error {
+	if c.warnings == nil {
+		return nil
+	}
+	return c.warnings
+}
+
+// Default returns the configuration that `guard run --listen ADDR --backend
+// ADDR` describes: one listener "default" on listen, sending its streams to
+// one backend "default" at backend, with every other value at its default.
+// The addresses are not checked here; listening or dialing reports them.
+func Default(listen, backend string) *Config {
+	c := defaults()
+	c.Listeners = []Listener{{
+		Name:     "default",
+		Address:  listen,
+		Backend:  "default",
+		Timeouts: defaultTimeouts(),
+	}}
+	c.Backends = []Backend{{
+		Name:           "default",
+		Address:        backend,
+		ConnectTimeout: defaultConnectTimeout,
+	}}
+	return c
+}
+
+// defaults returns a Config with every top-level block at its defaults and no
+// listeners or backends.
+func defaults() *Config {
+	return &Config{
+		Log:      Log{Level: defaultLogLevel, Format: defaultLogFormat},
+		Admin:    Admin{Address: defaultAdminAddress},
+		Shutdown: Shutdown{DrainTimeout: defaultDrainTimeout},
+	}
+}
+
+func defaultTimeouts() Timeouts {
+	return Timeouts{Handshake: defaultHandshake, Idle: defaultIdle, HalfClose: defaultHalfClose}
+}

@@ -1,0 +1,564 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// minimal is the smallest valid configuration.
+const minimal = `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+}
+backend "xmpp" {
+  address = "127.0.0.1:5262"
+}
+`
+
+func TestParseValid(t *testing.T) {
+	defaultListener := Listener{
+		Name: "c2s", Address: "0.0.0.0:5222", Backend: "xmpp",
+		Timeouts: Timeouts{Handshake: 10 * time.Second, Idle: 0, HalfClose: 5 * time.Second},
+	}
+	defaultBackend := Backend{Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second}
+	withDefaults := func(edit func(*Config)) *Config {
+		c := &Config{
+			Log:       Log{Level: "info", Format: "text"},
+			Admin:     Admin{Address: "127.0.0.1:9090"},
+			Shutdown:  Shutdown{DrainTimeout: 25 * time.Second},
+			Listeners: []Listener{defaultListener},
+			Backends:  []Backend{defaultBackend},
+		}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+
+	tests := []struct {
+		name string
+		src  string
+		want *Config
+	}{
+		{"minimal gets every default", minimal, withDefaults(nil)},
+		{"empty blocks get defaults", minimal + `
+log {}
+admin {}
+shutdown {}
+`, withDefaults(nil)},
+		{"every value set", `
+log {
+  level  = "debug"
+  format = "json"
+}
+admin {
+  address = "[::1]:9191"
+}
+shutdown {
+  drain_timeout = "1m30s"
+}
+listener "c2s" {
+  address = "[::]:5222"
+  backend = "prosody"
+  timeouts {
+    handshake  = "500ms"
+    idle       = "2h"
+    half_close = "1s"
+  }
+}
+backend "prosody" {
+  address         = "prosody.internal:5262"
+  connect_timeout = "750ms"
+}
+`, &Config{
+			Log:      Log{Level: "debug", Format: "json"},
+			Admin:    Admin{Address: "[::1]:9191"},
+			Shutdown: Shutdown{DrainTimeout: 90 * time.Second},
+			Listeners: []Listener{{
+				Name: "c2s", Address: "[::]:5222", Backend: "prosody",
+				Timeouts: Timeouts{Handshake: 500 * time.Millisecond, Idle: 2 * time.Hour, HalfClose: time.Second},
+			}},
+			Backends: []Backend{{Name: "prosody", Address: "prosody.internal:5262", ConnectTimeout: 750 * time.Millisecond}},
+		}},
+		{"zero where zero has a meaning", minimal + `
+admin { address = "" }
+shutdown { drain_timeout = "0s" }
+`, withDefaults(func(c *Config) {
+			c.Admin.Address = ""
+			c.Shutdown.DrainTimeout = 0
+		})},
+		{"partial timeouts keep the other defaults", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  timeouts { idle = "30m" }
+}
+backend "xmpp" { address = "127.0.0.1:5262" }
+`, withDefaults(func(c *Config) { c.Listeners[0].Timeouts.Idle = 30 * time.Minute })},
+		{"listeners share a backend, in file order; port 0 and an empty host", `
+listener "c2s" {
+  address = ":0"
+  backend = "xmpp"
+}
+listener "test" {
+  address = "127.0.0.1:0"
+  backend = "xmpp"
+}
+backend "xmpp" { address = "127.0.0.1:5262" }
+`, withDefaults(func(c *Config) {
+			c.Listeners = []Listener{defaultListener, defaultListener}
+			c.Listeners[0].Address = ":0"
+			c.Listeners[1].Name, c.Listeners[1].Address = "test", "127.0.0.1:0"
+		})},
+		{"null means the default", `
+log { level = null }
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+}
+backend "xmpp" { address = "127.0.0.1:5262" }
+`, withDefaults(nil)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse("test.hcl", []byte(tt.src))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if w := got.Warnings(); w != nil {
+				t.Errorf("Warnings: %v", w)
+			}
+			got.warnings = nil
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse:\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// diagLines renders diags as "LINE,COL Summary" (with "warning: " for
+// warnings), which is what the rule tests compare.
+func diagLines(diags hcl.Diagnostics) []string {
+	var out []string
+	for _, d := range diags {
+		s := d.Summary
+		if d.Severity == hcl.DiagWarning {
+			s = "warning: " + s
+		}
+		if d.Subject != nil {
+			s = fmt.Sprintf("%d,%d %s", d.Subject.Start.Line, d.Subject.Start.Column, s)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestParseRules(t *testing.T) {
+	const backend = "\nbackend \"xmpp\" { address = \"127.0.0.1:5262\" }\n"
+	// listener returns a listener block whose first line is line 1.
+	listener := func(body string) string {
+		return "listener \"c2s\" {\n" + body + "\n}\n"
+	}
+	tests := []struct {
+		name   string
+		src    string
+		want   []string // diagLines
+		detail string   // a substring of the first diagnostic's detail
+	}{
+		{"unknown argument", listener(`address = "0.0.0.0:5222"
+bakend = "xmpp"`) + backend,
+			[]string{"1,1 Missing required argument", "3,1 Unsupported argument"},
+			`has no backend`},
+		{"unknown argument suggestion", listener(`address = "0.0.0.0:5222"
+backend = "xmpp"
+timeout { idle = "1s" }
+bakend = "xmpp"`) + backend,
+			[]string{"4,1 Unsupported block type", "5,1 Unsupported argument"},
+			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the block "timeouts".`},
+		{"unknown block", "policy {}\n" + minimal,
+			[]string{"1,1 Unsupported block type"},
+			`The top level of the file takes the blocks "log", "admin", "shutdown", "listener", "backend".`},
+		{"argument at the top level", "level = \"info\"\n" + minimal,
+			[]string{"1,1 Unsupported argument"}, `The top level of the file takes the blocks`},
+		{"missing address and backend", listener("") + backend,
+			[]string{"1,1 Missing required argument", "1,1 Missing required argument"},
+			`listener "c2s" has no address. Add one, e.g. address = "0.0.0.0:5222".`},
+		{"missing backend address", listener(`address = ":5222"
+backend = "xmpp"`) + "backend \"xmpp\" {}\n",
+			[]string{"5,1 Missing required argument"}, `backend "xmpp" has no address.`},
+		{"missing label", "listener {\n}\n" + minimal,
+			[]string{"1,10 Missing name for listener"}, ""},
+		{"bad name", "listener \"c 2s\" {\naddress = \":5222\"\nbackend = \"xmpp\"\n}\n" + backend,
+			[]string{"1,10 Invalid listener name"}, `Use letters, digits, "-", "_" and "." only`},
+		{"bad duration", listener(`address = ":5222"
+backend = "xmpp"
+timeouts { handshake = "10 s" }`) + backend,
+			[]string{"4,24 Invalid duration"},
+			`"10 s" is not a duration. Use a number with a unit: "500ms", "10s", "2m".`},
+		{"duration without a unit", listener(`address = ":5222"
+backend = "xmpp"
+timeouts { idle = 30 }`) + backend,
+			[]string{"4,19 Invalid duration"}, `A plain number has no unit: for seconds, write "30s".`},
+		{"negative duration where zero is off", listener(`address = ":5222"
+backend = "xmpp"
+timeouts { idle = "-1s" }`) + backend,
+			[]string{"4,19 Negative duration"}, `Use "0s" to turn the idle timeout off`},
+		{"negative duration", "shutdown { drain_timeout = \"-2s\" }\n" + minimal,
+			[]string{"1,28 Negative duration"}, `Use "0s" to close open streams at once`},
+		{"zero where a duration must be positive", listener(`address = ":5222"
+backend = "xmpp"
+timeouts {
+  handshake = "0s"
+  half_close = "0"
+}`) + backend,
+			[]string{"5,15 Duration must be positive", "6,16 Duration must be positive"},
+			`handshake must be greater than zero.`},
+		{"zero connect timeout", minimal + "backend \"b\" {\naddress = \"h:1\"\nconnect_timeout = \"0s\"\n}\n",
+			[]string{"9,1 warning: Unused backend", "11,19 Duration must be positive"}, ""},
+		{"address without port", listener(`address = "0.0.0.0"
+backend = "xmpp"`) + backend,
+			[]string{"2,11 Invalid address"}, `"0.0.0.0" is not HOST:PORT (missing port in address).`},
+		{"IPv6 address without brackets", listener(`address = "::1:5222"
+backend = "xmpp"`) + backend,
+			[]string{"2,11 Invalid address"}, `too many colons`},
+		{"named port", listener(`address = "0.0.0.0:xmpp-client"
+backend = "xmpp"`) + backend,
+			[]string{"2,11 Invalid port"}, `is not a port number. Use a number from 1 to 65535 (0 picks a free port, for tests)`},
+		{"negative port", listener(`address = "0.0.0.0:-1"
+backend = "xmpp"`) + backend,
+			[]string{"2,11 Invalid port"}, ""},
+		{"port out of range", listener(`address = "0.0.0.0:65536"
+backend = "xmpp"`) + backend,
+			[]string{"2,11 Invalid port"}, `out of range`},
+		{"backend port 0", listener(`address = "0.0.0.0:5222"
+backend = "xmpp"`) + "backend \"xmpp\" { address = \"127.0.0.1:0\" }\n",
+			[]string{"5,28 Invalid port"}, `Use a number from 1 to 65535.`},
+		{"backend without host", listener(`address = "0.0.0.0:5222"
+backend = "xmpp"`) + "backend \"xmpp\" { address = \":5262\" }\n",
+			[]string{"5,28 Missing host"}, ""},
+		{"bad admin address", "admin { address = \"9090\" }\n" + minimal,
+			[]string{"1,19 Invalid address"}, `Use "" to turn it off.`},
+		{"dangling backend", listener(`address = "0.0.0.0:5222"
+backend = "xmp"`) + backend,
+			[]string{"3,11 Unknown backend", "6,1 warning: Unused backend"},
+			`listener "c2s" names backend "xmp", but no backend block has that name. Did you mean "xmpp"? Defined backends: "xmpp".`},
+		{"empty backend name", listener(`address = "0.0.0.0:5222"
+backend = ""`) + backend,
+			[]string{"3,11 Empty backend name"}, `Name a backend block`},
+		{"no backend at all", listener(`address = "0.0.0.0:5222"
+backend = "xmpp"`),
+			[]string{"3,11 Unknown backend"}, `No backend is defined: add one, e.g. backend "xmpp"`},
+		{"duplicate listener", minimal + listener(`address = "0.0.0.0:5223"
+backend = "xmpp"`),
+			[]string{"9,1 Duplicate listener name"}, `A listener named "c2s" is already defined at test.hcl:2,1-15.`},
+		{"duplicate backend", minimal + "backend \"xmpp\" { address = \"h:1\" }\n",
+			[]string{"9,1 Duplicate backend name"}, `already defined at test.hcl:6,1-15`},
+		{"duplicate log block", "log {}\nlog {}\n" + minimal,
+			[]string{"2,1 Duplicate log block"}, `Only one log block is allowed, and one is already defined at test.hcl:1,1-4.`},
+		{"duplicate listen address", minimal + "listener \"other\" {\naddress = \"0.0.0.0:5222\"\nbackend = \"xmpp\"\n}\n",
+			[]string{"10,11 Duplicate listen address"}, `listener "other" listens on "0.0.0.0:5222", which listener "c2s" already uses (at test.hcl:3,3-27).`},
+		{"listener on the default admin address", listener(`address = "127.0.0.1:9090"
+backend = "xmpp"`) + backend,
+			[]string{"2,11 Duplicate listen address"}, `which the admin endpoint already uses (by default).`},
+		{"no listener", backend,
+			[]string{"1,1 No listener"}, `Guard needs at least one listener block`},
+		{"empty file", "",
+			[]string{"1,1 No listener"}, ""},
+		{"bad log level", "log { level = \"verbose\" }\n" + minimal,
+			[]string{"1,15 Invalid log level"},
+			`"verbose" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`},
+		{"log format in capitals", "log { format = \"JSON\" }\n" + minimal,
+			[]string{"1,16 Invalid log format"}, `Did you mean "json"?`},
+		{"unquoted word", "log { level = debug }\n" + minimal,
+			[]string{"1,15 Variables not allowed"}, `put it in quotes: level = "debug".`},
+		{"list instead of string", "log { level = [\"debug\"] }\n" + minimal,
+			[]string{"1,15 Incorrect argument type"}, `level must be a string in quotes, not a list, e.g. level = "info".`},
+		{"object instead of string", "log { level = { a = 1 } }\n" + minimal,
+			[]string{"1,15 Incorrect argument type"}, `not an object`},
+		{"label on a single block", "log \"x\" {}\n" + minimal,
+			[]string{"1,5 Extraneous label for log"}, `Write it as log { ... }.`},
+		{"two labels", "backend \"a\" \"b\" { address = \"h:1\" }\n" + minimal,
+			[]string{"1,13 Extraneous label for backend"}, `Write it as backend "NAME" { ... }.`},
+		{"syntax error stops before the shape", "listener \"c2s\" {\nbogus = 1\n",
+			[]string{"1,16 Unclosed configuration block"}, ""},
+		{"all errors in one pass", `log { level = "x" }
+log { format = "y" }
+listener "a" {
+  address = "nope"
+  backend = "b"
+  timeouts { handshake = "1 s" }
+}
+listener "a" {}
+backend "c" { address = "h:0" }
+`, []string{
+			"1,15 Invalid log level",
+			"2,1 Duplicate log block",
+			"4,13 Invalid address",
+			"5,13 Unknown backend",
+			"6,26 Invalid duration",
+			"8,1 Duplicate listener name",
+			"8,1 Missing required argument",
+			"8,1 Missing required argument",
+			"9,25 Invalid port",
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("test.hcl", []byte(tt.src))
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("Parse = %+v, %v; want an *Error", c, err)
+			}
+			if c != nil {
+				t.Errorf("Parse returned a Config with an error")
+			}
+			got := diagLines(e.Diags)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("diagnostics:\n got %q\nwant %q\n%v", got, tt.want, e)
+			}
+			for _, d := range e.Diags {
+				if d.Summary == "" || d.Detail == "" {
+					t.Errorf("diagnostic without summary or detail: %+v", d)
+				}
+				if d.Subject == nil || d.Subject.Filename != "test.hcl" {
+					t.Errorf("diagnostic without a position in test.hcl: %+v", d)
+				}
+			}
+			if tt.detail != "" && !strings.Contains(e.Diags[0].Detail, tt.detail) {
+				t.Errorf("detail %q\ndoes not contain %q", e.Diags[0].Detail, tt.detail)
+			}
+		})
+	}
+}
+
+func TestWarningsDoNotFail(t *testing.T) {
+	c, err := Parse("test.hcl", []byte(minimal+"backend \"spare\" { address = \"127.0.0.1:5263\" }\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if len(c.Backends) != 2 {
+		t.Errorf("Backends = %+v, want 2", c.Backends)
+	}
+	w := c.Warnings()
+	if w == nil {
+		t.Fatal("Warnings() = nil, want the unused backend")
+	}
+	want := `test.hcl:9,1-16: Warning: Unused backend; No listener names backend "spare", so Guard never connects to it. Point a listener at it with backend = "spare", or remove the block.`
+	if w.Error() != want {
+		t.Errorf("Warnings().Error() =\n%s\nwant\n%s", w, want)
+	}
+}
+
+// TestGolden parses every file under testdata/invalid and testdata/warning
+// and compares what WriteDiagnostics prints with NAME.golden. Run
+// `go test ./config -update` to rewrite the golden files.
+func TestGolden(t *testing.T) {
+	paths, err := filepath.Glob("testdata/*/*.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 10 {
+		t.Fatalf("found %d test files, want at least 10", len(paths))
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(path, ".hcl"), func(t *testing.T) {
+			c, err := LoadFile(path)
+			switch filepath.Base(filepath.Dir(path)) {
+			case "invalid":
+				if err == nil {
+					t.Fatal("LoadFile succeeded, want an error")
+				}
+			case "warning":
+				if err != nil {
+					t.Fatalf("LoadFile: %v", err)
+				}
+				if err = c.Warnings(); err == nil {
+					t.Fatal("no warnings")
+				}
+			}
+			var out strings.Builder
+			if err := WriteDiagnostics(&out, err, 78, false); err != nil {
+				t.Fatal(err)
+			}
+			golden := strings.TrimSuffix(path, ".hcl") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./config -update)", err)
+			}
+			if out.String() != string(want) {
+				t.Errorf("WriteDiagnostics differs from %s (run go test ./config -update after checking):\n%s", golden, out.String())
+			}
+		})
+	}
+}
+
+func TestRepositoryConfig(t *testing.T) {
+	c, err := LoadFile("../config.hcl")
+	if err != nil {
+		var out strings.Builder
+		_ = WriteDiagnostics(&out, err, 0, false)
+		t.Fatalf("../config.hcl:\n%s", out.String())
+	}
+	if w := c.Warnings(); w != nil {
+		t.Errorf("../config.hcl warnings: %v", w)
+	}
+	c.warnings = nil
+	want := &Config{
+		Log:      Log{Level: "info", Format: "text"},
+		Admin:    Admin{Address: "127.0.0.1:9090"},
+		Shutdown: Shutdown{DrainTimeout: 25 * time.Second},
+		Listeners: []Listener{{
+			Name: "c2s", Address: "0.0.0.0:5222", Backend: "xmpp",
+			Timeouts: Timeouts{Handshake: 10 * time.Second, HalfClose: 5 * time.Second},
+		}},
+		Backends: []Backend{{Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second}},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("../config.hcl:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestLoadFileMissing(t *testing.T) {
+	_, err := LoadFile(filepath.Join(t.TempDir(), "nope.hcl"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LoadFile = %v, want fs.ErrNotExist", err)
+	}
+	var out strings.Builder
+	if err := WriteDiagnostics(&out, err, 78, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "Error: config: open ") || !strings.HasSuffix(out.String(), "\n") {
+		t.Errorf("WriteDiagnostics = %q", out.String())
+	}
+}
+
+func TestDefault(t *testing.T) {
+	got := Default("0.0.0.0:5222", "127.0.0.1:5262")
+	parsed, err := Parse("default.hcl", []byte(`
+listener "default" {
+  address = "0.0.0.0:5222"
+  backend = "default"
+}
+backend "default" {
+  address = "127.0.0.1:5262"
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, parsed) {
+		t.Errorf("Default:\n got %+v\nwant %+v", got, parsed)
+	}
+}
+
+func TestConfigBackend(t *testing.T) {
+	c, err := Parse("test.hcl", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := c.Backend("xmpp")
+	if !ok || b.Address != "127.0.0.1:5262" {
+		t.Errorf(`Backend("xmpp") = %+v, %v`, b, ok)
+	}
+	if b, ok := c.Backend("nope"); ok || b != (Backend{}) {
+		t.Errorf(`Backend("nope") = %+v, %v; want zero, false`, b, ok)
+	}
+	for _, l := range c.Listeners {
+		if _, ok := c.Backend(l.Backend); !ok {
+			t.Errorf("listener %q: backend %q missing", l.Name, l.Backend)
+		}
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	_, err := Parse("testdata/x.hcl", []byte("log { level = \"x\" }\nlistener \"a\" {\n  adress = \"h:1\"\n}\n"))
+	want := strings.Join([]string{
+		`testdata/x.hcl:1,15-18: Invalid log level; "x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`,
+		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no address. Add one, e.g. address = "0.0.0.0:5222".`,
+		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no backend. Add one, e.g. backend = "xmpp".`,
+		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the block "timeouts".`,
+	}, "\n")
+	if err == nil || err.Error() != want {
+		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestWriteDiagnostics(t *testing.T) {
+	_, err := Parse("t.hcl", []byte("log { level = \"x\" }\n"))
+	var plain, color strings.Builder
+	if err := WriteDiagnostics(&plain, err, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteDiagnostics(&color, err, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "\x1b[") {
+		t.Errorf("plain output has escapes: %q", plain.String())
+	}
+	if !strings.Contains(color.String(), "\x1b[31mError\x1b[0m: Invalid log level") {
+		t.Errorf("color output lacks the red Error: %q", color.String())
+	}
+	// Width 0 does not wrap: each detail is one line.
+	if !strings.Contains(plain.String(), "\n\""+`x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`+"\n") {
+		t.Errorf("plain output:\n%s", plain.String())
+	}
+
+	var none strings.Builder
+	if err := WriteDiagnostics(&none, nil, 0, false); err != nil || none.Len() != 0 {
+		t.Errorf("WriteDiagnostics(nil) wrote %q, %v", none.String(), err)
+	}
+	if err := WriteDiagnostics(failWriter{}, err, 0, false); err == nil {
+		t.Error("WriteDiagnostics to a failing writer succeeded")
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("write failed") }
+
+// TestDocs keeps docs/config.md in step with the code: it documents every
+// block and key of the schemas, and its sample output is a current golden.
+func TestDocs(t *testing.T) {
+	doc, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*hcl.BodySchema{fileSchema, logSchema, adminSchema, shutdownSchema, listenerSchema, timeoutsSchema, backendSchema} {
+		for _, a := range s.Attributes {
+			if !strings.Contains(string(doc), "| `"+a.Name+"` |") {
+				t.Errorf("docs/config.md has no table row for %q", a.Name)
+			}
+		}
+		for _, b := range s.Blocks {
+			if !strings.Contains(string(doc), "## `"+b.Type) && !strings.Contains(string(doc), "### `"+b.Type) {
+				t.Errorf("docs/config.md has no section for block %q", b.Type)
+			}
+		}
+	}
+	golden, err := os.ReadFile("testdata/invalid/typo.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), string(golden)) {
+		t.Error("docs/config.md does not show the current testdata/invalid/typo.golden")
+	}
+}

@@ -1,0 +1,85 @@
+package config_test
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/guard-xmpp/guard/config"
+)
+
+func ExampleParse() {
+	src := []byte(`
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  timeouts {
+    idle = "30m"
+  }
+}
+
+backend "xmpp" {
+  address = "127.0.0.1:5262"
+}
+`)
+	c, err := config.Parse("guard.hcl", src)
+	if err != nil {
+		config.WriteDiagnostics(os.Stderr, err, 78, false)
+		return
+	}
+	for _, l := range c.Listeners {
+		b, _ := c.Backend(l.Backend)
+		fmt.Printf("%s: %s -> %s (handshake %v, idle %v, half-close %v)\n",
+			l.Name, l.Address, b.Address, l.Timeouts.Handshake, l.Timeouts.Idle, l.Timeouts.HalfClose)
+	}
+	fmt.Println("log:", c.Log.Level, c.Log.Format, "admin:", c.Admin.Address, "drain:", c.Shutdown.DrainTimeout)
+	// Output:
+	// c2s: 0.0.0.0:5222 -> 127.0.0.1:5262 (handshake 10s, idle 30m0s, half-close 5s)
+	// log: info text admin: 127.0.0.1:9090 drain: 25s
+}
+
+func ExampleWriteDiagnostics() {
+	src := []byte(`listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  timeouts {
+    handshake = "10 s"
+  }
+}
+
+backend "xmpp" {
+  adress = "127.0.0.1:5262"
+}
+`)
+	_, err := config.Parse("guard.hcl", src)
+	config.WriteDiagnostics(os.Stdout, err, 78, false)
+	// Output:
+	// Error: Invalid duration
+	//
+	//   on guard.hcl line 5, in listener "c2s":
+	//    5:     handshake = "10 s"
+	//
+	// "10 s" is not a duration. Use a number with a unit: "500ms", "10s", "2m".
+	//
+	// Error: Missing required argument
+	//
+	//   on guard.hcl line 9, in backend "xmpp":
+	//    9: backend "xmpp" {
+	//
+	// backend "xmpp" has no address. Add one, e.g. address = "127.0.0.1:5262".
+	//
+	// Error: Unsupported argument
+	//
+	//   on guard.hcl line 10, in backend "xmpp":
+	//   10:   adress = "127.0.0.1:5262"
+	//
+	// An argument named "adress" is not expected here. Did you mean "address"? A
+	// backend block takes the arguments "address", "connect_timeout".
+}
+
+func ExampleDefault() {
+	c := config.Default("127.0.0.1:5222", "127.0.0.1:5262")
+	fmt.Printf("%+v\n%+v\n", c.Listeners[0], c.Backends[0])
+	// Output:
+	// {Name:default Address:127.0.0.1:5222 Backend:default Timeouts:{Handshake:10s Idle:0s HalfClose:5s}}
+	// {Name:default Address:127.0.0.1:5262 ConnectTimeout:2s}
+}

@@ -1,0 +1,57 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks that Parse never panics, that it returns exactly one of
+// a Config and an error, that every error carries diagnostics, and that a
+// Config it accepts keeps its promises.
+func FuzzParse(f *testing.F) {
+	paths, _ := filepath.Glob("testdata/*/*.hcl")
+	paths = append(paths, "../config.hcl")
+	for _, p := range paths {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(src)
+	}
+	f.Add([]byte(minimal))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		c, err := Parse("fuzz.hcl", src)
+		if (c == nil) == (err == nil) {
+			t.Fatalf("Parse = %v, %v: want exactly one", c, err)
+		}
+		if err != nil {
+			e, ok := err.(*Error)
+			if !ok || !e.Diags.HasErrors() {
+				t.Fatalf("error %T %v has no error diagnostics", err, err)
+			}
+			var out strings.Builder
+			if werr := WriteDiagnostics(&out, err, 78, false); werr != nil {
+				t.Fatal(werr)
+			}
+			return
+		}
+		if len(c.Listeners) == 0 {
+			t.Fatal("accepted a config without listeners")
+		}
+		for _, l := range c.Listeners {
+			if _, ok := c.Backend(l.Backend); !ok {
+				t.Fatalf("listener %q names missing backend %q", l.Name, l.Backend)
+			}
+			if l.Timeouts.Handshake <= 0 || l.Timeouts.HalfClose <= 0 || l.Timeouts.Idle < 0 {
+				t.Fatalf("listener %q has bad timeouts %+v", l.Name, l.Timeouts)
+			}
+		}
+		for _, b := range c.Backends {
+			if b.ConnectTimeout <= 0 {
+				t.Fatalf("backend %q has connect timeout %v", b.Name, b.ConnectTimeout)
+			}
+		}
+	})
+}

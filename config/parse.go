@@ -1,0 +1,320 @@
+package config
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// LoadFile reads and parses the configuration file at path. Diagnostics name
+// the file by path as given, so a relative path gives relative positions.
+// A file that cannot be read gives the *os.PathError, wrapped; a file that
+// does not parse or validate gives an *Error.
+func LoadFile(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, src)
+}
+
+// Parse parses src, the contents of the file named filename, into a
+// validated Config with every default filled in. filename is used only in
+// diagnostics.
+//
+// When src has errors, Parse returns a nil Config and an *Error holding every
+// diagnostic (errors and warnings). Warnings alone do not fail: Parse returns
+// the Config, and Config.Warnings returns them.
+func Parse(filename string, src []byte) (*Config, error) {
+	p := hclparse.NewParser()
+	f, diags := p.ParseHCL(src, filename)
+	if diags.HasErrors() {
+		sortDiagnostics(diags)
+		return nil, &Error{Diags: diags, Files: p.Files()}
+	}
+	d := &decoder{diags: diags}
+	c := d.file(f)
+	sortDiagnostics(d.diags)
+	if d.diags.HasErrors() {
+		return nil, &Error{Diags: d.diags, Files: p.Files()}
+	}
+	if len(d.diags) > 0 {
+		c.warnings = &Error{Diags: d.diags, Files: p.Files()}
+	}
+	return c, nil
+}
+
+// decoder turns the HCL of one file into a Config, collecting diagnostics
+// as it goes instead of stopping at the first.
+type decoder struct {
+	diags hcl.Diagnostics
+}
+
+// The schemas below are the shape of the file, one per kind of block. Adding
+// a block takes: its header in the schema of the enclosing block, a schema
+// for its body, a decode method, and a call in the enclosing decode method.
+// Checks that span blocks (references by name) go in file.
+
+var fileSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "log"},
+		{Type: "admin"},
+		{Type: "shutdown"},
+		{Type: "listener", LabelNames: []string{"name"}},
+		{Type: "backend", LabelNames: []string{"name"}},
+	},
+}
+
+var logSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "level"}, {Name: "format"}},
+}
+
+var adminSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "address"}},
+}
+
+var shutdownSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "drain_timeout"}},
+}
+
+var listenerSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "backend"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "timeouts"}},
+}
+
+var timeoutsSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "handshake"}, {Name: "idle"}, {Name: "half_close"}},
+}
+
+var backendSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "connect_timeout"}},
+}
+
+// Every attribute is optional in the schemas: required ones are checked by
+// the decode methods, which can say what to write and point at the block.
+
+// decoded is a value decoded from a block, kept with the block and its
+// attributes so that checks between blocks can point at them.
+type decoded[T any] struct {
+	value T
+	block *hcl.Block
+	attrs hcl.Attributes
+}
+
+// file decodes the top level of f: each block, then the checks between blocks.
+func (d *decoder) file(f *hcl.File) *Config {
+	c := defaults()
+	content := d.content(f.Body, fileSchema, "The top level of the file")
+	blocks := content.Blocks.ByType()
+
+	if b := d.single(blocks["log"]); b != nil {
+		c.Log = d.log(b)
+	}
+	admin := decoded[Admin]{value: c.Admin}
+	if b := d.single(blocks["admin"]); b != nil {
+		admin = d.admin(b)
+		c.Admin = admin.value
+	}
+	if b := d.single(blocks["shutdown"]); b != nil {
+		c.Shutdown = d.shutdown(b)
+	}
+
+	d.unique(blocks["listener"])
+	d.unique(blocks["backend"])
+	var listeners []decoded[Listener]
+	for _, b := range blocks["listener"] {
+		l := d.listener(b)
+		listeners = append(listeners, l)
+		c.Listeners = append(c.Listeners, l.value)
+	}
+	var backends []decoded[Backend]
+	for _, b := range blocks["backend"] {
+		be := d.backend(b)
+		backends = append(backends, be)
+		c.Backends = append(c.Backends, be.value)
+	}
+
+	if !hasBlock(f.Body, "listener") {
+		start := hcl.Pos{Line: 1, Column: 1, Byte: 0}
+		d.errorf(hcl.Range{Filename: f.Body.MissingItemRange().Filename, Start: start, End: start}, nil,
+			"No listener",
+			`Guard needs at least one listener block, e.g. listener "c2s" { address = "0.0.0.0:5222" backend = "xmpp" }.`)
+	}
+	d.backendReferences(listeners, backends)
+	d.listenAddresses(admin, listeners)
+	return c
+}
+
+func (d *decoder) log(b *hcl.Block) Log {
+	a := d.content(b.Body, logSchema, "A log block").Attributes
+	return Log{
+		Level:  d.oneOf(a["level"], defaultLogLevel, "log level", "trace", "debug", "info", "warn", "error"),
+		Format: d.oneOf(a["format"], defaultLogFormat, "log format", "text", "json"),
+	}
+}
+
+func (d *decoder) admin(b *hcl.Block) decoded[Admin] {
+	a := d.content(b.Body, adminSchema, "An admin block").Attributes
+	adm := Admin{Address: d.address(a["address"], defaultAdminAddress, addrRule{
+		listen: true, optional: true, example: defaultAdminAddress,
+	})}
+	return decoded[Admin]{value: adm, block: b, attrs: a}
+}
+
+func (d *decoder) shutdown(b *hcl.Block) Shutdown {
+	a := d.content(b.Body, shutdownSchema, "A shutdown block").Attributes
+	return Shutdown{DrainTimeout: d.duration(a["drain_timeout"], durationRule{
+		def: defaultDrainTimeout, zero: "close open streams at once", example: "25s",
+	})}
+}
+
+func (d *decoder) listener(b *hcl.Block) decoded[Listener] {
+	content := d.content(b.Body, listenerSchema, "A listener block")
+	a := content.Attributes
+	d.name(b)
+	l := Listener{
+		Name:     b.Labels[0],
+		Address:  d.address(d.required(b, a, "address", "0.0.0.0:5222"), "", addrRule{listen: true, example: "0.0.0.0:5222"}),
+		Backend:  d.backendName(d.required(b, a, "backend", "xmpp")),
+		Timeouts: defaultTimeouts(),
+	}
+	if tb := d.single(content.Blocks.OfType("timeouts")); tb != nil {
+		l.Timeouts = d.timeouts(tb)
+	}
+	return decoded[Listener]{value: l, block: b, attrs: a}
+}
+
+// backendName returns the value of a listener's backend attribute; whether
+// that backend exists is checked by backendReferences.
+func (d *decoder) backendName(a *hcl.Attribute) string {
+	s, ok := d.value(a, "xmpp")
+	if ok && s == "" {
+		d.errorf(a.Expr.Range(), &a.Range, "Empty backend name",
+			`backend = "" names no backend. Name a backend block, e.g. backend = "xmpp".`)
+	}
+	return s
+}
+
+func (d *decoder) timeouts(b *hcl.Block) Timeouts {
+	a := d.content(b.Body, timeoutsSchema, "A timeouts block").Attributes
+	return Timeouts{
+		Handshake: d.duration(a["handshake"], durationRule{def: defaultHandshake, example: "10s"}),
+		Idle: d.duration(a["idle"], durationRule{
+			def: defaultIdle, zero: "turn the idle timeout off", example: "30m",
+		}),
+		HalfClose: d.duration(a["half_close"], durationRule{def: defaultHalfClose, example: "5s"}),
+	}
+}
+
+func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
+	a := d.content(b.Body, backendSchema, "A backend block").Attributes
+	d.name(b)
+	be := Backend{
+		Name:           b.Labels[0],
+		Address:        d.address(d.required(b, a, "address", "127.0.0.1:5262"), "", addrRule{example: "127.0.0.1:5262"}),
+		ConnectTimeout: d.duration(a["connect_timeout"], durationRule{def: defaultConnectTimeout, example: "2s"}),
+	}
+	return decoded[Backend]{value: be, block: b, attrs: a}
+}
+
+// backendReferences checks that every listener names a defined backend, and
+// warns about backends that no listener names.
+func (d *decoder) backendReferences(listeners []decoded[Listener], backends []decoded[Backend]) {
+	var names []string
+	byName := map[string]decoded[Backend]{}
+	for _, b := range backends {
+		if _, dup := byName[b.value.Name]; !dup {
+			byName[b.value.Name] = b
+			names = append(names, b.value.Name)
+		}
+	}
+	used := map[string]bool{}
+	// Which backends are unused is known only when every listener names one.
+	allNamed := len(listeners) > 0
+	for _, l := range listeners {
+		attr := l.attrs["backend"]
+		name := l.value.Backend
+		if attr == nil || name == "" {
+			allNamed = false
+			continue // missing or invalid: already reported
+		}
+		used[name] = true
+		if _, ok := byName[name]; ok {
+			continue
+		}
+		detail := fmt.Sprintf("listener %q names backend %q, but no backend block has that name.", l.value.Name, name)
+		if len(names) == 0 {
+			detail += fmt.Sprintf(` No backend is defined: add one, e.g. backend %q { address = "127.0.0.1:5262" }.`, name)
+		} else {
+			if s := suggest(name, names); s != "" {
+				detail += fmt.Sprintf(" Did you mean %q?", s)
+			}
+			detail += " Defined backends: " + quoteList(names) + "."
+		}
+		d.errorf(attr.Expr.Range(), &attr.Range, "Unknown backend", detail)
+	}
+	for _, name := range names {
+		if used[name] || !allNamed {
+			continue
+		}
+		b := byName[name]
+		d.diags = append(d.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Unused backend",
+			Detail: fmt.Sprintf("No listener names backend %q, so Guard never connects to it. "+
+				"Point a listener at it with backend = %q, or remove the block.", name, name),
+			Subject: b.block.DefRange.Ptr(),
+		})
+	}
+}
+
+// listenAddresses checks that no two listeners, and no listener and the admin
+// endpoint, listen on the same address. Port 0 is exempt: each gets its own
+// free port.
+func (d *decoder) listenAddresses(admin decoded[Admin], listeners []decoded[Listener]) {
+	type owner struct {
+		what string
+		at   *hcl.Attribute // nil for a default
+	}
+	seen := map[string]owner{}
+	if a := admin.value.Address; a != "" && !freePort(a) {
+		seen[a] = owner{"the admin endpoint", admin.attrs["address"]}
+	}
+	for _, l := range listeners {
+		attr := l.attrs["address"]
+		addr := l.value.Address
+		if attr == nil || addr == "" || freePort(addr) {
+			continue
+		}
+		o, dup := seen[addr]
+		if !dup {
+			seen[addr] = owner{fmt.Sprintf("listener %q", l.value.Name), attr}
+			continue
+		}
+		where := "by default"
+		if o.at != nil {
+			where = "at " + o.at.Range.String()
+		}
+		d.errorf(attr.Expr.Range(), &attr.Range, "Duplicate listen address",
+			fmt.Sprintf("listener %q listens on %q, which %s already uses (%s). Give each one its own address.",
+				l.value.Name, addr, o.what, where))
+	}
+}
+
+// hasBlock reports whether body has a block of the given type, even one that
+// failed to decode (for instance for lack of a label).
+func hasBlock(body hcl.Body, typ string) bool {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return false
+	}
+	for _, b := range sb.Blocks {
+		if b.Type == typ {
+			return true
+		}
+	}
+	return false
+}

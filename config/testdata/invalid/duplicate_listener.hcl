@@ -1,0 +1,17 @@
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+}
+
+listener "c2s" {
+  address = "0.0.0.0:5223"
+  backend = "xmpp"
+}
+
+backend "xmpp" {
+  address = "127.0.0.1:5262"
+}
+
+backend "xmpp" {
+  address = "127.0.0.1:5263"
+}

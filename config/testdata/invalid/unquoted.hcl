@@ -1,0 +1,13 @@
+# Values are strings: a bare word reads as a variable.
+log {
+  level = debug
+}
+
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = ["xmpp"]
+}
+
+backend "xmpp" {
+  address = "127.0.0.1:5262"
+}

@@ -1,0 +1,13 @@
+# Valid, with a warning: the backend "spare" is never used.
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+}
+
+backend "xmpp" {
+  address = "127.0.0.1:5262"
+}
+
+backend "spare" {
+  address = "127.0.0.1:5263"
+}
