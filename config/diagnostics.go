@@ -62,7 +62,24 @@ func WriteDiagnostics(w io.Writer, err error, width uint, color bool) error {
 		_, werr := fmt.Fprintf(w, "Error: %v\n", err)
 		return werr
 	}
-	return hcl.NewDiagnosticTextWriter(w, e.Files, width, color).WriteDiagnostics(e.Diags)
+	tw := hcl.NewDiagnosticTextWriter(w, e.Files, width, color)
+	for _, d := range e.Diags {
+		// A compiler-style first line, FILE:LINE:COL: severity: summary, that
+		// editors and CI logs link to; then hcl's long form with the snippet.
+		if d.Subject != nil {
+			sev := "error"
+			if d.Severity == hcl.DiagWarning {
+				sev = "warning"
+			}
+			if _, err := fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary); err != nil {
+				return err
+			}
+		}
+		if err := tw.WriteDiagnostic(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sortDiagnostics puts diags in reading order: by file, then by position, with
