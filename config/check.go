@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,9 +120,17 @@ func (d *decoder) unique(blocks hcl.Blocks) {
 			continue
 		}
 		d.errorf(b.DefRange, nil, fmt.Sprintf("Duplicate %s name", b.Type),
-			fmt.Sprintf("A %s named %q is already defined at %s. Names must be unique: rename or remove one of them.",
-				b.Type, name, f.DefRange))
+			fmt.Sprintf("%s %s named %q is already defined at %s. Names must be unique: rename or remove one of them.",
+				article(b.Type), b.Type, name, f.DefRange))
 	}
+}
+
+// article returns "An" before a word that starts with a vowel, else "A".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "An"
+	}
+	return "A"
 }
 
 // name checks the label of a named block. Names appear in logs and metric
@@ -266,6 +276,116 @@ func (d *decoder) duration(a *hcl.Attribute, rule durationRule) time.Duration {
 		return rule.def
 	}
 	return v
+}
+
+// Size units: a size is written as a whole number and one of sizeUnits.
+const (
+	kiB = 1024
+	miB = 1024 * kiB
+)
+
+// sizeUnits are the units a size may have, exactly as written (case
+// matters: "kb" and "KIB" are errors), with their size in bytes.
+var sizeUnits = []struct {
+	name  string
+	bytes int64
+}{{"B", 1}, {"KB", 1000}, {"KiB", kiB}, {"MB", 1000 * 1000}, {"MiB", miB}}
+
+// sizeRule says what a size attribute accepts.
+type sizeRule struct {
+	def, min, max int    // in bytes
+	example       string // a typical value, e.g. "256KiB"
+}
+
+// size parses the value of a as a number of bytes, such as "512B", "4KiB",
+// "1MB", within rule.min and rule.max.
+func (d *decoder) size(a *hcl.Attribute, rule sizeRule) int {
+	s, ok := d.value(a, rule.example)
+	if !ok {
+		return rule.def
+	}
+	bad := func(summary, detail string) int {
+		d.errorf(a.Expr.Range(), &a.Range, summary, detail)
+		return rule.def
+	}
+	const form = `Use a whole number with a unit, B, KB, KiB, MB or MiB (1KB = 1000 bytes, 1KiB = 1024): "512B", "4KiB", "256KiB".`
+	i := strings.IndexFunc(strings.TrimPrefix(s, "-"), func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		i = len(s)
+	} else if strings.HasPrefix(s, "-") {
+		i++
+	}
+	num, unit := s[:i], s[i:]
+	if num == "" || num == "-" {
+		return bad("Invalid size", fmt.Sprintf("%q is not a size. %s", s, form))
+	}
+	if unit == "" {
+		detail := fmt.Sprintf("%q has no unit. For bytes, write %q", s, s+"B")
+		if n, err := strconv.Atoi(num); err == nil && n > 0 && n%kiB == 0 {
+			detail += fmt.Sprintf(", or %q", strconv.Itoa(n/kiB)+"KiB")
+		}
+		return bad("Invalid size", detail+". "+form)
+	}
+	var per int64
+	for _, u := range sizeUnits {
+		if unit == u.name {
+			per = u.bytes
+		}
+	}
+	if per == 0 {
+		detail := fmt.Sprintf("%q is not a size: %q is not a unit.", s, unit)
+		var names []string
+		for _, u := range sizeUnits {
+			names = append(names, u.name)
+		}
+		if t := strings.TrimSpace(unit); t != unit && slices.Contains(names, t) {
+			detail += fmt.Sprintf(" Write the number and the unit without a space: %q.", num+t)
+		} else if sug := suggest(unit, names); strings.EqualFold(sug, unit) {
+			detail += fmt.Sprintf(" Units are case-sensitive: did you mean %q?", num+sug)
+		}
+		return bad("Invalid size", detail+" "+form)
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	bytes := n * per
+	if err != nil || n > math.MaxInt64/per || n < math.MinInt64/per {
+		// Too many digits for any size: certainly above the maximum.
+		bytes = math.MaxInt64
+	}
+	if bytes < int64(rule.min) || bytes > int64(rule.max) {
+		given := fmt.Sprintf("%s = %q", a.Name, s)
+		if unit != "B" && bytes != math.MaxInt64 {
+			given += fmt.Sprintf(" (%d bytes)", bytes)
+		}
+		than := "less than the smallest allowed, " + describeSize(rule.min)
+		if bytes > int64(rule.max) {
+			than = "more than the largest allowed, " + describeSize(rule.max)
+		}
+		return bad("Size out of range", fmt.Sprintf("%s is %s. Use a size from %s to %s, such as %q, or leave it out for the default, %s.",
+			given, than, formatSize(rule.min), formatSize(rule.max), rule.example, formatSize(rule.def)))
+	}
+	return int(bytes)
+}
+
+// formatSize writes n bytes in the largest binary unit that holds it whole:
+// "16MiB", "4KiB", "512B".
+func formatSize(n int) string {
+	switch {
+	case n != 0 && n%miB == 0:
+		return strconv.Itoa(n/miB) + "MiB"
+	case n != 0 && n%kiB == 0:
+		return strconv.Itoa(n/kiB) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
+}
+
+// describeSize is formatSize with the number of bytes, where that differs:
+// "16MiB (16777216 bytes)", "512B".
+func describeSize(n int) string {
+	f := formatSize(n)
+	if strings.HasSuffix(f, "iB") {
+		f += fmt.Sprintf(" (%d bytes)", n)
+	}
+	return f
 }
 
 // addrRule says what an address attribute accepts.

@@ -8,12 +8,17 @@
 // `guard validate` shows them all. Syntax errors end the run after the first
 // pass, because the shape of a broken file is not worth reporting on.
 //
-// The result is a Config of plain values: durations are time.Duration, every
+// The result is a Config of plain values: durations are time.Duration, sizes
+// are bytes, the policy block is a policy.Config that policy.New accepts, every
 // default is filled in, and every listener names a backend that exists.
 // The reference for every block and key is docs/config.md.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/guard-xmpp/guard/policy"
+)
 
 // Config is a whole, validated Guard configuration.
 type Config struct {
@@ -22,6 +27,10 @@ type Config struct {
 	Shutdown  Shutdown
 	Listeners []Listener // at least one, names unique, in file order
 	Backends  []Backend  // names unique, in file order
+	// Policy is the policy block: which stream error Guard sends for each
+	// event. policy.New accepts it; without a policy block it is empty, and
+	// every event gets its default (policy.Defaults).
+	Policy policy.Config
 
 	// warnings are the non-fatal diagnostics found while parsing; see Warnings.
 	warnings *Error
@@ -51,6 +60,7 @@ type Listener struct {
 	Address  string // host:port to listen on; port 0 picks a free port (tests)
 	Backend  string // name of the Backend that receives this listener's streams
 	Timeouts Timeouts
+	Limits   Limits
 }
 
 // Timeouts is a listener's timeouts block.
@@ -61,9 +71,29 @@ type Timeouts struct {
 	// Idle closes an established stream with no traffic in either direction
 	// for this long. Default 0: off.
 	Idle time.Duration
+	// Probe is the quiet time (no bytes in either direction) after which
+	// Guard sends the client a whitespace keepalive. Default 60s; 0: no
+	// probes.
+	Probe time.Duration
+	// ProbeTimeout is how long data sent to the client, a keepalive
+	// included, may stay unacknowledged before the client is declared dead;
+	// Guard sets TCP_USER_TIMEOUT on client sockets to it. Default 30s;
+	// always > 0.
+	ProbeTimeout time.Duration
 	// HalfClose is the time the other side has to finish after one side has
 	// closed its half of the connection. Default 5s; always > 0.
 	HalfClose time.Duration
+}
+
+// Limits is a listener's limits block. Sizes are in bytes.
+type Limits struct {
+	// MaxStanzaSize is the largest top-level element the client may send,
+	// and the largest Guard forwards from the backend. Default 256 KiB;
+	// from 1 KiB to 16 MiB.
+	MaxStanzaSize int
+	// MaxHeaderSize is the largest stream header the client may send.
+	// Default 4 KiB; from 512 B to 64 KiB.
+	MaxHeaderSize int
 }
 
 // Backend is one backend block: an XMPP server that Guard connects to.
@@ -71,6 +101,9 @@ type Backend struct {
 	Name           string        // the block label, unique among backends
 	Address        string        // host:port to dial
 	ConnectTimeout time.Duration // bounds each dial; default 2s; always > 0
+	// ReplyTimeout is how long the backend has to send its stream header
+	// after Guard forwarded the client's. Default 5s; always > 0.
+	ReplyTimeout time.Duration
 }
 
 // Defaults for every optional key. docs/config.md repeats them.
@@ -81,8 +114,21 @@ const (
 	defaultDrainTimeout   = 25 * time.Second
 	defaultHandshake      = 10 * time.Second
 	defaultIdle           = 0
+	defaultProbe          = 60 * time.Second
+	defaultProbeTimeout   = 30 * time.Second
 	defaultHalfClose      = 5 * time.Second
+	defaultMaxStanzaSize  = 256 * kiB
+	defaultMaxHeaderSize  = 4 * kiB
 	defaultConnectTimeout = 2 * time.Second
+	defaultReplyTimeout   = 5 * time.Second
+)
+
+// The bounds of the sizes in a limits block.
+const (
+	minMaxStanzaSize = 1 * kiB
+	maxMaxStanzaSize = 16 * miB
+	minMaxHeaderSize = 512
+	maxMaxHeaderSize = 64 * kiB
 )
 
 // Backend returns the backend with the given name and whether it exists.
@@ -116,11 +162,13 @@ func Default(listen, backend string) *Config {
 		Address:  listen,
 		Backend:  "default",
 		Timeouts: defaultTimeouts(),
+		Limits:   defaultLimits(),
 	}}
 	c.Backends = []Backend{{
 		Name:           "default",
 		Address:        backend,
 		ConnectTimeout: defaultConnectTimeout,
+		ReplyTimeout:   defaultReplyTimeout,
 	}}
 	return c
 }
@@ -136,5 +184,13 @@ func defaults() *Config {
 }
 
 func defaultTimeouts() Timeouts {
-	return Timeouts{Handshake: defaultHandshake, Idle: defaultIdle, HalfClose: defaultHalfClose}
+	return Timeouts{
+		Handshake: defaultHandshake, Idle: defaultIdle,
+		Probe: defaultProbe, ProbeTimeout: defaultProbeTimeout,
+		HalfClose: defaultHalfClose,
+	}
+}
+
+func defaultLimits() Limits {
+	return Limits{MaxStanzaSize: defaultMaxStanzaSize, MaxHeaderSize: defaultMaxHeaderSize}
 }

@@ -8,14 +8,19 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/xmpp"
 	"github.com/hashicorp/hcl/v2"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func ptr(s string) *string { return &s }
 
 // minimal is the smallest valid configuration.
 const minimal = `
@@ -31,9 +36,15 @@ backend "xmpp" {
 func TestParseValid(t *testing.T) {
 	defaultListener := Listener{
 		Name: "c2s", Address: "0.0.0.0:5222", Backend: "xmpp",
-		Timeouts: Timeouts{Handshake: 10 * time.Second, Idle: 0, HalfClose: 5 * time.Second},
+		Timeouts: Timeouts{
+			Handshake: 10 * time.Second, Idle: 0, Probe: 60 * time.Second, ProbeTimeout: 30 * time.Second,
+			HalfClose: 5 * time.Second,
+		},
+		Limits: Limits{MaxStanzaSize: 256 * 1024, MaxHeaderSize: 4 * 1024},
 	}
-	defaultBackend := Backend{Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second}
+	defaultBackend := Backend{
+		Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second,
+	}
 	withDefaults := func(edit func(*Config)) *Config {
 		c := &Config{
 			Log:       Log{Level: "info", Format: "text"},
@@ -58,6 +69,37 @@ func TestParseValid(t *testing.T) {
 log {}
 admin {}
 shutdown {}
+policy {}
+`, withDefaults(nil)},
+		{"defaults written out are the defaults", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  timeouts {
+    handshake     = "10s"
+    idle          = "0s"
+    probe         = "60s"
+    probe_timeout = "30s"
+    half_close    = "5s"
+  }
+  limits {
+    max_stanza_size = "256KiB"
+    max_header_size = "4KiB"
+  }
+}
+backend "xmpp" {
+  address         = "127.0.0.1:5262"
+  connect_timeout = "2s"
+  reply_timeout   = "5s"
+}
+policy {
+  see_other_host  = ""
+  overload        = "resource-constraint"
+  shutdown        = "system-shutdown"
+  backend_failure = "internal-server-error"
+  event "queue-full" {}
+  event "backend-refused" { condition = "internal-server-error" }
+}
 `, withDefaults(nil)},
 		{"every value set", `
 log {
@@ -74,14 +116,37 @@ listener "c2s" {
   address = "[::]:5222"
   backend = "prosody"
   timeouts {
-    handshake  = "500ms"
-    idle       = "2h"
-    half_close = "1s"
+    handshake     = "500ms"
+    idle          = "2h"
+    probe         = "90s"
+    probe_timeout = "10s"
+    half_close    = "1s"
+  }
+  limits {
+    max_stanza_size = "1MB"
+    max_header_size = "2000B"
   }
 }
 backend "prosody" {
   address         = "prosody.internal:5262"
   connect_timeout = "750ms"
+  reply_timeout   = "3s"
+}
+policy {
+  see_other_host  = "xmpp2.example.net:5222"
+  overload        = "see-other-host"
+  shutdown        = "see-other-host"
+  backend_failure = "remote-connection-failed"
+  event "queue-timeout" {
+    condition = "resource-constraint"
+    text      = "busy"
+  }
+  event "backend-stalled" {
+    condition = "undefined-condition"
+  }
+  event "denied" {
+    text = ""
+  }
 }
 `, &Config{
 			Log:      Log{Level: "debug", Format: "json"},
@@ -89,9 +154,30 @@ backend "prosody" {
 			Shutdown: Shutdown{DrainTimeout: 90 * time.Second},
 			Listeners: []Listener{{
 				Name: "c2s", Address: "[::]:5222", Backend: "prosody",
-				Timeouts: Timeouts{Handshake: 500 * time.Millisecond, Idle: 2 * time.Hour, HalfClose: time.Second},
+				Timeouts: Timeouts{
+					Handshake: 500 * time.Millisecond, Idle: 2 * time.Hour, Probe: 90 * time.Second,
+					ProbeTimeout: 10 * time.Second, HalfClose: time.Second,
+				},
+				Limits: Limits{MaxStanzaSize: 1000000, MaxHeaderSize: 2000},
 			}},
-			Backends: []Backend{{Name: "prosody", Address: "prosody.internal:5262", ConnectTimeout: 750 * time.Millisecond}},
+			Backends: []Backend{{
+				Name: "prosody", Address: "prosody.internal:5262",
+				ConnectTimeout: 750 * time.Millisecond, ReplyTimeout: 3 * time.Second,
+			}},
+			Policy: policy.Config{
+				SeeOtherHost: "xmpp2.example.net:5222",
+				Overrides: map[policy.Event]policy.Override{
+					policy.QueueFull:      {Condition: xmpp.SeeOtherHost},
+					policy.QueueTimeout:   {Text: ptr("busy")}, // the event block wins over overload
+					policy.Shutdown:       {Condition: xmpp.SeeOtherHost},
+					policy.BackendRefused: {Condition: xmpp.RemoteConnectionFailed},
+					policy.BackendReset:   {Condition: xmpp.RemoteConnectionFailed},
+					policy.BackendStalled: {Condition: xmpp.UndefinedCondition},
+					policy.BackendGarbage: {Condition: xmpp.RemoteConnectionFailed},
+					policy.BackendClosed:  {Condition: xmpp.RemoteConnectionFailed},
+					policy.Denied:         {Text: ptr("")},
+				},
+			},
 		}},
 		{"zero where zero has a meaning", minimal + `
 admin { address = "" }
@@ -99,6 +185,84 @@ shutdown { drain_timeout = "0s" }
 `, withDefaults(func(c *Config) {
 			c.Admin.Address = ""
 			c.Shutdown.DrainTimeout = 0
+		})},
+		{"zero probe turns probes off", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  timeouts { probe = "0s" }
+}
+backend "xmpp" { address = "127.0.0.1:5262" }
+`, withDefaults(func(c *Config) { c.Listeners[0].Timeouts.Probe = 0 })},
+		{"partial limits keep the other default", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  limits { max_header_size = "512B" }
+}
+backend "xmpp" { address = "127.0.0.1:5262" }
+`, withDefaults(func(c *Config) { c.Listeners[0].Limits.MaxHeaderSize = 512 })},
+		{"sizes at their bounds, in every unit", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  limits {
+    max_stanza_size = "16MiB"
+    max_header_size = "64KiB"
+  }
+}
+listener "c2s-small" {
+  address = "0.0.0.0:5223"
+  backend = "xmpp"
+  limits {
+    max_stanza_size = "1024B"
+    max_header_size = "1KB"
+  }
+}
+listener "c2s-mb" {
+  address = "0.0.0.0:5224"
+  backend = "xmpp"
+  limits { max_stanza_size = "16MB" }
+}
+backend "xmpp" { address = "127.0.0.1:5262" }
+`, withDefaults(func(c *Config) {
+			c.Listeners = []Listener{defaultListener, defaultListener, defaultListener}
+			c.Listeners[0].Limits = Limits{MaxStanzaSize: 16 << 20, MaxHeaderSize: 64 << 10}
+			c.Listeners[1].Name, c.Listeners[1].Address = "c2s-small", "0.0.0.0:5223"
+			c.Listeners[1].Limits = Limits{MaxStanzaSize: 1024, MaxHeaderSize: 1000}
+			c.Listeners[2].Name, c.Listeners[2].Address = "c2s-mb", "0.0.0.0:5224"
+			c.Listeners[2].Limits.MaxStanzaSize = 16000000
+		})},
+		{"see_other_host as a bare domain, for shutdown only", minimal + `
+policy {
+  see_other_host = "xmpp2.example.net"
+  shutdown       = "see-other-host"
+}
+`, withDefaults(func(c *Config) {
+			c.Policy = policy.Config{
+				SeeOtherHost: "xmpp2.example.net",
+				Overrides:    map[policy.Event]policy.Override{policy.Shutdown: {Condition: xmpp.SeeOtherHost}},
+			}
+		})},
+		{"an event block may redirect and set any condition", minimal + `
+policy {
+  see_other_host = "node-2.xmpp.svc.cluster.local:5222"
+  event "queue-timeout" { condition = "see-other-host" }
+  event "rate-limited" {
+    condition = "policy-violation"
+    text      = "slow down, please"
+  }
+  event "backend-closed" { condition = "reset" }
+}
+`, withDefaults(func(c *Config) {
+			c.Policy = policy.Config{
+				SeeOtherHost: "node-2.xmpp.svc.cluster.local:5222",
+				Overrides: map[policy.Event]policy.Override{
+					policy.QueueTimeout:  {Condition: xmpp.SeeOtherHost},
+					policy.RateLimited:   {Text: ptr("slow down, please")},
+					policy.BackendClosed: {Condition: xmpp.Reset},
+				},
+			}
 		})},
 		{"partial timeouts keep the other defaults", `
 listener "c2s" {
@@ -128,8 +292,13 @@ log { level = null }
 listener "c2s" {
   address = "0.0.0.0:5222"
   backend = "xmpp"
+  limits { max_stanza_size = null }
 }
 backend "xmpp" { address = "127.0.0.1:5262" }
+policy {
+  overload = null
+  event "denied" { text = null }
+}
 `, withDefaults(nil)},
 	}
 	for _, tt := range tests {
@@ -137,6 +306,9 @@ backend "xmpp" { address = "127.0.0.1:5262" }
 			got, err := Parse("test.hcl", []byte(tt.src))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
+			}
+			if _, err := policy.New(got.Policy); err != nil {
+				t.Errorf("policy.New: %v", err)
 			}
 			if w := got.Warnings(); w != nil {
 				t.Errorf("Warnings: %v", w)
@@ -187,10 +359,10 @@ backend = "xmpp"
 timeout { idle = "1s" }
 bakend = "xmpp"`) + backend,
 			[]string{"4,1 Unsupported block type", "5,1 Unsupported argument"},
-			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the block "timeouts".`},
-		{"unknown block", "policy {}\n" + minimal,
+			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits".`},
+		{"unknown block", "cache {}\n" + minimal,
 			[]string{"1,1 Unsupported block type"},
-			`The top level of the file takes the blocks "log", "admin", "shutdown", "listener", "backend".`},
+			`The top level of the file takes the blocks "log", "admin", "shutdown", "listener", "backend", "policy".`},
 		{"argument at the top level", "level = \"info\"\n" + minimal,
 			[]string{"1,1 Unsupported argument"}, `The top level of the file takes the blocks`},
 		{"missing address and backend", listener("") + backend,
@@ -226,6 +398,124 @@ timeouts {
 }`) + backend,
 			[]string{"5,15 Duration must be positive", "6,16 Duration must be positive"},
 			`handshake must be greater than zero.`},
+		{"zero probe timeout", listener(`address = ":5222"
+backend = "xmpp"
+timeouts {
+  probe         = "0s"
+  probe_timeout = "0s"
+}`) + backend,
+			[]string{"6,19 Duration must be positive"}, `probe_timeout must be greater than zero.`},
+		{"negative probe", listener(`address = ":5222"
+backend = "xmpp"
+timeouts { probe = "-60s" }`) + backend,
+			[]string{"4,20 Negative duration"}, `Use "0s" to send no keepalives, or a positive duration such as "60s".`},
+		{"zero reply timeout", listener(`address = "0.0.0.0:5222"
+backend = "xmpp"`) + "backend \"xmpp\" {\naddress = \"h:1\"\nreply_timeout = \"0s\"\n}\n",
+			[]string{"7,17 Duration must be positive"}, `reply_timeout must be greater than zero. Use a positive duration such as "5s"`},
+		{"size without a unit", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_stanza_size = 262144 }`) + backend,
+			[]string{"4,28 Invalid size"}, `"262144" has no unit. For bytes, write "262144B", or "256KiB".`},
+		{"size without a unit, not whole KiB", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_header_size = "1000" }`) + backend,
+			[]string{"4,28 Invalid size"}, `"1000" has no unit. For bytes, write "1000B". Use a whole number with a unit`},
+		{"size unit in the wrong case", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_stanza_size = "256kib" }`) + backend,
+			[]string{"4,28 Invalid size"}, `"kib" is not a unit. Units are case-sensitive: did you mean "256KiB"?`},
+		{"size with a space", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_stanza_size = "256 KiB" }`) + backend,
+			[]string{"4,28 Invalid size"}, `Write the number and the unit without a space: "256KiB".`},
+		{"size in an unknown unit", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_stanza_size = "1GiB" }`) + backend,
+			[]string{"4,28 Invalid size"}, `"1GiB" is not a size: "GiB" is not a unit. Use a whole number with a unit, B, KB, KiB, MB or MiB`},
+		{"fractional size", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_stanza_size = "0.5MiB" }`) + backend,
+			[]string{"4,28 Invalid size"}, `is not a unit`},
+		{"size that is no number", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_stanza_size = "big" }`) + backend,
+			[]string{"4,28 Invalid size"}, `"big" is not a size. Use a whole number with a unit`},
+		{"sizes out of range", listener(`address = ":5222"
+backend = "xmpp"
+limits {
+  max_stanza_size = "17MB"
+  max_header_size = "511B"
+}`) + backend,
+			[]string{"5,21 Size out of range", "6,21 Size out of range"},
+			`max_stanza_size = "17MB" (17000000 bytes) is more than the largest allowed, 16MiB (16777216 bytes). ` +
+				`Use a size from 1KiB to 16MiB, such as "256KiB", or leave it out for the default, 256KiB.`},
+		{"size below the minimum", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_header_size = "511B" }`) + backend,
+			[]string{"4,28 Size out of range"},
+			`max_header_size = "511B" is less than the smallest allowed, 512B. Use a size from 512B to 64KiB`},
+		{"huge and negative sizes", listener(`address = ":5222"
+backend = "xmpp"
+limits {
+  max_stanza_size = "99999999999999999999999MiB"
+  max_header_size = "-1KiB"
+}`) + backend,
+			[]string{"5,21 Size out of range", "6,21 Size out of range"},
+			`max_stanza_size = "99999999999999999999999MiB" is more than the largest allowed`},
+		{"duplicate limits block", listener(`address = ":5222"
+backend = "xmpp"
+limits {}
+limits {}`) + backend,
+			[]string{"5,1 Duplicate limits block"}, `Only one limits block is allowed`},
+		{"unknown limit", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_connections = 10 }`) + backend,
+			[]string{"4,10 Unsupported argument"}, `A limits block takes the arguments "max_stanza_size", "max_header_size".`},
+		{"duplicate policy block", "policy {}\npolicy {}\n" + minimal,
+			[]string{"2,1 Duplicate policy block"}, ""},
+		{"unknown event", "policy {\n  event \"backend-refsed\" {}\n}\n" + minimal,
+			[]string{"2,9 Unknown event"}, `"backend-refsed" is not an event. Did you mean "backend-refused"? The events are "address-limit", "backend-closed",`},
+		{"event without a name", "policy {\n  event {}\n}\n" + minimal,
+			[]string{"2,9 Missing name for event"}, `Write it as event "NAME" { ... }.`},
+		{"duplicate event", "policy {\n  event \"denied\" {}\n  event \"denied\" { text = \"x\" }\n}\n" + minimal,
+			[]string{"3,3 Duplicate event name"}, `An event named "denied" is already defined at test.hcl:2,3-17.`},
+		{"unknown event argument", "policy {\n  event \"denied\" { reason = \"x\" }\n}\n" + minimal,
+			[]string{"2,20 Unsupported argument"}, `An event block takes the arguments "condition", "text".`},
+		{"unknown condition", "policy {\n  event \"backend-reset\" { condition = \"remote-conection-failed\" }\n}\n" + minimal,
+			[]string{"2,39 Unknown condition"},
+			`"remote-conection-failed" is not a stream error condition of RFC 6120. Did you mean "remote-connection-failed"? Use one of "bad-format",`},
+		{"condition outside its group", "policy {\n  overload = \"internal-server-error\"\n  backend_failure = \"see-other-host\"\n}\n" + minimal,
+			[]string{"2,14 Invalid condition for overload", "3,21 Invalid condition for backend_failure"},
+			`"internal-server-error" is not a condition for overload. Use one of "resource-constraint", "see-other-host"; the default is "resource-constraint".`},
+		{"condition misspelt", "policy {\n  shutdown = \"system_shutdown\"\n}\n" + minimal,
+			[]string{"2,14 Invalid condition for shutdown"}, `Did you mean "system-shutdown"?`},
+		{"redirect without see_other_host", "policy {\n  overload = \"see-other-host\"\n  event \"shutdown\" { condition = \"see-other-host\" }\n}\n" + minimal,
+			[]string{"2,14 Missing see_other_host", "3,34 Missing see_other_host"},
+			`see-other-host sends the client to another node, but the policy block does not say which. Add see_other_host = "DOMAIN[:PORT]" to it`},
+		{"redirect with an empty see_other_host", "policy {\n  see_other_host = \"\"\n  shutdown = \"see-other-host\"\n}\n" + minimal,
+			[]string{"3,14 Missing see_other_host"}, `but see_other_host is empty.`},
+		{"redirect for an event that cannot redirect", "policy {\n  see_other_host = \"x.example\"\n  shutdown = \"see-other-host\"\n  event \"backend-refused\" { condition = \"see-other-host\" }\n}\n" + minimal,
+			[]string{"4,41 Redirect not allowed"}, `not for event "backend-refused". It is allowed for "queue-full", "queue-timeout", "shutdown".`},
+		{"text that XML cannot carry", "policy {\n  event \"denied\" { text = \"bell\\u0007\" }\n}\n" + minimal,
+			[]string{"2,27 Invalid text"}, `The text holds U+0007 at byte 4, which XML does not allow`},
+		{"see_other_host with a scheme", "policy {\n  see_other_host = \"xmpp://x.example\"\n  overload = \"see-other-host\"\n}\n" + minimal,
+			[]string{"2,20 Invalid see_other_host"}, `write no scheme`},
+		{"see_other_host with a bad port", "policy {\n  see_other_host = \"x.example:xmpp\"\n  overload = \"see-other-host\"\n}\n" + minimal,
+			[]string{"2,20 Invalid see_other_host"}, `the port "xmpp" is not a number from 1 to 65535`},
+		{"see_other_host port 0", "policy {\n  see_other_host = \"x.example:0\"\n}\n" + minimal,
+			[]string{"2,20 Invalid see_other_host"}, `the port "0" is not a number`},
+		{"see_other_host as an IP address", "policy {\n  see_other_host = \"[::1]:5222\"\n}\n" + minimal,
+			[]string{"2,20 Invalid see_other_host"}, `"::1" is an IP address`},
+		{"see_other_host as an IPv4 address", "policy {\n  see_other_host = \"10.0.0.2\"\n}\n" + minimal,
+			[]string{"2,20 Invalid see_other_host"}, `is an IP address`},
+		{"see_other_host as a list of hosts", "policy {\n  see_other_host = \"a.example:5222,b.example:5222\"\n}\n" + minimal,
+			[]string{"2,20 Invalid see_other_host"}, `is not DOMAIN or DOMAIN:PORT: too many colons in address.`},
+		{"see_other_host with bad labels", "policy {\n  see_other_host = \"xmpp_2..example\"\n}\n" + minimal,
+			[]string{"2,20 Invalid see_other_host"}, `the label "xmpp_2" holds characters other than letters, digits and "-"`},
+		{"see_other_host without a domain", "policy {\n  see_other_host = \":5222\"\n}\n" + minimal,
+			[]string{"2,20 Invalid see_other_host"}, `the domain is missing`},
+		{"see_other_host ending in a number", "policy {\n  see_other_host = \"node.42\"\n}\n" + minimal,
+			[]string{"2,20 Invalid see_other_host"}, `the last label, "42", is all digits, which no domain's is`},
 		{"zero connect timeout", minimal + "backend \"b\" {\naddress = \"h:1\"\nconnect_timeout = \"0s\"\n}\n",
 			[]string{"9,1 warning: Unused backend", "11,19 Duration must be positive"}, ""},
 		{"address without port", listener(`address = "0.0.0.0"
@@ -360,6 +650,48 @@ func TestWarningsDoNotFail(t *testing.T) {
 	if w.Error() != want {
 		t.Errorf("Warnings().Error() =\n%s\nwant\n%s", w, want)
 	}
+
+	c, err = Parse("test.hcl", []byte(minimal+"policy {\n  see_other_host = \"x.example\"\n}\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if c.Policy.SeeOtherHost != "x.example" || c.Policy.Overrides != nil {
+		t.Errorf("Policy = %+v", c.Policy)
+	}
+	want = `test.hcl:10,20-31: Warning: Unused see_other_host; No event answers with see-other-host, so Guard never sends "x.example". Set overload or shutdown to "see-other-host", or remove see_other_host.`
+	if w := c.Warnings(); w == nil || w.Error() != want {
+		t.Errorf("Warnings() =\n%v\nwant\n%s", w, want)
+	}
+}
+
+// TestPolicyAgrees checks that config's own checks of the policy block
+// follow package policy, so that the final policy.New never has the last
+// word: the defaults of overload, shutdown and backend_failure are those of
+// policy.Defaults, and see-other-host is allowed for exactly the events that
+// policy.New accepts it for.
+func TestPolicyAgrees(t *testing.T) {
+	for _, g := range policyGroups {
+		for _, e := range g.events {
+			if got := policy.Defaults[e].Condition; string(got) != g.allowed[0] {
+				t.Errorf("%s: the default of %s is %q, policy.Defaults says %q", g.attr, e, g.allowed[0], got)
+			}
+		}
+		for _, c := range g.allowed {
+			if _, ok := xmpp.ParseCondition(c); !ok {
+				t.Errorf("%s allows %q, which is not a condition", g.attr, c)
+			}
+		}
+	}
+	for _, name := range policy.Events() {
+		cfg := policy.Config{
+			SeeOtherHost: "x.example",
+			Overrides:    map[policy.Event]policy.Override{policy.Event(name): {Condition: xmpp.SeeOtherHost}},
+		}
+		_, err := policy.New(cfg)
+		if allowed := slices.Contains(redirectable(), name); allowed != (err == nil) {
+			t.Errorf("event %q: config allows see-other-host: %v; policy.New: %v", name, allowed, err)
+		}
+	}
 }
 
 // TestGolden parses every file under testdata/invalid and testdata/warning
@@ -428,9 +760,15 @@ func TestRepositoryConfig(t *testing.T) {
 		Shutdown: Shutdown{DrainTimeout: 25 * time.Second},
 		Listeners: []Listener{{
 			Name: "c2s", Address: "0.0.0.0:5222", Backend: "xmpp",
-			Timeouts: Timeouts{Handshake: 10 * time.Second, HalfClose: 5 * time.Second},
+			Timeouts: Timeouts{
+				Handshake: 10 * time.Second, Probe: 60 * time.Second, ProbeTimeout: 30 * time.Second,
+				HalfClose: 5 * time.Second,
+			},
+			Limits: Limits{MaxStanzaSize: 256 << 10, MaxHeaderSize: 4 << 10},
 		}},
-		Backends: []Backend{{Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second}},
+		Backends: []Backend{{
+			Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second,
+		}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("../config.hcl:\n got %+v\nwant %+v", c, want)
@@ -495,7 +833,7 @@ func TestErrorString(t *testing.T) {
 		`testdata/x.hcl:1,15-18: Invalid log level; "x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`,
 		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no address. Add one, e.g. address = "0.0.0.0:5222".`,
 		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no backend. Add one, e.g. backend = "xmpp".`,
-		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the block "timeouts".`,
+		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits".`,
 	}, "\n")
 	if err == nil || err.Error() != want {
 		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
@@ -542,7 +880,10 @@ func TestDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []*hcl.BodySchema{fileSchema, logSchema, adminSchema, shutdownSchema, listenerSchema, timeoutsSchema, backendSchema} {
+	for _, s := range []*hcl.BodySchema{
+		fileSchema, logSchema, adminSchema, shutdownSchema, listenerSchema, timeoutsSchema, limitsSchema,
+		backendSchema, policySchema, eventSchema,
+	} {
 		for _, a := range s.Attributes {
 			if !strings.Contains(string(doc), "| `"+a.Name+"` |") {
 				t.Errorf("docs/config.md has no table row for %q", a.Name)
@@ -552,6 +893,11 @@ func TestDocs(t *testing.T) {
 			if !strings.Contains(string(doc), "## `"+b.Type) && !strings.Contains(string(doc), "### `"+b.Type) {
 				t.Errorf("docs/config.md has no section for block %q", b.Type)
 			}
+		}
+	}
+	for _, e := range policy.Events() {
+		if !strings.Contains(string(doc), "| `"+e+"` | `"+string(policy.Defaults[policy.Event(e)].Condition)+"` |") {
+			t.Errorf("docs/config.md has no table row for event %q with its default condition", e)
 		}
 	}
 	golden, err := os.ReadFile("testdata/invalid/typo.golden")

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/guard-xmpp/guard/policy"
 )
 
 // FuzzParse checks that Parse never panics, that it returns exactly one of
@@ -44,14 +46,22 @@ func FuzzParse(f *testing.F) {
 			if _, ok := c.Backend(l.Backend); !ok {
 				t.Fatalf("listener %q names missing backend %q", l.Name, l.Backend)
 			}
-			if l.Timeouts.Handshake <= 0 || l.Timeouts.HalfClose <= 0 || l.Timeouts.Idle < 0 {
+			tt := l.Timeouts
+			if tt.Handshake <= 0 || tt.HalfClose <= 0 || tt.Idle < 0 || tt.Probe < 0 || tt.ProbeTimeout <= 0 {
 				t.Fatalf("listener %q has bad timeouts %+v", l.Name, l.Timeouts)
+			}
+			if lim := l.Limits; lim.MaxStanzaSize < 1<<10 || lim.MaxStanzaSize > 16<<20 ||
+				lim.MaxHeaderSize < 512 || lim.MaxHeaderSize > 64<<10 {
+				t.Fatalf("listener %q has bad limits %+v", l.Name, l.Limits)
 			}
 		}
 		for _, b := range c.Backends {
-			if b.ConnectTimeout <= 0 {
-				t.Fatalf("backend %q has connect timeout %v", b.Name, b.ConnectTimeout)
+			if b.ConnectTimeout <= 0 || b.ReplyTimeout <= 0 {
+				t.Fatalf("backend %q has connect timeout %v, reply timeout %v", b.Name, b.ConnectTimeout, b.ReplyTimeout)
 			}
+		}
+		if _, err := policy.New(c.Policy); err != nil {
+			t.Fatalf("policy.New rejects the accepted policy: %v", err)
 		}
 	})
 }

@@ -65,6 +65,7 @@ var fileSchema = &hcl.BodySchema{
 		{Type: "shutdown"},
 		{Type: "listener", LabelNames: []string{"name"}},
 		{Type: "backend", LabelNames: []string{"name"}},
+		{Type: "policy"},
 	},
 }
 
@@ -82,15 +83,32 @@ var shutdownSchema = &hcl.BodySchema{
 
 var listenerSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "backend"}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "timeouts"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "timeouts"}, {Type: "limits"}},
 }
 
 var timeoutsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "handshake"}, {Name: "idle"}, {Name: "half_close"}},
+	Attributes: []hcl.AttributeSchema{
+		{Name: "handshake"}, {Name: "idle"}, {Name: "probe"}, {Name: "probe_timeout"}, {Name: "half_close"},
+	},
+}
+
+var limitsSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "max_stanza_size"}, {Name: "max_header_size"}},
 }
 
 var backendSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "connect_timeout"}},
+	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "connect_timeout"}, {Name: "reply_timeout"}},
+}
+
+var policySchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "see_other_host"}, {Name: "overload"}, {Name: "shutdown"}, {Name: "backend_failure"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "event", LabelNames: []string{"name"}}},
+}
+
+var eventSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "condition"}, {Name: "text"}},
 }
 
 // Every attribute is optional in the schemas: required ones are checked by
@@ -143,6 +161,10 @@ func (d *decoder) file(f *hcl.File) *Config {
 			"No listener",
 			`Guard needs at least one listener block, e.g. listener "c2s" { address = "0.0.0.0:5222" backend = "xmpp" }.`)
 	}
+	if b := d.single(blocks["policy"]); b != nil {
+		c.Policy = d.policy(b)
+	}
+
 	d.backendReferences(listeners, backends)
 	d.listenAddresses(admin, listeners)
 	return c
@@ -180,9 +202,13 @@ func (d *decoder) listener(b *hcl.Block) decoded[Listener] {
 		Address:  d.address(d.required(b, a, "address", "0.0.0.0:5222"), "", addrRule{listen: true, example: "0.0.0.0:5222"}),
 		Backend:  d.backendName(d.required(b, a, "backend", "xmpp")),
 		Timeouts: defaultTimeouts(),
+		Limits:   defaultLimits(),
 	}
 	if tb := d.single(content.Blocks.OfType("timeouts")); tb != nil {
 		l.Timeouts = d.timeouts(tb)
+	}
+	if lb := d.single(content.Blocks.OfType("limits")); lb != nil {
+		l.Limits = d.limits(lb)
 	}
 	return decoded[Listener]{value: l, block: b, attrs: a}
 }
@@ -205,7 +231,23 @@ func (d *decoder) timeouts(b *hcl.Block) Timeouts {
 		Idle: d.duration(a["idle"], durationRule{
 			def: defaultIdle, zero: "turn the idle timeout off", example: "30m",
 		}),
-		HalfClose: d.duration(a["half_close"], durationRule{def: defaultHalfClose, example: "5s"}),
+		Probe: d.duration(a["probe"], durationRule{
+			def: defaultProbe, zero: "send no keepalives", example: "60s",
+		}),
+		ProbeTimeout: d.duration(a["probe_timeout"], durationRule{def: defaultProbeTimeout, example: "30s"}),
+		HalfClose:    d.duration(a["half_close"], durationRule{def: defaultHalfClose, example: "5s"}),
+	}
+}
+
+func (d *decoder) limits(b *hcl.Block) Limits {
+	a := d.content(b.Body, limitsSchema, "A limits block").Attributes
+	return Limits{
+		MaxStanzaSize: d.size(a["max_stanza_size"], sizeRule{
+			def: defaultMaxStanzaSize, min: minMaxStanzaSize, max: maxMaxStanzaSize, example: "256KiB",
+		}),
+		MaxHeaderSize: d.size(a["max_header_size"], sizeRule{
+			def: defaultMaxHeaderSize, min: minMaxHeaderSize, max: maxMaxHeaderSize, example: "4KiB",
+		}),
 	}
 }
 
@@ -216,6 +258,7 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 		Name:           b.Labels[0],
 		Address:        d.address(d.required(b, a, "address", "127.0.0.1:5262"), "", addrRule{example: "127.0.0.1:5262"}),
 		ConnectTimeout: d.duration(a["connect_timeout"], durationRule{def: defaultConnectTimeout, example: "2s"}),
+		ReplyTimeout:   d.duration(a["reply_timeout"], durationRule{def: defaultReplyTimeout, example: "5s"}),
 	}
 	return decoded[Backend]{value: be, block: b, attrs: a}
 }

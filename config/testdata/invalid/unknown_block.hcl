@@ -6,8 +6,8 @@ listner "c2s" {
 listener "c2s" {
   address = "0.0.0.0:5222"
   backend = "xmpp"
-  limits {
-    max_connections = 10
+  metrics {
+    path = "/metrics"
   }
 }
 
