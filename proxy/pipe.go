@@ -1,0 +1,177 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+
+	"github.com/guard-xmpp/guard/xmpp"
+)
+
+// pipe is one direction of a connection: it reads from src and cuts the
+// bytes into whole XMPP units (stream header, top-level element, stream end),
+// so that only whole units are ever forwarded and a stream error can always
+// be written at a unit boundary. Without a tokenizer it passes bytes as
+// they come (the raw mode).
+//
+// The buffer is borrowed from a pool when bytes arrive and given back as
+// soon as every byte in it was forwarded: an idle stream holds no buffer.
+// A unit larger than the pooled buffer grows a private buffer, bounded by
+// the tokenizer's unit limit.
+type pipe struct {
+	src  *net.TCPConn
+	wait *readWaiter
+	tok  *xmpp.Tokenizer // nil: raw mode
+
+	buf     []byte // nil when empty
+	n       int    // bytes in buf
+	scanned int    // bytes of buf given to tok
+
+	// Where the last stream header scanned lies in buf (valid until the next
+	// consume), for the handshake, which parses it.
+	hdrStart, hdrEnd int
+	unitStart        int // start of the unit in progress within buf
+}
+
+func newPipe(src *net.TCPConn, tok *xmpp.Tokenizer) (*pipe, error) {
+	w, err := newReadWaiter(src)
+	if err != nil {
+		return nil, err
+	}
+	return &pipe{src: src, wait: w, tok: tok, hdrStart: -1}, nil
+}
+
+// scan is the outcome of one fill.
+type scan struct {
+	fwd    int               // bytes at the start of buf that form whole units
+	header bool              // a stream header (first or restart) is among them
+	end    bool              // </stream:stream> is among them
+	serr   *xmpp.SyntaxError // the bytes after fwd are malformed
+}
+
+// fill waits until src is readable, reads once and scans what was read.
+// It returns the scan and the read error (io.EOF included), either of which
+// may come with bytes to forward.
+func (p *pipe) fill() (scan, error) {
+	if err := p.wait.wait(); err != nil {
+		return scan{}, err
+	}
+	if p.buf == nil {
+		p.buf = getBuf()
+	} else if p.n == len(p.buf) {
+		p.grow()
+	}
+	k, rerr := p.src.Read(p.buf[p.n:])
+	p.n += k
+	return p.scan(), rerr
+}
+
+// scan runs the tokenizer over the bytes not yet scanned.
+func (p *pipe) scan() scan {
+	if p.tok == nil {
+		p.scanned = p.n
+		return scan{fwd: p.n}
+	}
+	var s scan
+	fwd := p.unitStart
+	for p.scanned < p.n {
+		m, kind, err := p.tok.Next(p.buf[p.scanned:p.n])
+		p.scanned += m
+		if err != nil {
+			var se *xmpp.SyntaxError
+			if !errors.As(err, &se) {
+				se = &xmpp.SyntaxError{Condition: xmpp.NotWellFormed, Msg: err.Error()}
+			}
+			s.serr = se
+			break
+		}
+		switch kind {
+		case xmpp.KindNone:
+			continue
+		case xmpp.KindHeader:
+			s.header = true
+			p.hdrStart, p.hdrEnd = fwd, p.scanned
+		case xmpp.KindEnd:
+			s.end = true
+		}
+		fwd = p.scanned
+	}
+	p.unitStart = fwd
+	s.fwd = fwd
+	return s
+}
+
+// units returns the first n bytes of the buffer, whole units to forward.
+func (p *pipe) units(n int) []byte { return p.buf[:n] }
+
+// consume drops the first n bytes (forwarded or discarded) and gives the
+// buffer back when it is empty.
+func (p *pipe) consume(n int) {
+	if n == 0 {
+		return
+	}
+	rest := copy(p.buf, p.buf[n:p.n])
+	p.n, p.scanned, p.unitStart = rest, p.scanned-n, p.unitStart-n
+	p.hdrStart, p.hdrEnd = -1, -1
+	if p.n == 0 {
+		p.release()
+	}
+}
+
+// discardAll drops everything buffered, the unit in progress included.
+func (p *pipe) discardAll() {
+	p.n, p.scanned, p.unitStart = 0, 0, 0
+	p.release()
+}
+
+// pending reports whether part of a unit is buffered.
+func (p *pipe) pending() bool { return p.n > 0 }
+
+func (p *pipe) release() {
+	if p.buf != nil {
+		putBuf(p.buf)
+		p.buf = nil
+	}
+}
+
+// grow replaces a full buffer with one twice as large, up to the unit limit
+// plus one read.
+func (p *pipe) grow() {
+	limit := bufSize
+	if p.tok != nil {
+		limit = p.tok.MaxUnit() + p.tok.MaxHeader + bufSize
+	}
+	size := min(2*len(p.buf), limit)
+	if size <= len(p.buf) {
+		size = len(p.buf) + bufSize
+	}
+	nb := make([]byte, size)
+	copy(nb, p.buf[:p.n])
+	putBuf(p.buf)
+	p.buf = nb
+}
+
+// bufSize is the size of pooled buffers.
+const bufSize = 16 << 10
+
+var bufPool = make(chan []byte, 1024)
+
+// getBuf and putBuf keep a bounded free list of buffers: a sync.Pool would
+// allocate on Put (the slice header escapes) and lose its contents at each GC.
+func getBuf() []byte {
+	select {
+	case b := <-bufPool:
+		return b
+	default:
+		return make([]byte, bufSize)
+	}
+}
+
+func putBuf(b []byte) {
+	if cap(b) != bufSize {
+		return // a grown buffer: let the GC have it
+	}
+	select {
+	case bufPool <- b[:bufSize]:
+	default:
+	}
+}

@@ -1,0 +1,562 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/xmpp"
+)
+
+// direction names one half of a relayed connection.
+type direction int
+
+const (
+	clientToBackend direction = iota
+	backendToClient
+)
+
+func (d direction) String() string {
+	if d == clientToBackend {
+		return "client_to_backend"
+	}
+	return "backend_to_client"
+}
+
+// relay moves whole XMPP units both ways between a client and a backend and
+// runs the close state machine of one connection.
+//
+// Closing begins with any of: EOF from a side, </stream:stream> from a side,
+// a stream error Guard sends, a hard idle timeout, shutdown. From then on
+// the half_close timer runs; when both sides have sent their FIN, or the
+// timer fires, both sockets are closed. On the way:
+//
+//   - EOF from one side is passed on with CloseWrite. A backend that ends
+//     TCP without </stream:stream> is a failure: the client gets a stream
+//     error. A client that does so gets its stream completed toward the
+//     backend (</stream:stream>), so the backend sees a clean end.
+//   - Guard ends a side's stream (endClient, endBackend) at a unit
+//     boundary: writes to each socket are serialised and whole units only,
+//     so an error is never written into the middle of a stanza. After that
+//     the side's further input is read and discarded (a lingering close: a
+//     socket closed with unread input would reset the peer and might lose
+//     the error it was just sent).
+//   - When the timer fires, a backend that has not sent its FIN is reset
+//     (SO_LINGER 0): Guard keeps no FIN_WAIT2 socket toward it. A client's
+//     socket is closed with a FIN; TCP_LINGER2 bounds its orphan.
+//   - A read or write error closes both sockets at once, after telling the
+//     other side what it can.
+type relay struct {
+	client, backend *net.TCPConn
+	cp, bp          *pipe // client→backend and backend→client pipes
+	cfg             *ListenerConfig
+	metrics         *listenerMetrics
+	log             hclog.Logger
+
+	lastActive atomic.Int64 // unix nanoseconds of the last unit relayed either way
+	lastProbe  atomic.Int64 // unix nanoseconds of the last keepalive sent
+	running    atomic.Int32 // pumps still running
+	done       func(reason string)
+
+	cw sync.Mutex // serialises writes to the client
+	bw sync.Mutex // serialises writes to the backend
+
+	domain string // the domain the client asked for, for Guard's own header
+
+	mu          sync.Mutex
+	eof         [2]bool // direction reached EOF
+	ended       [2]bool // direction forwarded </stream:stream>
+	awaitHeader bool    // the client restarted its stream and has not seen the backend's new header
+	clientEnded bool    // Guard sent the client its last bytes and a FIN
+	backendEnd  bool    // Guard sent the backend its last bytes and a FIN
+	closed      bool
+	reason      string
+	timer       *time.Timer
+}
+
+// start relays in two new goroutines, one per direction, and returns at
+// once; done runs once, with the reason, after both directions have ended.
+// Fresh goroutines keep an idle stream's stacks small: the goroutine that
+// accepted and dialed grew its stack doing so, and it exits here.
+func (r *relay) start(done func(reason string)) {
+	r.lastActive.Store(time.Now().UnixNano())
+	r.done = done
+	r.running.Store(2)
+	go r.pump(clientToBackend)
+	go r.pump(backendToClient)
+}
+
+// pumpDone is called by each pump as it returns; the last one reports.
+func (r *relay) pumpDone() {
+	if r.running.Add(-1) != 0 {
+		return
+	}
+	r.closeAll("", false) // normally closed already; never leave a socket open
+	r.cp.discardAll()
+	r.bp.discardAll()
+	r.mu.Lock()
+	reason := r.reason
+	r.mu.Unlock()
+	r.done(reason)
+}
+
+// pump moves one direction until EOF, an error, or the relay being closed.
+func (r *relay) pump(d direction) {
+	defer r.pumpDone()
+	p, dst := r.cp, r.backend
+	if d == backendToClient {
+		p, dst = r.bp, r.client
+	}
+	if d == clientToBackend {
+		r.armClientTimer(time.Now())
+	}
+	for {
+		s, err := p.fill()
+		if s.fwd > 0 {
+			if !r.forward(d, dst, p.units(s.fwd), s) {
+				if d == clientToBackend {
+					r.drainClient()
+				}
+				return
+			}
+			p.consume(s.fwd)
+		}
+		if s.serr != nil {
+			r.syntaxError(d, s.serr)
+			p.discardAll()
+			if d == clientToBackend {
+				r.client.SetReadDeadline(time.Time{})
+			}
+			// Keep reading (and discarding) until the peer's FIN or the
+			// timer: the lingering half of the close.
+			if !r.drain(d, p) {
+				return
+			}
+			r.finish(d)
+			return
+		}
+		switch {
+		case err == nil:
+		case err == io.EOF:
+			r.sideEOF(d, p)
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded) && d == clientToBackend:
+			if !r.clientTimer() {
+				return
+			}
+		default:
+			r.ioError(d, true, err)
+			return
+		}
+	}
+}
+
+// forward writes whole units to dst, or drops them if Guard has already
+// ended that side's stream. It reports false if the pump must stop.
+func (r *relay) forward(d direction, dst *net.TCPConn, b []byte, s scan) bool {
+	lock := &r.bw
+	if d == backendToClient {
+		lock = &r.cw
+	}
+	lock.Lock()
+	r.mu.Lock()
+	ended := r.backendEnd
+	if d == backendToClient {
+		ended = r.clientEnded
+	}
+	if s.header && !ended {
+		// A restart: the client waits for the backend's new header.
+		r.awaitHeader = d == clientToBackend
+	}
+	if s.end && !ended {
+		r.ended[d] = true
+		r.startClosingLocked(reasonFor(d))
+	}
+	r.mu.Unlock()
+	var err error
+	if !ended {
+		_, err = dst.Write(b)
+	}
+	lock.Unlock()
+	if err != nil {
+		r.ioError(d, false, err)
+		return false
+	}
+	r.lastActive.Store(time.Now().UnixNano())
+	r.metrics.relayed(d, len(b))
+	return true
+}
+
+// drain reads and discards d's input until EOF (true) or an error or close
+// (false).
+func (r *relay) drain(d direction, p *pipe) bool {
+	for {
+		if err := p.wait.wait(); err != nil {
+			return false
+		}
+		buf := getBuf()
+		_, err := p.src.Read(buf)
+		putBuf(buf)
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			r.closeAll("", false)
+			return false
+		}
+	}
+}
+
+// syntaxError handles bytes a side sent that are not acceptable XMPP.
+func (r *relay) syntaxError(d direction, se *xmpp.SyntaxError) {
+	if d == backendToClient {
+		r.log.Warn("backend sent malformed data", "error", se)
+		r.failBackend(policy.BackendGarbage)
+		return
+	}
+	ev := eventForSyntax(se)
+	r.log.Info("client stream error", "event", ev, "error", se)
+	r.endClient(ev, se.Msg)
+	r.endBackend()
+}
+
+// eventForSyntax maps a tokenizer error on client input to its policy event.
+func eventForSyntax(se *xmpp.SyntaxError) policy.Event {
+	switch se.Condition {
+	case xmpp.RestrictedXML:
+		return policy.RestrictedXML
+	case xmpp.PolicyViolation:
+		return policy.StanzaTooLarge
+	case xmpp.InvalidNamespace, xmpp.BadNamespacePrefix:
+		return policy.BadNamespace
+	default:
+		return policy.NotWellFormed
+	}
+}
+
+// sideEOF handles the FIN of direction d's source.
+func (r *relay) sideEOF(d direction, p *pipe) {
+	partial := p.pending()
+	p.discardAll() // a partial unit is never forwarded
+	if d == backendToClient {
+		r.mu.Lock()
+		clean := r.ended[backendToClient] || r.clientEnded
+		r.mu.Unlock()
+		if !clean || partial {
+			// The backend's TCP stream ended without </stream:stream>, or
+			// in the middle of a stanza: complete the stream for the
+			// client, with an error, since the session is gone.
+			r.endClient(policy.BackendClosed, "")
+		} else {
+			r.finWrite(r.client, &r.cw, true)
+		}
+	} else {
+		// The client left; give the backend a clean end of stream.
+		r.endBackend()
+	}
+	r.finish(d)
+}
+
+// finish records EOF in direction d and closes both sockets once both
+// directions have reached EOF.
+func (r *relay) finish(d direction) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.eof[d] = true
+	if r.eof[clientToBackend] && r.eof[backendToClient] {
+		r.closeLocked("", false)
+		return
+	}
+	r.startClosingLocked(reasonFor(d))
+}
+
+// reasonFor is the reason a connection ends when direction d's side closes
+// (its stream or TCP) first.
+func reasonFor(d direction) string {
+	if d == clientToBackend {
+		return ReasonClientClosed
+	}
+	return ReasonBackendClosed
+}
+
+// startClosing starts the half_close timer, once, and sets the reason the
+// connection ends with unless one is set.
+func (r *relay) startClosing(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.startClosingLocked(reason)
+}
+
+func (r *relay) startClosingLocked(reason string) {
+	if r.reason == "" {
+		r.reason = reason
+	}
+	if r.timer == nil && !r.closed {
+		r.timer = time.AfterFunc(r.cfg.Timeouts.HalfClose, r.halfCloseExpired)
+	}
+}
+
+func (r *relay) halfCloseExpired() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log.Debug("half_close expired", "client_fin", r.eof[clientToBackend], "backend_fin", r.eof[backendToClient])
+	// A backend that has not sent its FIN is reset rather than waited on.
+	r.closeLocked(ReasonHalfCloseTimeout, !r.eof[backendToClient])
+}
+
+// endClient sends the client the stream error for ev (opening the stream
+// first if the client has not seen a header) and a FIN. Later units from the
+// backend are dropped.
+func (r *relay) endClient(ev policy.Event, text string) {
+	se := r.cfg.Policy.Decide(ev, policy.Context{})
+	if se.Text == "" {
+		se.Text = text // the parser's detail, where policy has no text
+	}
+	r.cw.Lock()
+	r.mu.Lock()
+	if r.clientEnded || r.closed {
+		r.mu.Unlock()
+		r.cw.Unlock()
+		return
+	}
+	r.clientEnded = true
+	r.startClosingLocked(eventReason(ev))
+	var frame []byte
+	switch {
+	case r.ended[backendToClient]:
+		// The client has its </stream:stream> already: only the FIN is left.
+	case r.awaitHeader:
+		frame = se.AppendTo(ownHeader(r.domain))
+	default:
+		frame = se.AppendTo(nil)
+	}
+	r.mu.Unlock()
+	r.client.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
+	r.client.Write(frame)
+	r.client.SetWriteDeadline(time.Time{})
+	r.client.CloseWrite()
+	r.cw.Unlock()
+}
+
+// endBackend completes the backend's stream with </stream:stream> and a FIN,
+// at a unit boundary. Later units from the client are dropped.
+func (r *relay) endBackend() {
+	r.bw.Lock()
+	r.mu.Lock()
+	if r.backendEnd || r.closed {
+		r.mu.Unlock()
+		r.bw.Unlock()
+		return
+	}
+	r.backendEnd = true
+	r.startClosingLocked("")
+	streamOpen := !r.ended[clientToBackend]
+	r.mu.Unlock()
+	if streamOpen {
+		r.backend.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
+		r.backend.Write(xmpp.StreamEnd)
+		r.backend.SetWriteDeadline(time.Time{})
+	}
+	r.backend.CloseWrite()
+	r.bw.Unlock()
+}
+
+// finWrite passes a FIN on to c (CloseWrite) under its write lock.
+func (r *relay) finWrite(c *net.TCPConn, lock *sync.Mutex, client bool) {
+	lock.Lock()
+	r.mu.Lock()
+	if client {
+		r.clientEnded = true
+	} else {
+		r.backendEnd = true
+	}
+	r.mu.Unlock()
+	c.CloseWrite()
+	lock.Unlock()
+}
+
+// failBackend ends a connection whose backend broke: the client gets the
+// stream error for ev, the backend socket is reset, and the client's input is
+// drained until its FIN or half_close.
+func (r *relay) failBackend(ev policy.Event) {
+	r.endClient(ev, "")
+	r.mu.Lock()
+	r.backendEnd = true
+	r.eof[backendToClient] = true
+	r.mu.Unlock()
+	r.backend.SetLinger(0)
+	r.backend.Close()
+}
+
+// ioError handles a failed read (onRead) or write in direction d.
+func (r *relay) ioError(d direction, onRead bool, err error) {
+	if errors.Is(err, net.ErrClosed) {
+		return // the close itself
+	}
+	clientSide := (d == clientToBackend) == onRead
+	r.log.Debug("relay I/O error", "direction", d, "read", onRead, "error", err)
+	if !clientSide {
+		r.failBackend(backendEvent(err))
+		return
+	}
+	// The client is gone or unresponsive (reset, TCP_USER_TIMEOUT): tell
+	// the backend the stream is over and close.
+	ev := policy.Event("")
+	if errors.Is(err, syscall.ETIMEDOUT) {
+		ev = policy.ProbeUnanswered
+		r.endClient(ev, "")
+	}
+	r.endBackend()
+	reason := ReasonClientError
+	if ev != "" {
+		reason = eventReason(ev)
+	}
+	r.closeAll(reason, false)
+}
+
+func backendEvent(err error) policy.Event {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return policy.BackendStalled
+	}
+	return policy.BackendReset
+}
+
+// closeAll closes both sockets now.
+func (r *relay) closeAll(reason string, resetBackend bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closeLocked(reason, resetBackend)
+}
+
+func (r *relay) closeLocked(reason string, resetBackend bool) {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	if r.reason == "" || (reason != "" && r.reason == "") {
+		r.reason = reason
+	}
+	if r.reason == "" {
+		r.reason = ReasonClientClosed
+	}
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	if resetBackend {
+		r.backend.SetLinger(0)
+	}
+	r.client.Close()
+	r.backend.Close()
+}
+
+// shutdown ends the stream because Guard is draining: the client hears
+// system-shutdown (or the configured redirect), the backend a clean end;
+// half_close bounds the rest.
+func (r *relay) shutdown() {
+	r.endClient(policy.Shutdown, "")
+	r.endBackend()
+}
+
+// eventReason turns a policy event into a metrics reason label.
+func eventReason(ev policy.Event) string {
+	b := []byte(ev)
+	for i, c := range b {
+		if c == '-' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// armClientTimer sets the client's read deadline to the next moment a probe
+// or the idle limit is due, counted from the last activity.
+func (r *relay) armClientTimer(now time.Time) {
+	next := r.nextClientDeadline()
+	if next.IsZero() {
+		r.client.SetReadDeadline(time.Time{})
+		return
+	}
+	r.client.SetReadDeadline(next)
+}
+
+func (r *relay) nextClientDeadline() time.Time {
+	last := time.Unix(0, r.lastActive.Load())
+	var next time.Time
+	if p := r.cfg.Timeouts.Probe; p > 0 {
+		next = last.Add(p)
+		if pr := r.lastProbe.Load(); pr != 0 && time.Unix(0, pr).After(last) {
+			next = time.Unix(0, pr).Add(p)
+		}
+	}
+	if i := r.cfg.Timeouts.Idle; i > 0 {
+		if t := last.Add(i); next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	return next
+}
+
+// clientTimer runs when the client's read deadline passes: it sends a probe
+// or ends an idle stream. It reports whether the pump goes on.
+func (r *relay) clientTimer() bool {
+	now := time.Now()
+	last := time.Unix(0, r.lastActive.Load())
+	if i := r.cfg.Timeouts.Idle; i > 0 && now.Sub(last) >= i {
+		r.log.Debug("idle timeout", "idle", i)
+		r.endClient(policy.IdleTimeout, "")
+		r.endBackend()
+		return r.drainClient()
+	}
+	if p := r.cfg.Timeouts.Probe; p > 0 {
+		next := r.nextClientDeadline()
+		if !now.Before(next) {
+			r.probe(now)
+		}
+	}
+	r.armClientTimer(now)
+	return true
+}
+
+// drainClient reads and discards the client's input after Guard ended its
+// stream, then records the client's FIN.
+func (r *relay) drainClient() bool {
+	r.client.SetReadDeadline(time.Time{})
+	r.cp.discardAll()
+	if r.drain(clientToBackend, r.cp) {
+		r.finish(clientToBackend)
+	}
+	return false
+}
+
+// probe sends a whitespace keepalive to the client, between units. The
+// kernel's TCP_USER_TIMEOUT turns a keepalive that is never acknowledged
+// into ETIMEDOUT on the socket, which ends the stream with
+// connection-timeout (RFC 6120 4.9.3.4 and 4.6.1).
+func (r *relay) probe(now time.Time) {
+	r.lastProbe.Store(now.UnixNano())
+	r.cw.Lock()
+	defer r.cw.Unlock()
+	r.mu.Lock()
+	ended := r.clientEnded || r.closed
+	r.mu.Unlock()
+	if ended {
+		return
+	}
+	r.client.SetWriteDeadline(now.Add(r.cfg.Timeouts.HalfClose))
+	_, err := r.client.Write(keepalive)
+	r.client.SetWriteDeadline(time.Time{})
+	if err != nil {
+		r.log.Debug("keepalive failed", "error", err)
+	}
+	r.metrics.probed()
+}
+
+var keepalive = []byte(" ")

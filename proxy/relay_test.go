@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guard-xmpp/guard/internal/leakcheck"
+)
+
+func TestRelayBothWays(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{})
+	c, bc := openStream(t, b, addr)
+	write(t, c, message)
+	expect(t, bc, message)
+	write(t, bc, message)
+	expect(t, c, message)
+	// A stanza split into many small writes arrives whole; a large one
+	// crosses many buffers intact.
+	for _, part := range []string{"<message><bo", "dy>x</b", "ody></mess", "age>"} {
+		write(t, c, part)
+		time.Sleep(5 * time.Millisecond)
+	}
+	expect(t, bc, "<message><body>x</body></message>")
+	big := "<iq type='result' id='r1'><query xmlns='jabber:iq:roster'>" +
+		strings.Repeat("<item jid='someone@example.net' name='Some One' subscription='both'/>", 2000) +
+		"</query></iq>"
+	go bc.Write([]byte(big))
+	expect(t, c, big)
+	c.Close()
+	bc.Close()
+	waitOpen(t, s, 0)
+}
+
+// The normal end of a session: the client's </stream:stream> and FIN reach
+// the backend at once; the backend's answer still reaches the client; when
+// both have closed, nothing of Guard's lingers.
+func TestClientHalfClosePassedOn(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: Timeouts{HalfClose: 10 * time.Second}})
+	c, bc := openStream(t, b, addr)
+	write(t, c, streamEnd)
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	// Long before half_close (10s), the backend has the close tag and EOF.
+	start := time.Now()
+	expectEOF(t, bc, streamEnd)
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("the backend saw the FIN after %v", el)
+	}
+	// Half-closed, not closed: the backend's answer still reaches the client.
+	write(t, bc, streamEnd)
+	bc.Close()
+	expectEOF(t, c, streamEnd)
+	waitOpen(t, s, 0)
+	waitNoLingering(t, addr, b.addr(), 3*time.Second)
+}
+
+// A client that vanishes with a bare FIN (no </stream:stream>): the backend
+// gets a clean end of stream from Guard, then the FIN.
+func TestClientFINCompletesBackendStream(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{})
+	c, bc := openStream(t, b, addr)
+	write(t, c, "<message><body>half a sta")
+	c.CloseWrite()
+	// The partial stanza is never forwarded.
+	expectEOF(t, bc, streamEnd)
+	write(t, bc, streamEnd)
+	bc.Close()
+	expectEOF(t, c, streamEnd)
+	waitOpen(t, s, 0)
+}
+
+// A backend that never closes after the client left is cut after
+// half_close, with a reset, so Guard keeps no FIN_WAIT2 socket toward it.
+func TestBackendIgnoresClientClose(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	const halfClose = 300 * time.Millisecond
+	s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: Timeouts{HalfClose: halfClose}})
+	c, bc := openStream(t, b, addr)
+	start := time.Now()
+	write(t, c, streamEnd)
+	c.CloseWrite()
+	expectEOF(t, bc, streamEnd)
+	// The backend does nothing. After half_close the client gets Guard's FIN
+	// (its socket on Guard's side was in CLOSE_WAIT until then) ...
+	expectEOF(t, c, "")
+	if el := time.Since(start); el < halfClose {
+		t.Fatalf("Guard closed after %v, before half_close (%v)", el, halfClose)
+	}
+	// ... and the backend a reset.
+	expectReset(t, bc)
+	waitOpen(t, s, 0)
+	waitNoLingering(t, addr, b.addr(), 3*time.Second)
+}
+
+// A backend close reaches the client; a client that never closes its half is
+// cut after half_close, and Guard keeps no socket in CLOSE_WAIT or FIN_WAIT2.
+func TestClientIgnoresBackendClose(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: Timeouts{HalfClose: 300 * time.Millisecond}})
+	c, bc := openStream(t, b, addr)
+	write(t, bc, streamEnd)
+	bc.Close()
+	expectEOF(t, c, streamEnd)
+	// The client does nothing; Guard ends it after half_close.
+	waitOpen(t, s, 0)
+	waitNoLingering(t, addr, b.addr(), 3*time.Second)
+}
+
+func TestIdleTimeout(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	const idle = 600 * time.Millisecond
+	s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: Timeouts{Idle: idle}})
+	c, bc := openStream(t, b, addr)
+	// Traffic in one direction only keeps the stream open past idle.
+	for i := 0; i < 12; i++ {
+		time.Sleep(idle / 6)
+		write(t, bc, "<presence/>")
+		expect(t, c, "<presence/>")
+	}
+	if s.Open() != 1 {
+		t.Fatal("a stream with traffic was closed by the idle timeout")
+	}
+	// Silence ends it: the client hears connection-timeout, the backend a
+	// clean end of stream.
+	start := time.Now()
+	expectStreamError(t, c, "", false, "", "connection-timeout", "idle too long")
+	expectEOF(t, bc, streamEnd)
+	bc.Close()
+	if el := time.Since(start); el < idle/2 {
+		t.Fatalf("closed %v after the last byte, idle is %v", el, idle)
+	}
+	waitOpen(t, s, 0)
+}
+
+// Shutdown lets open streams finish within the drain time and ends the rest
+// with system-shutdown when it ends; new connections are refused at once.
+func TestShutdownDrains(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{})
+	finishing, bf := openStream(t, b, addr)
+	staying, bs := openStream(t, b, addr)
+	silent := dial(t, addr) // no header yet: closed at once by Shutdown
+	waitOpen(t, s, 3)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctx) }()
+
+	expectEOF(t, silent, "")
+	waitFor(t, "draining", s.Draining)
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("a new connection was accepted during the drain")
+	}
+	// The finishing stream still relays, then ends by itself.
+	write(t, bf, message)
+	expect(t, finishing, message)
+	write(t, finishing, streamEnd)
+	expect(t, bf, streamEnd)
+	write(t, bf, streamEnd)
+	finishing.Close()
+	bf.Close()
+	// The staying stream is ended with system-shutdown when the drain ends,
+	// and the backend gets a clean end of its stream.
+	expectStreamError(t, staying, "", false, "", "system-shutdown", "")
+	expectEOF(t, bs, streamEnd)
+	bs.Close()
+	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want deadline exceeded", err)
+	}
+	if s.Open() != 0 {
+		t.Fatalf("%d connections open after Shutdown", s.Open())
+	}
+}

@@ -1,0 +1,282 @@
+// Package proxy accepts XMPP client connections, connects each to its backend
+// and relays between them until both sides have closed.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/guard-xmpp/guard/policy"
+)
+
+// Timeouts bound the phases of one connection.
+type Timeouts struct {
+	// Handshake is how long a new client has to start its stream.
+	Handshake time.Duration
+	// Idle closes a stream with no bytes either way for this long; 0 is off.
+	Idle time.Duration
+	// HalfClose is the time the other side gets to finish after one side's
+	// FIN or </stream:stream>, and the bound of every lingering close.
+	HalfClose time.Duration
+	// Probe is the quiet time after which the client gets a whitespace
+	// keepalive; 0 is off.
+	Probe time.Duration
+	// ProbeTimeout bounds how long sent data may go unacknowledged by the
+	// client (TCP_USER_TIMEOUT) when probes are on.
+	ProbeTimeout time.Duration
+}
+
+// Backend says where and how to reach the XMPP server behind a listener.
+type Backend struct {
+	Name           string
+	Address        string
+	ConnectTimeout time.Duration
+	// ReplyTimeout bounds the wait for the backend's stream header.
+	ReplyTimeout time.Duration
+}
+
+// ListenerConfig describes one listening socket and where its clients go.
+type ListenerConfig struct {
+	Name     string
+	Address  string
+	Backend  Backend
+	Timeouts Timeouts
+	// MaxStanzaSize bounds a top-level element either way (0: the xmpp
+	// package's default); MaxHeaderSize bounds a stream header.
+	MaxStanzaSize, MaxHeaderSize int
+	// Policy decides the stream errors; nil uses the defaults.
+	Policy *policy.Policy
+}
+
+// withDefaults fills in what a caller left zero.
+func (c ListenerConfig) withDefaults() ListenerConfig {
+	if c.Policy == nil {
+		c.Policy = defaultPolicy
+	}
+	t := &c.Timeouts
+	if t.Handshake <= 0 {
+		t.Handshake = 10 * time.Second
+	}
+	if t.HalfClose <= 0 {
+		t.HalfClose = 5 * time.Second
+	}
+	if t.ProbeTimeout <= 0 {
+		t.ProbeTimeout = 30 * time.Second
+	}
+	if c.Backend.ConnectTimeout <= 0 {
+		c.Backend.ConnectTimeout = 2 * time.Second
+	}
+	if c.Backend.ReplyTimeout <= 0 {
+		c.Backend.ReplyTimeout = 5 * time.Second
+	}
+	return c
+}
+
+var defaultPolicy = func() *policy.Policy {
+	p, err := policy.New(policy.Config{})
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
+// Options carries what a Server receives from its owner.
+type Options struct {
+	Logger  hclog.Logger // required
+	Metrics *Metrics     // optional
+}
+
+// Server runs listeners and tracks every connection they accept, so that
+// Shutdown can drain them. Its zero value is not usable; call New.
+type Server struct {
+	log     hclog.Logger
+	metrics *Metrics
+
+	nextID   atomic.Uint64
+	draining atomic.Bool
+
+	mu        sync.Mutex
+	listeners map[*listener]struct{}
+	sessions  map[*session]struct{}
+	idle      chan struct{} // closed and replaced when sessions drops to zero during a drain
+	wg        sync.WaitGroup
+}
+
+// New returns a Server with no listeners.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		panic("proxy: Options.Logger is required")
+	}
+	return &Server{
+		log:       opts.Logger,
+		metrics:   opts.Metrics,
+		listeners: make(map[*listener]struct{}),
+		sessions:  make(map[*session]struct{}),
+	}
+}
+
+// listener is one accept loop.
+type listener struct {
+	cfg     ListenerConfig
+	ln      *net.TCPListener
+	log     hclog.Logger
+	metrics *listenerMetrics
+}
+
+// Listen opens cfg.Address and starts accepting on it. It returns the bound
+// address (useful with port 0).
+func (s *Server) Listen(cfg ListenerConfig) (net.Addr, error) {
+	if s.draining.Load() {
+		return nil, errors.New("proxy: server is shutting down")
+	}
+	lc := net.ListenConfig{}
+	ln, err := lc.Listen(context.Background(), "tcp", cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listener %q: %w", cfg.Name, err)
+	}
+	l := &listener{
+		cfg:     cfg.withDefaults(),
+		ln:      ln.(*net.TCPListener),
+		log:     s.log.Named("listener").With("listener", cfg.Name),
+		metrics: s.metrics.forListener(cfg.Name),
+	}
+	s.mu.Lock()
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.serve(l)
+	l.log.Info("listening", "address", ln.Addr().String(), "backend", cfg.Backend.Address)
+	return ln.Addr(), nil
+}
+
+// serve is the accept loop of one listener. It backs off on temporary
+// errors (EMFILE among them) from 5ms doubling to 1s, and never dies on them.
+func (s *Server) serve(l *listener) {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+			} else {
+				backoff = min(2*backoff, time.Second)
+			}
+			l.log.Warn("accept failed; backing off", "error", err, "backoff", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		ss := s.newSession(l, c)
+		if ss == nil {
+			continue
+		}
+		go ss.run()
+	}
+}
+
+// newSession registers a session for c, or closes c if the server is
+// shutting down.
+func (s *Server) newSession(l *listener, c *net.TCPConn) *session {
+	ss := &session{
+		srv:    s,
+		l:      l,
+		client: c,
+		id:     s.nextID.Add(1),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		c.Close()
+		return nil
+	}
+	s.sessions[ss] = struct{}{}
+	s.wg.Add(1)
+	l.metrics.connAccepted()
+	return ss
+}
+
+func (s *Server) sessionDone(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	if len(s.sessions) == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Open returns the number of client connections currently held.
+func (s *Server) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Shutdown stops accepting, closes connections that have not started
+// relaying, and waits for relayed streams to end by themselves. When ctx ends
+// first, the remaining connections are closed and ctx's error is returned.
+// Shutdown returns once every connection and accept loop has ended.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.mu.Lock()
+	for l := range s.listeners {
+		l.ln.Close()
+	}
+	for ss := range s.sessions {
+		ss.closeIfHandshaking()
+	}
+	var idle chan struct{}
+	if len(s.sessions) > 0 {
+		idle = make(chan struct{})
+		s.idle = idle
+	}
+	s.mu.Unlock()
+
+	var err error
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			err = ctx.Err()
+			s.closeSessions()
+		}
+	}
+	s.wg.Wait()
+	return err
+}
+
+// Close closes every listener and connection at once.
+func (s *Server) Close() error {
+	s.draining.Store(true)
+	s.mu.Lock()
+	for l := range s.listeners {
+		l.ln.Close()
+	}
+	s.mu.Unlock()
+	s.closeSessions()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) closeSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		ss.forceClose()
+	}
+}

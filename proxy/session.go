@@ -1,0 +1,352 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/xmpp"
+)
+
+// session is one client connection from accept to the close of both sockets.
+type session struct {
+	srv    *Server
+	l      *listener
+	client *net.TCPConn
+	id     uint64
+
+	mu         sync.Mutex
+	headerSeen bool   // the client has sent its stream header
+	relay      *relay // set once relaying starts
+	closed     bool   // Shutdown or Close asked this session to end
+}
+
+// run takes the connection through its phases. It returns when relaying
+// starts; the relay's goroutines then end the session.
+func (ss *session) run() {
+	cfg := ss.l.cfg
+	log := ss.l.log.With("conn", ss.id, "client", ss.client.RemoteAddr().String())
+	start := time.Now()
+	end := func(reason string) {
+		ss.l.metrics.connClosed(reason)
+		log.Debug("closed", "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
+		ss.srv.sessionDone(ss)
+	}
+	if reason := ss.serve(&cfg, log, end); reason != "" {
+		end(reason)
+	}
+}
+
+// serve runs the phases of the connection up to the relay. It returns the
+// reason the connection ended, with every socket closed, or "" once the
+// relay has started and taken over the call of end.
+func (ss *session) serve(cfg *ListenerConfig, log hclog.Logger, end func(string)) string {
+	c := ss.client
+	var userTimeout time.Duration
+	if cfg.Timeouts.Probe > 0 {
+		userTimeout = cfg.Timeouts.ProbeTimeout
+	}
+	if err := tuneClient(c, userTimeout); err != nil {
+		log.Debug("setting socket options failed", "error", err)
+	}
+	ctok := xmpp.NewTokenizer(cfg.MaxStanzaSize)
+	if cfg.MaxHeaderSize > 0 {
+		ctok.MaxHeader = cfg.MaxHeaderSize
+	}
+	cp, err := newPipe(c, ctok)
+	if err != nil {
+		c.Close()
+		return ReasonClientError
+	}
+	defer func() {
+		if ss.relayStarted() {
+			return
+		}
+		cp.discardAll()
+	}()
+
+	// 1. The client's stream header, whole, within the handshake deadline:
+	// a client sending a byte a second is cut as surely as a silent one.
+	c.SetReadDeadline(time.Now().Add(cfg.Timeouts.Handshake))
+	hdr, cs, ev, text := readHeader(cp)
+	c.SetReadDeadline(time.Time{})
+	if ev == "" && hdr.NS != xmpp.ClientNS {
+		ev, text = policy.BadNamespace, "a client stream must use jabber:client"
+	}
+	switch ev {
+	case "":
+	case closedEvent:
+		c.Close()
+		return ReasonShutdown
+	case clientGoneEvent, eofEvent:
+		c.Close()
+		return ReasonClientError
+	default:
+		log.Debug("refusing stream", "event", ev, "detail", text)
+		return ss.refuse(cfg, hdr.To, ev, text)
+	}
+	ss.mu.Lock()
+	ss.headerSeen = true
+	ss.mu.Unlock()
+	log = log.With("to", hdr.To)
+
+	// 2. The backend.
+	backend, err := dialBackend(cfg.Backend)
+	if err != nil {
+		log.Warn("backend unreachable", "backend", cfg.Backend.Name, "address", cfg.Backend.Address, "error", err)
+		return ss.refuse(cfg, hdr.To, policy.BackendRefused, "")
+	}
+	if err := tuneBackend(backend); err != nil {
+		log.Debug("setting backend socket options failed", "error", err)
+	}
+	closeBackend := func(reset bool) {
+		if reset {
+			backend.SetLinger(0)
+		}
+		backend.Close()
+	}
+
+	// 3. Replay the client's header (and any whole units after it).
+	backend.SetWriteDeadline(time.Now().Add(cfg.Backend.ReplyTimeout))
+	_, err = backend.Write(cp.units(cs.fwd))
+	backend.SetWriteDeadline(time.Time{})
+	if err != nil {
+		closeBackend(true)
+		log.Warn("backend write failed", "error", err)
+		return ss.refuse(cfg, hdr.To, policy.BackendReset, "")
+	}
+	cp.consume(cs.fwd)
+
+	// 4. The backend's header within reply_timeout.
+	bp, err := newPipe(backend, xmpp.NewTokenizer(cfg.MaxStanzaSize))
+	if err != nil {
+		closeBackend(true)
+		return ss.refuse(cfg, hdr.To, policy.BackendReset, "")
+	}
+	backend.SetReadDeadline(time.Now().Add(cfg.Backend.ReplyTimeout))
+	_, bs, bev, btext := readHeader(bp)
+	backend.SetReadDeadline(time.Time{})
+	if bev != "" {
+		bp.discardAll()
+		closeBackend(true)
+		ev := backendHeaderEvent(bev)
+		log.Warn("backend did not open the stream", "event", ev, "detail", btext)
+		return ss.refuse(cfg, hdr.To, ev, "")
+	}
+
+	// 5. The backend's header to the client; from now on the client's
+	// stream is open and errors need no header of Guard's.
+	c.SetWriteDeadline(time.Now().Add(cfg.Timeouts.Handshake))
+	_, err = c.Write(bp.units(bs.fwd))
+	c.SetWriteDeadline(time.Time{})
+	bp.consume(bs.fwd)
+	if err != nil {
+		bp.discardAll()
+		closeBackend(false)
+		c.Close()
+		return ReasonClientError
+	}
+
+	r := &relay{
+		client:  c,
+		backend: backend,
+		cp:      cp,
+		bp:      bp,
+		cfg:     cfg,
+		metrics: ss.l.metrics,
+		log:     log,
+		domain:  hdr.To,
+	}
+	ss.mu.Lock()
+	closed := ss.closed
+	if !closed {
+		ss.relay = r
+	}
+	ss.mu.Unlock()
+	if closed {
+		bp.discardAll()
+		closeBackend(false)
+		return ss.refuse(cfg, hdr.To, policy.Shutdown, "")
+	}
+	log.Debug("relaying", "backend", backend.RemoteAddr().String())
+	r.start(end)
+	return ""
+}
+
+func (ss *session) relayStarted() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.relay != nil
+}
+
+// Pseudo-events of readHeader that end a connection without a stream error.
+const (
+	closedEvent     policy.Event = "closed"      // Guard closed the socket
+	clientGoneEvent policy.Event = "client-gone" // the peer reset the connection
+	eofEvent        policy.Event = "eof"         // the peer closed the connection
+)
+
+// readHeader reads until p's peer has sent a whole stream header, and
+// returns it parsed, with the scan that holds it; or the event that ends
+// the connection instead, with a detail for the log and the error text.
+func readHeader(p *pipe) (xmpp.Header, scan, policy.Event, string) {
+	for {
+		s, err := p.fill()
+		if s.header {
+			h, herr := xmpp.ParseHeader(p.buf[p.hdrStart:p.hdrEnd])
+			if herr != nil {
+				return h, s, headerEvent(herr), errText(herr)
+			}
+			if s.serr != nil {
+				return h, s, eventForSyntax(s.serr), s.serr.Msg
+			}
+			return h, s, "", ""
+		}
+		if s.serr != nil {
+			ev := eventForSyntax(s.serr)
+			if ev == policy.NotWellFormed && p.tok.Offset() < 64 && s.serr.Offset < 64 {
+				ev = policy.BytesBeforeHeader
+			}
+			return xmpp.Header{}, s, ev, s.serr.Msg
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return xmpp.Header{}, s, policy.HandshakeTimeout, ""
+		case errors.Is(err, net.ErrClosed):
+			return xmpp.Header{}, s, closedEvent, ""
+		case err == io.EOF:
+			return xmpp.Header{}, s, eofEvent, "EOF before the stream header"
+		default:
+			return xmpp.Header{}, s, clientGoneEvent, err.Error()
+		}
+	}
+}
+
+func errText(err error) string {
+	var se *xmpp.SyntaxError
+	if errors.As(err, &se) {
+		return se.Msg
+	}
+	var ste xmpp.StreamError
+	if errors.As(err, &ste) {
+		return ste.Text
+	}
+	return ""
+}
+
+// headerEvent maps a header the parser rejects to its policy event.
+func headerEvent(err error) policy.Event {
+	c, _ := xmpp.ConditionOf(err)
+	switch c {
+	case xmpp.InvalidNamespace, xmpp.BadNamespacePrefix:
+		return policy.BadNamespace
+	case xmpp.UnsupportedVersion:
+		return policy.BadVersion
+	case xmpp.RestrictedXML:
+		return policy.RestrictedXML
+	case xmpp.PolicyViolation:
+		return policy.StanzaTooLarge
+	default:
+		return policy.NotWellFormed
+	}
+}
+
+// backendHeaderEvent maps what went wrong while waiting for the backend's
+// header to the event the client hears of.
+func backendHeaderEvent(ev policy.Event) policy.Event {
+	switch ev {
+	case policy.HandshakeTimeout:
+		return policy.BackendStalled
+	case clientGoneEvent:
+		return policy.BackendReset
+	case eofEvent:
+		return policy.BackendClosed
+	case closedEvent:
+		return policy.Shutdown
+	default:
+		return policy.BackendGarbage
+	}
+}
+
+// refuse ends a connection before relaying: Guard opens the stream toward
+// the client with its own header (from = the domain the client asked for),
+// sends the stream error for ev and </stream:stream>, half-closes, and reads
+// and discards the client's input for a bounded time so that the close does
+// not turn into a reset that could lose the error.
+func (ss *session) refuse(cfg *ListenerConfig, domain string, ev policy.Event, text string) string {
+	c := ss.client
+	se := cfg.Policy.Decide(ev, policy.Context{})
+	if se.Text == "" {
+		se.Text = text // the parser's detail, where policy has no text
+	}
+	frame := se.AppendTo(ownHeader(domain))
+	c.SetWriteDeadline(time.Now().Add(cfg.Timeouts.HalfClose))
+	_, err := c.Write(frame)
+	if err == nil {
+		c.CloseWrite()
+		lingerRead(c, cfg.Timeouts.HalfClose)
+	}
+	c.Close()
+	return eventReason(ev)
+}
+
+// lingerRead reads and discards c's input until EOF, an error, or d.
+func lingerRead(c *net.TCPConn, d time.Duration) {
+	c.SetReadDeadline(time.Now().Add(d))
+	buf := getBuf()
+	defer putBuf(buf)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// ownHeader renders the stream header Guard sends when it must speak before
+// the backend has: from is the domain the client asked for.
+func ownHeader(domain string) []byte {
+	h := xmpp.Header{From: domain, ID: xmpp.NewStreamID(), Version: "1.0", NS: xmpp.ClientNS, Lang: "en"}
+	return h.AppendTo(make([]byte, 0, 512))
+}
+
+func dialBackend(b Backend) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: b.ConnectTimeout}
+	c, err := d.Dial("tcp", b.Address)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// closeIfHandshaking closes the connection if the client has not sent its
+// stream header: there is no stream to end.
+func (ss *session) closeIfHandshaking() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if !ss.headerSeen {
+		ss.closed = true
+		ss.client.Close()
+	}
+}
+
+// forceClose ends the connection now: a relayed stream gets its shutdown
+// stream error; a stream still being set up gets it as the relay would start.
+func (ss *session) forceClose() {
+	ss.mu.Lock()
+	r := ss.relay
+	ss.closed = true
+	if r == nil && !ss.headerSeen {
+		ss.client.Close()
+	}
+	ss.mu.Unlock()
+	if r != nil {
+		r.shutdown()
+	}
+}

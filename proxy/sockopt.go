@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"net"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// finWait2Lifetime bounds how long the kernel keeps a socket that Guard has
+// closed in FIN_WAIT2 (TCP_LINGER2). Guard closes a socket before the peer's FIN
+// only after the peer already had half_close to finish, so it gets no more.
+const finWait2Lifetime = time.Second
+
+// tuneClient sets the per-socket options for a client connection:
+// TCP_USER_TIMEOUT so that data a vanished client never acknowledges fails the
+// connection on Guard's clock, and TCP_LINGER2 so that no socket Guard closed
+// lingers in FIN_WAIT2 for the system default of a minute.
+func tuneClient(c *net.TCPConn, userTimeout time.Duration) error {
+	return setOpts(c, userTimeout)
+}
+
+// tuneBackend sets the per-socket options for a backend connection.
+func tuneBackend(c *net.TCPConn) error {
+	return setOpts(c, 0)
+}
+
+func setOpts(c *net.TCPConn, userTimeout time.Duration) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_LINGER2, int(finWait2Lifetime/time.Second))
+		if serr == nil && userTimeout > 0 {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(userTimeout/time.Millisecond))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// readWaiter blocks until a socket has input (data, a FIN or an error) without
+// holding a buffer: an idle stream costs Guard no copy buffer, only the
+// goroutine that waits. It peeks one byte with MSG_PEEK; the byte stays in the
+// kernel for the Read that follows.
+type readWaiter struct {
+	rc   syscall.RawConn
+	fn   func(fd uintptr) bool // w.ready, bound once so that waiting does not allocate
+	peek [1]byte
+	err  syscall.Errno // a socket error the peek consumed
+}
+
+func newReadWaiter(c *net.TCPConn) (*readWaiter, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	w := &readWaiter{rc: rc}
+	w.fn = w.ready
+	return w, nil
+}
+
+// wait returns nil once the socket is readable, or the error of the wait
+// (a deadline, the socket being closed) or of the socket (ECONNRESET,
+// ETIMEDOUT from TCP_USER_TIMEOUT).
+func (w *readWaiter) wait() error {
+	if err := w.rc.Read(w.fn); err != nil {
+		return err
+	}
+	if w.err != 0 {
+		// The kernel hands a pending socket error to one receive call only,
+		// and the peek was that call: the Read after it would see a plain
+		// EOF. Report the error here instead.
+		e := w.err
+		w.err = 0
+		return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("recvfrom", e)}
+	}
+	return nil
+}
+
+func (w *readWaiter) ready(fd uintptr) bool {
+	_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&w.peek[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	switch errno {
+	case unix.EAGAIN, unix.EINTR:
+		return false // nothing yet: let the poller wait
+	case 0:
+		return true // a byte or EOF, for the Read that follows
+	default:
+		w.err = errno
+		return true
+	}
+}
