@@ -2,17 +2,16 @@ package proxy
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Reasons a relayed connection ended, the values of the reason label.
+// Reasons a connection ended, the values of the reason label. A connection
+// that Guard ended with a stream error has the policy event as its reason,
+// with underscores (backend_reset, not_well_formed, handshake_timeout, ...).
 const (
-	ReasonClientClosed       = "client_closed"       // the client's FIN came first and both sides finished
-	ReasonBackendClosed      = "backend_closed"      // the backend's FIN came first and both sides finished
-	ReasonHalfCloseTimeout   = "half_close_timeout"  // one side sent FIN, the other did not finish within half_close
-	ReasonIdleTimeout        = "idle_timeout"        // no traffic either way for the idle timeout
-	ReasonHandshakeTimeout   = "handshake_timeout"   // the client sent nothing within the handshake timeout
-	ReasonClientError        = "client_error"        // a read or write on the client socket failed (reset, timeout)
-	ReasonBackendError       = "backend_error"       // a read or write on the backend socket failed
-	ReasonBackendUnreachable = "backend_unreachable" // the backend could not be dialed within connect_timeout
-	ReasonShutdown           = "shutdown"            // Guard closed the stream at the end of its drain
+	ReasonClientClosed     = "client_closed"      // the client closed (stream or TCP) first, and both sides finished
+	ReasonBackendClosed    = "backend_closed"     // the backend closed first, and both sides finished
+	ReasonHalfCloseTimeout = "half_close_timeout" // one side closed, the other did not finish within half_close
+	ReasonClientError      = "client_error"       // the client socket failed (reset)
+	ReasonBackendError     = "backend_error"      // the backend socket failed before relaying
+	ReasonShutdown         = "shutdown"           // Guard closed the connection for shutdown
 )
 
 // Metrics are the Prometheus collectors of the proxy. A nil *Metrics is valid

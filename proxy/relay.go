@@ -70,6 +70,7 @@ type relay struct {
 	bw sync.Mutex // serialises writes to the backend
 
 	domain string // the domain the client asked for, for Guard's own header
+	raw    bool   // no XMPP framing: bytes pass as they come, ends are bare FINs
 
 	mu          sync.Mutex
 	eof         [2]bool // direction reached EOF
@@ -248,7 +249,7 @@ func (r *relay) sideEOF(d direction, p *pipe) {
 	p.discardAll() // a partial unit is never forwarded
 	if d == backendToClient {
 		r.mu.Lock()
-		clean := r.ended[backendToClient] || r.clientEnded
+		clean := r.ended[backendToClient] || r.clientEnded || r.raw
 		r.mu.Unlock()
 		if !clean || partial {
 			// The backend's TCP stream ended without </stream:stream>, or
@@ -331,6 +332,8 @@ func (r *relay) endClient(ev policy.Event, text string) {
 	r.startClosingLocked(eventReason(ev))
 	var frame []byte
 	switch {
+	case r.raw:
+		// Nothing to say in a stream Guard does not parse.
 	case r.ended[backendToClient]:
 		// The client has its </stream:stream> already: only the FIN is left.
 	case r.awaitHeader:
@@ -358,7 +361,7 @@ func (r *relay) endBackend() {
 	}
 	r.backendEnd = true
 	r.startClosingLocked("")
-	streamOpen := !r.ended[clientToBackend]
+	streamOpen := !r.ended[clientToBackend] && !r.raw
 	r.mu.Unlock()
 	if streamOpen {
 		r.backend.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
@@ -441,8 +444,11 @@ func (r *relay) closeLocked(reason string, resetBackend bool) {
 		return
 	}
 	r.closed = true
-	if r.reason == "" || (reason != "" && r.reason == "") {
+	switch {
+	case r.reason == "":
 		r.reason = reason
+	case reason == ReasonHalfCloseTimeout && (r.reason == ReasonClientClosed || r.reason == ReasonBackendClosed):
+		r.reason = reason // the other side never finished: worth telling apart
 	}
 	if r.reason == "" {
 		r.reason = ReasonClientClosed

@@ -53,6 +53,10 @@ type ListenerConfig struct {
 	MaxStanzaSize, MaxHeaderSize int
 	// Policy decides the stream errors; nil uses the defaults.
 	Policy *policy.Policy
+	// Raw relays bytes without XMPP framing (for TLS passthrough, and as
+	// the baseline of the framing benchmarks): no stream errors, only the
+	// close state machine and timeouts.
+	Raw bool
 }
 
 // withDefaults fills in what a caller left zero.

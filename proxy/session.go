@@ -55,6 +55,9 @@ func (ss *session) serve(cfg *ListenerConfig, log hclog.Logger, end func(string)
 	if err := tuneClient(c, userTimeout); err != nil {
 		log.Debug("setting socket options failed", "error", err)
 	}
+	if cfg.Raw {
+		return ss.serveRaw(cfg, log, end)
+	}
 	ctok := xmpp.NewTokenizer(cfg.MaxStanzaSize)
 	if cfg.MaxHeaderSize > 0 {
 		ctok.MaxHeader = cfg.MaxHeaderSize
@@ -163,6 +166,11 @@ func (ss *session) serve(cfg *ListenerConfig, log hclog.Logger, end func(string)
 		log:     log,
 		domain:  hdr.To,
 	}
+	return ss.startRelay(r, log, end)
+}
+
+// startRelay hands the connection to r, unless Shutdown came first.
+func (ss *session) startRelay(r *relay, log hclog.Logger, end func(string)) string {
 	ss.mu.Lock()
 	closed := ss.closed
 	if !closed {
@@ -170,13 +178,65 @@ func (ss *session) serve(cfg *ListenerConfig, log hclog.Logger, end func(string)
 	}
 	ss.mu.Unlock()
 	if closed {
-		bp.discardAll()
-		closeBackend(false)
-		return ss.refuse(cfg, hdr.To, policy.Shutdown, "")
+		r.bp.discardAll()
+		r.backend.Close()
+		if r.raw {
+			r.client.Close()
+			return ReasonShutdown
+		}
+		return ss.refuse(r.cfg, r.domain, policy.Shutdown, "")
 	}
-	log.Debug("relaying", "backend", backend.RemoteAddr().String())
+	log.Debug("relaying", "backend", r.backend.RemoteAddr().String(), "raw", r.raw)
 	r.start(end)
 	return ""
+}
+
+// serveRaw relays without XMPP framing: Guard waits for the client's first
+// bytes (bounded by the handshake timeout), dials, and passes bytes as they
+// come, keeping the close state machine, timeouts and limits. Guard cannot
+// speak XMPP on such a connection; every end is a FIN.
+func (ss *session) serveRaw(cfg *ListenerConfig, log hclog.Logger, end func(string)) string {
+	c := ss.client
+	cp, err := newPipe(c, nil)
+	if err != nil {
+		c.Close()
+		return ReasonClientError
+	}
+	c.SetReadDeadline(time.Now().Add(cfg.Timeouts.Handshake))
+	err = cp.wait.wait()
+	c.SetReadDeadline(time.Time{})
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.Close()
+		return eventReason(policy.HandshakeTimeout)
+	case errors.Is(err, net.ErrClosed):
+		c.Close()
+		return ReasonShutdown
+	default:
+		c.Close()
+		return ReasonClientError
+	}
+	ss.mu.Lock()
+	ss.headerSeen = true
+	ss.mu.Unlock()
+	backend, err := dialBackend(cfg.Backend)
+	if err != nil {
+		log.Warn("backend unreachable", "backend", cfg.Backend.Name, "address", cfg.Backend.Address, "error", err)
+		c.Close()
+		return eventReason(policy.BackendRefused)
+	}
+	if err := tuneBackend(backend); err != nil {
+		log.Debug("setting backend socket options failed", "error", err)
+	}
+	bp, err := newPipe(backend, nil)
+	if err != nil {
+		backend.Close()
+		c.Close()
+		return ReasonBackendError
+	}
+	r := &relay{client: c, backend: backend, cp: cp, bp: bp, cfg: cfg, metrics: ss.l.metrics, log: log, raw: true}
+	return ss.startRelay(r, log, end)
 }
 
 func (ss *session) relayStarted() bool {
