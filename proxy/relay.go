@@ -63,8 +63,10 @@ type relay struct {
 
 	lastActive atomic.Int64 // unix nanoseconds of the last unit relayed either way
 	lastProbe  atomic.Int64 // unix nanoseconds of the last keepalive sent
-	running    atomic.Int32 // pumps still running
-	done       func(reason string)
+	// relayedBytes counts the bytes forwarded in each direction.
+	relayedBytes [2]atomic.Int64
+	running      atomic.Int32 // pumps still running
+	done         func(reason string)
 
 	cw sync.Mutex // serialises writes to the client
 	bw sync.Mutex // serialises writes to the backend
@@ -192,6 +194,7 @@ func (r *relay) forward(d direction, dst *net.TCPConn, b []byte, s scan) bool {
 		return false
 	}
 	r.lastActive.Store(time.Now().UnixNano())
+	r.relayedBytes[d].Add(int64(len(b)))
 	r.metrics.relayed(d, len(b))
 	return true
 }
