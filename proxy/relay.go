@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/guard-xmpp/guard/policy"
 	"github.com/guard-xmpp/guard/xmpp"
 )
@@ -59,7 +57,7 @@ type relay struct {
 	cp, bp          *pipe // client→backend and backend→client pipes
 	cfg             *ListenerConfig
 	metrics         *listenerMetrics
-	log             hclog.Logger
+	log             *connLog
 
 	lastActive atomic.Int64 // unix nanoseconds of the last unit relayed either way
 	lastProbe  atomic.Int64 // unix nanoseconds of the last keepalive sent

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/guard-xmpp/guard/policy"
 	"github.com/guard-xmpp/guard/xmpp"
 )
@@ -31,7 +29,7 @@ type session struct {
 // starts; the relay's goroutines then end the session.
 func (ss *session) run() {
 	cfg := ss.l.cfg
-	log := ss.l.log.With("conn", ss.id, "client", ss.client.RemoteAddr().String())
+	log := &connLog{base: ss.l.log, id: ss.id, client: ss.client.RemoteAddr()}
 	start := time.Now()
 	end := func(reason string) {
 		ss.l.metrics.connClosed(reason)
@@ -46,7 +44,7 @@ func (ss *session) run() {
 // serve runs the phases of the connection up to the relay. It returns the
 // reason the connection ended, with every socket closed, or "" once the
 // relay has started and taken over the call of end.
-func (ss *session) serve(cfg *ListenerConfig, log hclog.Logger, end func(string)) string {
+func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) string {
 	c := ss.client
 	var userTimeout time.Duration
 	if cfg.Timeouts.Probe > 0 {
@@ -97,7 +95,7 @@ func (ss *session) serve(cfg *ListenerConfig, log hclog.Logger, end func(string)
 	ss.mu.Lock()
 	ss.headerSeen = true
 	ss.mu.Unlock()
-	log = log.With("to", hdr.To)
+	log.to = hdr.To
 
 	// 2. The backend.
 	backend, err := dialBackend(cfg.Backend)
@@ -170,7 +168,7 @@ func (ss *session) serve(cfg *ListenerConfig, log hclog.Logger, end func(string)
 }
 
 // startRelay hands the connection to r, unless Shutdown came first.
-func (ss *session) startRelay(r *relay, log hclog.Logger, end func(string)) string {
+func (ss *session) startRelay(r *relay, log *connLog, end func(string)) string {
 	ss.mu.Lock()
 	closed := ss.closed
 	if !closed {
@@ -195,7 +193,7 @@ func (ss *session) startRelay(r *relay, log hclog.Logger, end func(string)) stri
 // bytes (bounded by the handshake timeout), dials, and passes bytes as they
 // come, keeping the close state machine, timeouts and limits. Guard cannot
 // speak XMPP on such a connection; every end is a FIN.
-func (ss *session) serveRaw(cfg *ListenerConfig, log hclog.Logger, end func(string)) string {
+func (ss *session) serveRaw(cfg *ListenerConfig, log *connLog, end func(string)) string {
 	c := ss.client
 	cp, err := newPipe(c, nil)
 	if err != nil {
