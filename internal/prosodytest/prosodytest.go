@@ -186,7 +186,9 @@ func start(prosody, prosodyctl, dir, addr string, opts Options) (*Server, error)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "HOME="+dir)
-	// If the test binary dies (a -timeout panic, SIGKILL), take Prosody with it.
+	// If the test binary dies (a -timeout panic, SIGKILL), take Prosody with
+	// it. (Linux ties this to the forking thread; Go only ends threads of
+	// goroutines that exit while locked with runtime.LockOSThread.)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %v", prosody, err)

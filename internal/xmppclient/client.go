@@ -526,7 +526,8 @@ func (c *Client) SendRaw(s string) error { return c.writeRaw(s) }
 // ReadMessage returns the next <message/> with a <body/>, skipping other
 // stanzas. A message of type "error" is returned as an error. It ends with a
 // *StreamError (wrapped) when the server sends one, with ErrStreamClosed
-// after </stream:stream>, or with ctx's error.
+// after </stream:stream>, or with ctx's error. After any error the Client
+// can only be closed: the XML decoder keeps its error.
 func (c *Client) ReadMessage(ctx context.Context) (from, body string, err error) {
 	if dl, ok := ctx.Deadline(); ok {
 		c.conn.SetReadDeadline(dl)

@@ -1,0 +1,42 @@
+# Guard's build and test commands. `make test` is the README's test command:
+# vet, every test (integration tests with a real Prosody and slixmpp
+# included), then a short run of every native fuzz target.
+
+GO        ?= go
+FUZZTIME  ?= 10s
+TESTFLAGS ?= -race -count=1 -timeout 20m
+
+.PHONY: all test vet unit fuzz build demo clean
+
+all: build
+
+test: vet unit fuzz
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test $(TESTFLAGS) ./...
+
+# Every Fuzz* target of every package whose tests declare one, each for
+# $(FUZZTIME). Found anew on each run: new targets need no change here.
+fuzz:
+	@set -e; \
+	pkgs=$$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u); \
+	if [ -z "$$pkgs" ]; then echo "fuzz: no Fuzz targets"; exit 0; fi; \
+	for dir in $$pkgs; do \
+		pkg=$$($(GO) list "$$dir"); \
+		for name in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
+			echo "fuzz: $$pkg $$name for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done
+
+build:
+	$(GO) build -o bin/guard ./cmd/guard
+
+demo:
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin
