@@ -149,6 +149,11 @@ func (r *relay) pump(d direction) {
 		case err == io.EOF:
 			r.sideEOF(d, p)
 			return
+		case errors.Is(err, syscall.ETIMEDOUT):
+			// TCP_USER_TIMEOUT: sent data went unacknowledged. (Checked
+			// first: syscall.Errno counts ETIMEDOUT as a deadline too.)
+			r.ioError(d, true, err)
+			return
 		case errors.Is(err, os.ErrDeadlineExceeded) && d == clientToBackend:
 			if !r.clientTimer() {
 				return

@@ -137,27 +137,39 @@ type listener struct {
 // Listen opens cfg.Address and starts accepting on it. It returns the bound
 // address (useful with port 0).
 func (s *Server) Listen(cfg ListenerConfig) (net.Addr, error) {
-	if s.draining.Load() {
-		return nil, errors.New("proxy: server is shutting down")
-	}
 	lc := net.ListenConfig{}
 	ln, err := lc.Listen(context.Background(), "tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", cfg.Name, err)
 	}
+	if err := s.Serve(ln.(*net.TCPListener), cfg); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln.Addr(), nil
+}
+
+// Serve accepts on ln, which the caller opened (socket activation, or a
+// test's network namespace), as the listener cfg describes; cfg.Address is
+// not used. The Server owns ln from now on.
+func (s *Server) Serve(ln *net.TCPListener, cfg ListenerConfig) error {
 	l := &listener{
 		cfg:     cfg.withDefaults(),
-		ln:      ln.(*net.TCPListener),
+		ln:      ln,
 		log:     s.log.Named("listener").With("listener", cfg.Name),
 		metrics: s.metrics.forListener(cfg.Name),
 	}
 	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		return errors.New("proxy: server is shutting down")
+	}
 	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go s.serve(l)
 	l.log.Info("listening", "address", ln.Addr().String(), "backend", cfg.Backend.Address)
-	return ln.Addr(), nil
+	return nil
 }
 
 // serve is the accept loop of one listener. It backs off on temporary

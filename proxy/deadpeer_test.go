@@ -1,0 +1,157 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/guard-xmpp/guard/internal/leakcheck"
+)
+
+// netns is a network namespace of the test's own, with only a loopback
+// interface: a place where a client can vanish without a FIN or a reset.
+type netns struct {
+	name string
+}
+
+func newNetns(t *testing.T) *netns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace (CI runs as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatal("needs ip from iproute2 (apt-get install -y iproute2)")
+	}
+	ns := &netns{name: fmt.Sprintf("guardtest-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)}
+	ns.ip(t, "netns", "add", ns.name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns.name).Run() })
+	ns.ip(t, "-n", ns.name, "link", "set", "lo", "up")
+	return ns
+}
+
+func (ns *netns) ip(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %v: %v\n%s", args, err, out)
+	}
+}
+
+// do runs fn on an OS thread switched into the namespace, so that the
+// sockets fn creates live there (a socket keeps its namespace for life).
+func (ns *netns) do(t *testing.T, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		// The thread is not unlocked: it exits with the goroutine, so no
+		// other goroutine ever runs in the namespace.
+		target, err := os.Open("/var/run/netns/" + ns.name)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			t.Error(err)
+			return
+		}
+		fn()
+	}()
+	<-done
+}
+
+// A client that vanishes (its host drops off the network: no FIN, no reset)
+// is found by the probe: the keepalive goes unacknowledged, TCP_USER_TIMEOUT
+// fails the socket, and Guard ends the stream with connection-timeout (sent
+// for the record) and gives the backend a clean end of its stream.
+func TestProbeFindsVanishedClient(t *testing.T) {
+	ns := newNetns(t)
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	reg := prometheus.NewRegistry()
+	s := New(Options{Logger: testLogger(t), Metrics: NewMetrics(reg)})
+	t.Cleanup(func() { s.Close() })
+
+	// Guard's listener and the client both live in the namespace; the
+	// backend (and Guard's connection to it) on the host's loopback.
+	var ln *net.TCPListener
+	var c *net.TCPConn
+	ns.do(t, func() {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		ln = l.(*net.TCPListener)
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c = conn.(*net.TCPConn)
+	})
+	if t.Failed() {
+		return
+	}
+	t.Cleanup(func() { c.Close() })
+	err := s.Serve(ln, ListenerConfig{
+		Name:     "ns",
+		Backend:  Backend{Name: "b", Address: b.addr()},
+		Timeouts: Timeouts{Probe: 200 * time.Millisecond, ProbeTimeout: 500 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, c, clientHeader)
+	bc := b.accept(t)
+	expect(t, bc, clientHeader)
+	write(t, bc, backendHeader)
+	expect(t, c, backendHeader)
+	// A live client answers the probes at the TCP level and stays.
+	expect(t, c, " ")
+	if s.Open() != 1 {
+		t.Fatal("a live client was cut")
+	}
+
+	// The client's network goes away.
+	ns.ip(t, "-n", ns.name, "link", "set", "lo", "down")
+
+	// The backend hears a clean end of stream and a FIN ...
+	expectEOF(t, bc, streamEnd)
+	bc.Close()
+	// ... and Guard has let go of the client, for the right reason.
+	waitOpen(t, s, 0)
+	if got := counterValue(t, reg, "guard_connections_closed_total", "probe_unanswered"); got != 1 {
+		t.Fatalf("closed{reason=probe_unanswered} = %v, want 1", got)
+	}
+}
+
+// counterValue reads one labelled counter from reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, reason string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			for _, lp := range m.Label {
+				if lp.GetName() == "reason" && lp.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
