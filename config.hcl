@@ -36,6 +36,14 @@ listener "c2s" {
   limits {
     max_stanza_size = "256KiB" # largest stanza, either way; 1KiB..16MiB (KB = 1000, KiB = 1024)
     max_header_size = "4KiB"   # largest client stream header; 512B..64KiB
+
+    # Per client address (an IPv4 address, or an IPv6 /64). Off by default:
+    # behind NAT or carrier-grade NAT many clients share one address.
+    max_connections_per_ip  = 0      # open at once; 0 = no cap (e.g. 20)
+    connection_rate_per_ip  = "0/s"  # new connections: "N/s", "N/m" or "N/h"; "0/s" = no limit (e.g. "5/s")
+    connection_burst_per_ip = 0      # back to back before the rate applies; 0 = one second's worth, at least 1
+    tracked_addresses       = 100000 # addresses remembered (about 250 bytes each); 1000..10000000
+    client_bytes_per_second = "0B/s" # read rate per client, delayed not dropped; "0B/s" = no limit (e.g. "64KiB/s")
   }
 }
 
@@ -44,6 +52,15 @@ backend "xmpp" {
   address         = "127.0.0.1:5262" # required: host:port to connect to
   connect_timeout = "2s"
   reply_timeout   = "5s" # its stream header must arrive within this after the client's
+
+  # Admission: Guard opens at most max_streams streams to this backend and
+  # queues the clients beyond them, instead of letting it overload and reset
+  # connections. Counts and rates are numbers, without quotes.
+  max_streams            = 10000 # 0 = no cap; size it to what one backend node holds
+  queue_size             = 1000  # clients waiting for a slot; 0 = refuse at once when full
+  queue_timeout          = "10s" # longest wait in the queue, then resource-constraint
+  new_streams_per_second = 0     # pace of new streams after a backend restart; 0 = no limit (e.g. 200)
+  new_streams_burst      = 0     # back to back before the pace applies; 0 = one second's worth, at least 1
 }
 
 # Which stream error clients get when Guard ends their stream. To redirect

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"net"
 	"slices"
 	"strconv"
@@ -30,6 +31,28 @@ func (d *decoder) errorf(subject hcl.Range, context *hcl.Range, summary, detail 
 		Subject:  subject.Ptr(),
 		Context:  context,
 	})
+}
+
+// warnf adds a warning at subject, like errorf.
+func (d *decoder) warnf(subject hcl.Range, context *hcl.Range, summary, detail string) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
+		Summary:  summary,
+		Detail:   detail,
+		Subject:  subject.Ptr(),
+		Context:  context,
+	})
+}
+
+// reported reports whether a diagnostic already points into a, so that a
+// check that depends on a's value does not report its default.
+func (d *decoder) reported(a *hcl.Attribute) bool {
+	for _, diag := range d.diags {
+		if s := diag.Subject; s != nil && s.Filename == a.Range.Filename && a.Range.ContainsOffset(s.Start.Byte) {
+			return true
+		}
+	}
+	return false
 }
 
 // content checks body against schema and returns what it holds. Unknown
@@ -174,18 +197,8 @@ func (d *decoder) required(b *hcl.Block, attrs hcl.Attributes, name, example str
 // null (the caller uses its default) and when a is not a constant that
 // converts to a string (reported, with example as the form to use).
 func (d *decoder) value(a *hcl.Attribute, example string) (s string, ok bool) {
-	if a == nil {
-		return "", false
-	}
-	v, diags := a.Expr.Value(nil)
-	for _, diag := range diags {
-		// A bare word such as `level = info` reads as a variable.
-		if t, isVar := a.Expr.(*hclsyntax.ScopeTraversalExpr); isVar && diag.Summary == "Variables not allowed" && len(t.Traversal) == 1 {
-			diag.Detail += fmt.Sprintf(" To write the word as text, put it in quotes: %s = %q.", a.Name, t.Traversal.RootName())
-		}
-	}
-	d.diags = append(d.diags, diags...)
-	if diags.HasErrors() || !v.IsWhollyKnown() || v.IsNull() {
+	v, ok := d.constant(a, true)
+	if !ok {
 		return "", false
 	}
 	sv, err := convert.Convert(v, cty.String)
@@ -197,6 +210,27 @@ func (d *decoder) value(a *hcl.Attribute, example string) (s string, ok bool) {
 	return sv.AsString(), true
 }
 
+// constant evaluates a, which must be a constant. ok is false when a is
+// absent or null, and when a is not a constant (reported). A bare word, which
+// reads as a variable, gets the advice to quote it if quote is set.
+func (d *decoder) constant(a *hcl.Attribute, quote bool) (v cty.Value, ok bool) {
+	if a == nil {
+		return cty.NilVal, false
+	}
+	v, diags := a.Expr.Value(nil)
+	for _, diag := range diags {
+		// A bare word such as `level = info` reads as a variable.
+		if t, isVar := a.Expr.(*hclsyntax.ScopeTraversalExpr); quote && isVar && diag.Summary == "Variables not allowed" && len(t.Traversal) == 1 {
+			diag.Detail += fmt.Sprintf(" To write the word as text, put it in quotes: %s = %q.", a.Name, t.Traversal.RootName())
+		}
+	}
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() || !v.IsWhollyKnown() || v.IsNull() {
+		return cty.NilVal, false
+	}
+	return v, true
+}
+
 // kind names t for people who write HCL rather than cty.
 func kind(t cty.Type) string {
 	switch {
@@ -204,6 +238,10 @@ func kind(t cty.Type) string {
 		return "a list"
 	case t.IsObjectType() || t.IsMapType():
 		return "an object"
+	case t == cty.String:
+		return "a string"
+	case t == cty.Bool:
+		return "true or false"
 	}
 	return t.FriendlyName()
 }
@@ -294,6 +332,7 @@ var sizeUnits = []struct {
 // sizeRule says what a size attribute accepts.
 type sizeRule struct {
 	def, min, max int    // in bytes
+	zero          string // what 0 does, below min, e.g. "set no limit"; "" if 0 is not allowed
 	example       string // a typical value, e.g. "256KiB"
 }
 
@@ -304,11 +343,46 @@ func (d *decoder) size(a *hcl.Attribute, rule sizeRule) int {
 	if !ok {
 		return rule.def
 	}
+	return d.parseSize(a, s, "", rule)
+}
+
+// byteRate parses the value of a as a number of bytes a second, written as
+// a size and "/s", such as "64KiB/s", within rule.min and rule.max.
+func (d *decoder) byteRate(a *hcl.Attribute, rule sizeRule) int {
+	s, ok := d.value(a, rule.example+"/s")
+	if !ok {
+		return rule.def
+	}
+	size, found := strings.CutSuffix(s, "/s")
+	if !found {
+		detail := fmt.Sprintf("%q is not a byte rate: write a size a second, such as %q.", s, rule.example+"/s")
+		if num, per, ok := strings.Cut(s, "/"); ok {
+			detail = fmt.Sprintf("%q is not a byte rate: the rate is per second only, not per %q. Write a size a second, e.g. %q.",
+				s, per, strings.TrimSpace(num)+"/s")
+		} else if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+			detail = fmt.Sprintf("%q has no unit and no \"/s\". For bytes a second, write %q", s, s+"B/s")
+			if n > 0 && n%kiB == 0 {
+				detail += fmt.Sprintf(", or %q", strconv.Itoa(n/kiB)+"KiB/s")
+			}
+			detail += "."
+		} else if strings.TrimSpace(s) != "" {
+			detail = fmt.Sprintf("%q has no \"/s\". A byte rate is a size a second: write %q.", s, strings.TrimSpace(s)+"/s")
+		}
+		d.errorf(a.Expr.Range(), &a.Range, "Invalid byte rate", detail)
+		return rule.def
+	}
+	return d.parseSize(a, size, "/s", rule)
+}
+
+// parseSize parses s, the value of a without its suffix ("" for a size,
+// "/s" for a byte rate), as a number of bytes within rule.min and rule.max.
+func (d *decoder) parseSize(a *hcl.Attribute, s, suffix string, rule sizeRule) int {
 	bad := func(summary, detail string) int {
 		d.errorf(a.Expr.Range(), &a.Range, summary, detail)
 		return rule.def
 	}
-	const form = `Use a whole number with a unit, B, KB, KiB, MB or MiB (1KB = 1000 bytes, 1KiB = 1024): "512B", "4KiB", "256KiB".`
+	form := fmt.Sprintf(`Use a whole number with a unit, B, KB, KiB, MB or MiB (1KB = 1000 bytes, 1KiB = 1024): %q, %q, %q.`,
+		"512B"+suffix, "4KiB"+suffix, "256KiB"+suffix)
 	i := strings.IndexFunc(strings.TrimPrefix(s, "-"), func(r rune) bool { return r < '0' || r > '9' })
 	if i < 0 {
 		i = len(s)
@@ -320,9 +394,9 @@ func (d *decoder) size(a *hcl.Attribute, rule sizeRule) int {
 		return bad("Invalid size", fmt.Sprintf("%q is not a size. %s", s, form))
 	}
 	if unit == "" {
-		detail := fmt.Sprintf("%q has no unit. For bytes, write %q", s, s+"B")
+		detail := fmt.Sprintf("%q has no unit. For bytes, write %q", s, s+"B"+suffix)
 		if n, err := strconv.Atoi(num); err == nil && n > 0 && n%kiB == 0 {
-			detail += fmt.Sprintf(", or %q", strconv.Itoa(n/kiB)+"KiB")
+			detail += fmt.Sprintf(", or %q", strconv.Itoa(n/kiB)+"KiB"+suffix)
 		}
 		return bad("Invalid size", detail+". "+form)
 	}
@@ -339,9 +413,9 @@ func (d *decoder) size(a *hcl.Attribute, rule sizeRule) int {
 			names = append(names, u.name)
 		}
 		if t := strings.TrimSpace(unit); t != unit && slices.Contains(names, t) {
-			detail += fmt.Sprintf(" Write the number and the unit without a space: %q.", num+t)
+			detail += fmt.Sprintf(" Write the number and the unit without a space: %q.", num+t+suffix)
 		} else if sug := suggest(unit, names); strings.EqualFold(sug, unit) {
-			detail += fmt.Sprintf(" Units are case-sensitive: did you mean %q?", num+sug)
+			detail += fmt.Sprintf(" Units are case-sensitive: did you mean %q?", num+sug+suffix)
 		}
 		return bad("Invalid size", detail+" "+form)
 	}
@@ -351,17 +425,24 @@ func (d *decoder) size(a *hcl.Attribute, rule sizeRule) int {
 		// Too many digits for any size: certainly above the maximum.
 		bytes = math.MaxInt64
 	}
+	if bytes == 0 && rule.zero != "" {
+		return 0
+	}
 	if bytes < int64(rule.min) || bytes > int64(rule.max) {
-		given := fmt.Sprintf("%s = %q", a.Name, s)
+		given := fmt.Sprintf("%s = %q", a.Name, s+suffix)
 		if unit != "B" && bytes != math.MaxInt64 {
 			given += fmt.Sprintf(" (%d bytes)", bytes)
 		}
-		than := "less than the smallest allowed, " + describeSize(rule.min)
+		than := "less than the smallest allowed, " + describeSize(rule.min, suffix)
 		if bytes > int64(rule.max) {
-			than = "more than the largest allowed, " + describeSize(rule.max)
+			than = "more than the largest allowed, " + describeSize(rule.max, suffix)
 		}
-		return bad("Size out of range", fmt.Sprintf("%s is %s. Use a size from %s to %s, such as %q, or leave it out for the default, %s.",
-			given, than, formatSize(rule.min), formatSize(rule.max), rule.example, formatSize(rule.def)))
+		or := fmt.Sprintf("leave it out for the default, %s", formatSize(rule.def)+suffix)
+		if rule.zero != "" {
+			or = fmt.Sprintf("%q to %s", "0B"+suffix, rule.zero)
+		}
+		return bad("Size out of range", fmt.Sprintf("%s is %s. Use a size from %s to %s, such as %q, or %s.",
+			given, than, formatSize(rule.min)+suffix, formatSize(rule.max)+suffix, rule.example+suffix, or))
 	}
 	return int(bytes)
 }
@@ -378,14 +459,176 @@ func formatSize(n int) string {
 	return strconv.Itoa(n) + "B"
 }
 
-// describeSize is formatSize with the number of bytes, where that differs:
-// "16MiB (16777216 bytes)", "512B".
-func describeSize(n int) string {
-	f := formatSize(n)
-	if strings.HasSuffix(f, "iB") {
+// describeSize is formatSize, then suffix, with the number of bytes where
+// that differs: "16MiB (16777216 bytes)", "1KiB/s (1024 bytes)", "512B".
+func describeSize(n int, suffix string) string {
+	f := formatSize(n) + suffix
+	if n != 0 && n%kiB == 0 {
 		f += fmt.Sprintf(" (%d bytes)", n)
 	}
 	return f
+}
+
+// numberRule says what a number attribute (written without quotes) accepts.
+type numberRule struct {
+	def, min, max float64
+	whole         bool   // only whole numbers (count sets it)
+	zero          string // what 0 does when min is 0, e.g. "set no cap"
+	example       string // a typical value, e.g. "5000"
+}
+
+// count returns the value of a, a whole number within rule.min and rule.max,
+// or rule.def.
+func (d *decoder) count(a *hcl.Attribute, rule numberRule) int {
+	rule.whole = true
+	return int(d.number(a, rule))
+}
+
+// number returns the value of a, a number within rule.min and rule.max, or
+// rule.def. A number in quotes is an error: numbers are the one kind of
+// value written without them.
+func (d *decoder) number(a *hcl.Attribute, rule numberRule) float64 {
+	v, ok := d.constant(a, false)
+	if !ok {
+		return rule.def
+	}
+	bad := func(summary, detail string) float64 {
+		d.errorf(a.Expr.Range(), &a.Range, summary, detail)
+		return rule.def
+	}
+	if v.Type() != cty.Number {
+		detail := fmt.Sprintf("%s must be a number, not %s, e.g. %s = %s.", a.Name, kind(v.Type()), a.Name, rule.example)
+		if v.Type() == cty.String {
+			if _, err := convert.Convert(v, cty.Number); err == nil {
+				detail = fmt.Sprintf("%s must be a number, written without quotes: %s = %s.", a.Name, a.Name, strings.TrimSpace(v.AsString()))
+			}
+		}
+		return bad("Incorrect argument type", detail)
+	}
+	n := v.AsBigFloat()
+	given := fmt.Sprintf("%s = %s", a.Name, formatNumber(n))
+	span := fmt.Sprintf("a number from %s to %s", formatFloat(rule.min), formatFloat(rule.max))
+	if rule.whole {
+		span = "a whole number from " + span[len("a number from "):]
+	}
+	switch {
+	case rule.whole && !n.IsInt():
+		return bad("Invalid number", fmt.Sprintf("%s is not a whole number. Use %s, such as %s.", given, span, rule.example))
+	case n.Sign() < 0 && rule.min == 0:
+		detail := given + " is negative."
+		if rule.zero != "" {
+			detail += fmt.Sprintf(" Use 0 to %s, or a positive number such as %s.", rule.zero, rule.example)
+		} else {
+			detail += fmt.Sprintf(" Use a positive number such as %s.", rule.example)
+		}
+		return bad("Negative number", detail)
+	case n.Cmp(big.NewFloat(rule.min)) < 0 || n.Cmp(big.NewFloat(rule.max)) > 0:
+		than := "less than the smallest allowed, " + formatFloat(rule.min)
+		if n.Cmp(big.NewFloat(rule.max)) > 0 {
+			than = "more than the largest allowed, " + formatFloat(rule.max)
+		}
+		or := "leave it out for the default, " + formatFloat(rule.def)
+		if rule.zero != "" {
+			or = "0 to " + rule.zero
+		}
+		return bad("Number out of range", fmt.Sprintf("%s is %s. Use %s, such as %s, or %s.", given, than, span, rule.example, or))
+	}
+	f, _ := n.Float64()
+	return f
+}
+
+// formatNumber writes n as HCL would read it back: "5000", "2.5", "1e+30".
+func formatNumber(n *big.Float) string {
+	if f, _ := n.Float64(); math.Abs(f) < 1e15 {
+		return formatFloat(f)
+	}
+	return n.Text('g', 10)
+}
+
+// formatFloat writes f without an exponent: "1000000", "0.5".
+func formatFloat(f float64) string {
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// rateRule says what a rate attribute accepts.
+type rateRule struct {
+	def, max float64 // a second
+	example  string  // a typical value, e.g. "5/s"
+}
+
+// rateUnits are the units of time a rate may be written in, with their
+// length in seconds.
+var rateUnits = []struct {
+	name    string
+	seconds float64
+}{{"s", 1}, {"m", 60}, {"h", 3600}}
+
+// rateWords maps ways people write units of time, in lower case, to the
+// unit of rateUnits they mean.
+var rateWords = map[string]string{
+	"s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+	"m": "m", "min": "m", "mins": "m", "minute": "m", "minutes": "m",
+	"h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
+}
+
+// rate parses the value of a, such as "5/s", "30/m" or "100/h", as a rate a
+// second within rule.max; "0/s" (in any unit) means no limit.
+func (d *decoder) rate(a *hcl.Attribute, rule rateRule) float64 {
+	s, ok := d.value(a, rule.example)
+	if !ok {
+		return rule.def
+	}
+	bad := func(summary, detail string) float64 {
+		d.errorf(a.Expr.Range(), &a.Range, summary, detail)
+		return rule.def
+	}
+	const form = `Write a number, a slash and a unit of time, s (a second), m (a minute) or h (an hour), ` +
+		`without spaces: "5/s", "30/m", "100/h"; "0/s" for no limit.`
+	num, unit, found := strings.Cut(s, "/")
+	if !found {
+		detail := fmt.Sprintf("%q is not a rate.", s)
+		if decimal(strings.TrimSpace(s)) {
+			detail = fmt.Sprintf("%q has no unit of time. For a number a second, write %q.", s, strings.TrimSpace(s)+"/s")
+		}
+		return bad("Invalid rate", detail+" "+form)
+	}
+	var seconds float64
+	for _, u := range rateUnits {
+		if unit == u.name {
+			seconds = u.seconds
+		}
+	}
+	tnum := strings.TrimPrefix(strings.TrimSpace(num), "-")
+	if seconds == 0 || !decimal(strings.TrimPrefix(num, "-")) {
+		detail := fmt.Sprintf("%q is not a rate.", s)
+		if w, ok := rateWords[strings.ToLower(strings.TrimSpace(unit))]; ok && decimal(tnum) {
+			detail += fmt.Sprintf(" Did you mean %q?", strings.TrimSpace(num)+"/"+w)
+		} else if seconds == 0 {
+			detail = fmt.Sprintf("%q is not a rate: %q is not a unit of time.", s, unit)
+		} else {
+			detail = fmt.Sprintf("%q is not a rate: %q is not a number.", s, num)
+		}
+		return bad("Invalid rate", detail+" "+form)
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	perSecond := n / seconds
+	switch {
+	case n < 0:
+		return bad("Negative rate", fmt.Sprintf(`%s = %q is negative. Use "0/s" for no limit, or a positive rate such as %q.`,
+			a.Name, s, rule.example))
+	case err != nil || perSecond > rule.max:
+		return bad("Rate out of range", fmt.Sprintf(`%s = %q is more than the largest allowed, %s/s. `+
+			`Use a rate such as %q, or "0/s" for no limit.`, a.Name, s, formatFloat(rule.max), rule.example))
+	}
+	return perSecond
+}
+
+// decimal reports whether s is a number in decimal notation without a
+// sign: digits, and maybe a point and more digits.
+func decimal(s string) bool {
+	whole, frac, _ := strings.Cut(s, ".")
+	digits := func(t string) bool { return strings.Trim(t, "0123456789") == "" }
+	return whole != "" && digits(whole) && digits(frac) && !strings.HasSuffix(s, ".")
 }
 
 // addrRule says what an address attribute accepts.

@@ -9,12 +9,14 @@
 // pass, because the shape of a broken file is not worth reporting on.
 //
 // The result is a Config of plain values: durations are time.Duration, sizes
-// are bytes, the policy block is a policy.Config that policy.New accepts, every
-// default is filled in, and every listener names a backend that exists.
+// are bytes, rates are per second, the policy block is a policy.Config that
+// policy.New accepts, every default is filled in, and every listener names a
+// backend that exists.
 // The reference for every block and key is docs/config.md.
 package config
 
 import (
+	"math"
 	"time"
 
 	"github.com/guard-xmpp/guard/policy"
@@ -94,6 +96,29 @@ type Limits struct {
 	// MaxHeaderSize is the largest stream header the client may send.
 	// Default 4 KiB; from 512 B to 64 KiB.
 	MaxHeaderSize int
+
+	// The per-address limits count a client address as an IPv4 address, or
+	// an IPv6 /64. They apply during the handshake, before admission.
+
+	// MaxConnsPerIP caps the connections one client address holds open at
+	// once. Default 0: no cap, because many clients may share one address
+	// behind NAT or carrier-grade NAT.
+	MaxConnsPerIP int
+	// ConnRatePerIP is the sustained rate of new connections from one client
+	// address, in connections a second. Default 0: no limit.
+	ConnRatePerIP float64
+	// ConnBurstPerIP is how many new connections one address may open back
+	// to back before ConnRatePerIP applies. Default max(1, ceil(ConnRatePerIP));
+	// 0 exactly when ConnRatePerIP is 0.
+	ConnBurstPerIP int
+	// TrackedAddresses bounds how many client addresses the per-address
+	// limiter remembers, and so its memory. Default 100000; from 1000 to
+	// 10000000.
+	TrackedAddresses int
+	// ClientBytesPerSecond caps the rate at which Guard reads what each client
+	// sends: reads are delayed, never dropped. Default 0: no limit; else from
+	// 1 KiB to 1024 MiB a second.
+	ClientBytesPerSecond int
 }
 
 // Backend is one backend block: an XMPP server that Guard connects to.
@@ -104,6 +129,29 @@ type Backend struct {
 	// ReplyTimeout is how long the backend has to send its stream header
 	// after Guard forwarded the client's. Default 5s; always > 0.
 	ReplyTimeout time.Duration
+
+	// Admission control: Guard opens at most MaxStreams streams to the
+	// backend and queues the clients beyond them, instead of letting an
+	// overloaded backend reset their connections.
+
+	// MaxStreams is the most streams Guard keeps open to this backend at
+	// once. Default 10000; 0: no cap.
+	MaxStreams int
+	// QueueSize is how many clients may wait for a stream slot when all
+	// MaxStreams are taken. Default 1000; 0: no queue, a client is refused
+	// at once (event queue-full).
+	QueueSize int
+	// QueueTimeout is the longest a client waits in the queue before it is
+	// refused (event queue-timeout). Default 10s; always > 0.
+	QueueTimeout time.Duration
+	// NewStreamsPerSecond caps the rate at which Guard opens new streams to
+	// the backend, so that a reconnect storm reaches it at this pace while
+	// the queue absorbs the burst. Default 0: no limit.
+	NewStreamsPerSecond float64
+	// NewStreamsBurst is how many new streams Guard may open back to back
+	// before NewStreamsPerSecond applies. Default max(1,
+	// ceil(NewStreamsPerSecond)); 0 exactly when NewStreamsPerSecond is 0.
+	NewStreamsBurst int
 }
 
 // Defaults for every optional key. docs/config.md repeats them.
@@ -121,6 +169,16 @@ const (
 	defaultMaxHeaderSize  = 4 * kiB
 	defaultConnectTimeout = 2 * time.Second
 	defaultReplyTimeout   = 5 * time.Second
+
+	defaultMaxConnsPerIP        = 0 // NAT: operators who know their clients set it
+	defaultConnRatePerIP        = 0
+	defaultTrackedAddresses     = 100000
+	defaultClientBytesPerSecond = 0
+
+	defaultMaxStreams          = 10000 // a sane cap for one Openfire node
+	defaultQueueSize           = 1000
+	defaultQueueTimeout        = 10 * time.Second
+	defaultNewStreamsPerSecond = 0
 )
 
 // The bounds of the sizes in a limits block.
@@ -129,6 +187,21 @@ const (
 	maxMaxStanzaSize = 16 * miB
 	minMaxHeaderSize = 512
 	maxMaxHeaderSize = 64 * kiB
+
+	minClientBytesPerSecond = 1 * kiB // below it a TLS handshake alone takes seconds
+	maxClientBytesPerSecond = 1024 * miB
+)
+
+// The bounds of counts and rates. maxCount keeps every count within an int
+// on any platform; maxRate (a second) is far above any sane setting.
+const (
+	maxCount            = 1000000000
+	maxRate             = 1000000
+	minTrackedAddresses = 1000
+	maxTrackedAddresses = 10000000 // about 250 bytes each: 2.5 GB
+	// queueTimeoutWarn: most XMPP clients give up waiting for the server's
+	// stream header sooner, then reconnect and queue again.
+	queueTimeoutWarn = 30 * time.Second
 )
 
 // Backend returns the backend with the given name and whether it exists.
@@ -164,12 +237,7 @@ func Default(listen, backend string) *Config {
 		Timeouts: defaultTimeouts(),
 		Limits:   defaultLimits(),
 	}}
-	c.Backends = []Backend{{
-		Name:           "default",
-		Address:        backend,
-		ConnectTimeout: defaultConnectTimeout,
-		ReplyTimeout:   defaultReplyTimeout,
-	}}
+	c.Backends = []Backend{defaultBackend("default", backend)}
 	return c
 }
 
@@ -192,5 +260,30 @@ func defaultTimeouts() Timeouts {
 }
 
 func defaultLimits() Limits {
-	return Limits{MaxStanzaSize: defaultMaxStanzaSize, MaxHeaderSize: defaultMaxHeaderSize}
+	return Limits{
+		MaxStanzaSize: defaultMaxStanzaSize, MaxHeaderSize: defaultMaxHeaderSize,
+		MaxConnsPerIP: defaultMaxConnsPerIP, ConnRatePerIP: defaultConnRatePerIP,
+		ConnBurstPerIP:       defaultBurst(defaultConnRatePerIP),
+		TrackedAddresses:     defaultTrackedAddresses,
+		ClientBytesPerSecond: defaultClientBytesPerSecond,
+	}
+}
+
+func defaultBackend(name, address string) Backend {
+	return Backend{
+		Name: name, Address: address,
+		ConnectTimeout: defaultConnectTimeout, ReplyTimeout: defaultReplyTimeout,
+		MaxStreams: defaultMaxStreams, QueueSize: defaultQueueSize, QueueTimeout: defaultQueueTimeout,
+		NewStreamsPerSecond: defaultNewStreamsPerSecond,
+		NewStreamsBurst:     defaultBurst(defaultNewStreamsPerSecond),
+	}
+}
+
+// defaultBurst is the burst of a rate (a second) whose burst is not set:
+// one second's worth, and at least 1; 0 for no limit (rate 0).
+func defaultBurst(rate float64) int {
+	if rate <= 0 {
+		return 0
+	}
+	return max(1, int(math.Ceil(rate)))
 }

@@ -40,10 +40,11 @@ func TestParseValid(t *testing.T) {
 			Handshake: 10 * time.Second, Idle: 0, Probe: 60 * time.Second, ProbeTimeout: 30 * time.Second,
 			HalfClose: 5 * time.Second,
 		},
-		Limits: Limits{MaxStanzaSize: 256 * 1024, MaxHeaderSize: 4 * 1024},
+		Limits: Limits{MaxStanzaSize: 256 * 1024, MaxHeaderSize: 4 * 1024, TrackedAddresses: 100000},
 	}
 	defaultBackend := Backend{
 		Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second,
+		MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second,
 	}
 	withDefaults := func(edit func(*Config)) *Config {
 		c := &Config{
@@ -83,14 +84,24 @@ listener "c2s" {
     half_close    = "5s"
   }
   limits {
-    max_stanza_size = "256KiB"
-    max_header_size = "4KiB"
+    max_stanza_size         = "256KiB"
+    max_header_size         = "4KiB"
+    max_connections_per_ip  = 0
+    connection_rate_per_ip  = "0/s"
+    connection_burst_per_ip = 0
+    tracked_addresses       = 100000
+    client_bytes_per_second = "0B/s"
   }
 }
 backend "xmpp" {
-  address         = "127.0.0.1:5262"
-  connect_timeout = "2s"
-  reply_timeout   = "5s"
+  address                = "127.0.0.1:5262"
+  connect_timeout        = "2s"
+  reply_timeout          = "5s"
+  max_streams            = 10000
+  queue_size             = 1000
+  queue_timeout          = "10s"
+  new_streams_per_second = 0
+  new_streams_burst      = 0
 }
 policy {
   see_other_host  = ""
@@ -123,14 +134,24 @@ listener "c2s" {
     half_close    = "1s"
   }
   limits {
-    max_stanza_size = "1MB"
-    max_header_size = "2000B"
+    max_stanza_size         = "1MB"
+    max_header_size         = "2000B"
+    max_connections_per_ip  = 20
+    connection_rate_per_ip  = "30/m"
+    connection_burst_per_ip = 5
+    tracked_addresses       = 1000
+    client_bytes_per_second = "64KiB/s"
   }
 }
 backend "prosody" {
-  address         = "prosody.internal:5262"
-  connect_timeout = "750ms"
-  reply_timeout   = "3s"
+  address                = "prosody.internal:5262"
+  connect_timeout        = "750ms"
+  reply_timeout          = "3s"
+  max_streams            = 5000
+  queue_size             = 2000
+  queue_timeout          = "30s"
+  new_streams_per_second = 12.5
+  new_streams_burst      = 100
 }
 policy {
   see_other_host  = "xmpp2.example.net:5222"
@@ -158,11 +179,17 @@ policy {
 					Handshake: 500 * time.Millisecond, Idle: 2 * time.Hour, Probe: 90 * time.Second,
 					ProbeTimeout: 10 * time.Second, HalfClose: time.Second,
 				},
-				Limits: Limits{MaxStanzaSize: 1000000, MaxHeaderSize: 2000},
+				Limits: Limits{
+					MaxStanzaSize: 1000000, MaxHeaderSize: 2000,
+					MaxConnsPerIP: 20, ConnRatePerIP: 0.5, ConnBurstPerIP: 5, TrackedAddresses: 1000,
+					ClientBytesPerSecond: 64 << 10,
+				},
 			}},
 			Backends: []Backend{{
 				Name: "prosody", Address: "prosody.internal:5262",
 				ConnectTimeout: 750 * time.Millisecond, ReplyTimeout: 3 * time.Second,
+				MaxStreams: 5000, QueueSize: 2000, QueueTimeout: 30 * time.Second,
+				NewStreamsPerSecond: 12.5, NewStreamsBurst: 100,
 			}},
 			Policy: policy.Config{
 				SeeOtherHost: "xmpp2.example.net:5222",
@@ -227,9 +254,9 @@ listener "c2s-mb" {
 backend "xmpp" { address = "127.0.0.1:5262" }
 `, withDefaults(func(c *Config) {
 			c.Listeners = []Listener{defaultListener, defaultListener, defaultListener}
-			c.Listeners[0].Limits = Limits{MaxStanzaSize: 16 << 20, MaxHeaderSize: 64 << 10}
+			c.Listeners[0].Limits.MaxStanzaSize, c.Listeners[0].Limits.MaxHeaderSize = 16<<20, 64<<10
 			c.Listeners[1].Name, c.Listeners[1].Address = "c2s-small", "0.0.0.0:5223"
-			c.Listeners[1].Limits = Limits{MaxStanzaSize: 1024, MaxHeaderSize: 1000}
+			c.Listeners[1].Limits.MaxStanzaSize, c.Listeners[1].Limits.MaxHeaderSize = 1024, 1000
 			c.Listeners[2].Name, c.Listeners[2].Address = "c2s-mb", "0.0.0.0:5224"
 			c.Listeners[2].Limits.MaxStanzaSize = 16000000
 		})},
@@ -286,6 +313,111 @@ backend "xmpp" { address = "127.0.0.1:5262" }
 			c.Listeners = []Listener{defaultListener, defaultListener}
 			c.Listeners[0].Address = ":0"
 			c.Listeners[1].Name, c.Listeners[1].Address = "test", "127.0.0.1:0"
+		})},
+		{"zero where zero has a meaning: admission and per-address limits", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  limits {
+    max_connections_per_ip  = 0
+    connection_rate_per_ip  = "0/h"
+    client_bytes_per_second = "0B/s"
+  }
+}
+backend "xmpp" {
+  address     = "127.0.0.1:5262"
+  max_streams = 0
+}
+`, withDefaults(func(c *Config) { c.Backends[0].MaxStreams = 0 })},
+		{"queue_size 0 refuses at once", minimal + "backend \"spare\" {\n  address    = \"127.0.0.1:5263\"\n  queue_size = 0\n}\n" +
+			"listener \"spare\" {\n  address = \"0.0.0.0:5223\"\n  backend = \"spare\"\n}\n",
+			withDefaults(func(c *Config) {
+				c.Listeners = append(c.Listeners, c.Listeners[0])
+				c.Listeners[1].Name, c.Listeners[1].Address, c.Listeners[1].Backend = "spare", "0.0.0.0:5223", "spare"
+				c.Backends = append(c.Backends, c.Backends[0])
+				c.Backends[1].Name, c.Backends[1].Address, c.Backends[1].QueueSize = "spare", "127.0.0.1:5263", 0
+			})},
+		{"rates in every unit, with their default bursts", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  limits { connection_rate_per_ip = "5/s" }
+}
+listener "c2s-m" {
+  address = "0.0.0.0:5223"
+  backend = "xmpp"
+  limits { connection_rate_per_ip = "90/m" }
+}
+listener "c2s-h" {
+  address = "0.0.0.0:5224"
+  backend = "xmpp"
+  limits {
+    connection_rate_per_ip  = "0.5/h"
+    connection_burst_per_ip = 3
+  }
+}
+backend "xmpp" {
+  address                = "127.0.0.1:5262"
+  new_streams_per_second = 0.25
+}
+backend "b" {
+  address                = "127.0.0.1:5263"
+  new_streams_per_second = 200.5
+}
+listener "b" {
+  address = "0.0.0.0:5225"
+  backend = "b"
+}
+`, withDefaults(func(c *Config) {
+			c.Listeners = []Listener{defaultListener, defaultListener, defaultListener, defaultListener}
+			c.Listeners[0].Limits.ConnRatePerIP, c.Listeners[0].Limits.ConnBurstPerIP = 5, 5
+			c.Listeners[1].Name, c.Listeners[1].Address = "c2s-m", "0.0.0.0:5223"
+			c.Listeners[1].Limits.ConnRatePerIP, c.Listeners[1].Limits.ConnBurstPerIP = 1.5, 2
+			c.Listeners[2].Name, c.Listeners[2].Address = "c2s-h", "0.0.0.0:5224"
+			c.Listeners[2].Limits.ConnRatePerIP, c.Listeners[2].Limits.ConnBurstPerIP = 0.5/3600, 3
+			c.Listeners[3].Name, c.Listeners[3].Address, c.Listeners[3].Backend = "b", "0.0.0.0:5225", "b"
+			c.Backends = []Backend{defaultBackend, defaultBackend}
+			c.Backends[0].NewStreamsPerSecond, c.Backends[0].NewStreamsBurst = 0.25, 1
+			c.Backends[1].Name, c.Backends[1].Address = "b", "127.0.0.1:5263"
+			c.Backends[1].NewStreamsPerSecond, c.Backends[1].NewStreamsBurst = 200.5, 201
+		})},
+		{"counts and rates at their bounds", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  limits {
+    max_connections_per_ip  = 1000000000
+    connection_rate_per_ip  = "1000000/s"
+    tracked_addresses       = 10000000
+    client_bytes_per_second = "1024MiB/s"
+  }
+}
+listener "c2s-low" {
+  address = "0.0.0.0:5223"
+  backend = "xmpp"
+  limits {
+    tracked_addresses       = 1e3
+    client_bytes_per_second = "1KiB/s"
+  }
+}
+backend "xmpp" {
+  address                = "127.0.0.1:5262"
+  max_streams            = 1000000000
+  queue_size             = 1000000000
+  new_streams_per_second = 1000000
+  new_streams_burst      = 1
+}
+`, withDefaults(func(c *Config) {
+			c.Listeners = []Listener{defaultListener, defaultListener}
+			c.Listeners[0].Limits.MaxConnsPerIP = 1000000000
+			c.Listeners[0].Limits.ConnRatePerIP, c.Listeners[0].Limits.ConnBurstPerIP = 1000000, 1000000
+			c.Listeners[0].Limits.TrackedAddresses = 10000000
+			c.Listeners[0].Limits.ClientBytesPerSecond = 1 << 30
+			c.Listeners[1].Name, c.Listeners[1].Address = "c2s-low", "0.0.0.0:5223"
+			c.Listeners[1].Limits.TrackedAddresses = 1000
+			c.Listeners[1].Limits.ClientBytesPerSecond = 1024
+			c.Backends[0].MaxStreams, c.Backends[0].QueueSize = 1000000000, 1000000000
+			c.Backends[0].NewStreamsPerSecond, c.Backends[0].NewStreamsBurst = 1000000, 1
 		})},
 		{"null means the default", `
 log { level = null }
@@ -470,7 +602,139 @@ limits {}`) + backend,
 		{"unknown limit", listener(`address = ":5222"
 backend = "xmpp"
 limits { max_connections = 10 }`) + backend,
-			[]string{"4,10 Unsupported argument"}, `A limits block takes the arguments "max_stanza_size", "max_header_size".`},
+			[]string{"4,10 Unsupported argument"}, `A limits block takes the arguments "max_stanza_size", "max_header_size", ` +
+				`"max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "tracked_addresses", "client_bytes_per_second".`},
+		{"rate in a unit of time that is not one", listener(`address = ":5222"
+backend = "xmpp"
+limits { connection_rate_per_ip = "5/min" }`) + backend,
+			[]string{"4,35 Invalid rate"}, `"5/min" is not a rate. Did you mean "5/m"? Write a number, a slash and a unit of time, s (a second), m (a minute) or h (an hour), without spaces: "5/s", "30/m", "100/h"; "0/s" for no limit.`},
+		{"rate with a space", listener(`address = ":5222"
+backend = "xmpp"
+limits { connection_rate_per_ip = "5 /s" }`) + backend,
+			[]string{"4,35 Invalid rate"}, `Did you mean "5/s"?`},
+		{"rate unit in capitals", listener(`address = ":5222"
+backend = "xmpp"
+limits { connection_rate_per_ip = "5/S" }`) + backend,
+			[]string{"4,35 Invalid rate"}, `Did you mean "5/s"?`},
+		{"rate per day", listener(`address = ":5222"
+backend = "xmpp"
+limits { connection_rate_per_ip = "5/d" }`) + backend,
+			[]string{"4,35 Invalid rate"}, `"5/d" is not a rate: "d" is not a unit of time.`},
+		{"rate without a unit", listener(`address = ":5222"
+backend = "xmpp"
+limits { connection_rate_per_ip = 5 }`) + backend,
+			[]string{"4,35 Invalid rate"}, `"5" has no unit of time. For a number a second, write "5/s".`},
+		{"rate that is no number", listener(`address = ":5222"
+backend = "xmpp"
+limits {
+  connection_rate_per_ip = "1e3/s"
+  connection_burst_per_ip = 10
+}`) + backend,
+			[]string{"5,28 Invalid rate"}, `"1e3/s" is not a rate: "1e3" is not a number.`},
+		{"rate that is no rate", listener(`address = ":5222"
+backend = "xmpp"
+limits { connection_rate_per_ip = "fast" }`) + backend,
+			[]string{"4,35 Invalid rate"}, `"fast" is not a rate. Write a number`},
+		{"negative and huge rates", listener(`address = ":5222"
+backend = "xmpp"
+limits { connection_rate_per_ip = "-5/s" }`) + strings.Replace(listener(`address = ":5223"
+backend = "xmpp"
+limits { connection_rate_per_ip = "99999999999999999999999/h" }`), "c2s", "c2s-2", 1) + backend,
+			[]string{"4,35 Negative rate", "9,35 Rate out of range"},
+			`connection_rate_per_ip = "-5/s" is negative. Use "0/s" for no limit, or a positive rate such as "5/s".`},
+		{"rate above the maximum", listener(`address = ":5222"
+backend = "xmpp"
+limits { connection_rate_per_ip = "60000001/m" }`) + backend,
+			[]string{"4,35 Rate out of range"}, `is more than the largest allowed, 1000000/s.`},
+		{"negative and fractional counts", listener(`address = ":5222"
+backend = "xmpp"
+limits {
+  max_connections_per_ip  = -1
+  connection_burst_per_ip = 2.5
+}`) + backend,
+			[]string{"5,29 Negative number", "6,29 Invalid number"},
+			`max_connections_per_ip = -1 is negative. Use 0 to set no cap, or a positive number such as 20.`},
+		{"count in quotes", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_connections_per_ip = "20" }`) + backend,
+			[]string{"4,35 Incorrect argument type"},
+			`max_connections_per_ip must be a number, written without quotes: max_connections_per_ip = 20.`},
+		{"count that is no number", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_connections_per_ip = "many" }`) + backend,
+			[]string{"4,35 Incorrect argument type"}, `must be a number, not a string, e.g. max_connections_per_ip = 20.`},
+		{"count that is a bool", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_connections_per_ip = true }`) + backend,
+			[]string{"4,35 Incorrect argument type"}, `not true or false`},
+		{"count as a bare word", listener(`address = ":5222"
+backend = "xmpp"
+limits { max_connections_per_ip = many }`) + backend,
+			[]string{"4,35 Variables not allowed"}, ``},
+		{"tracked_addresses out of range", listener(`address = ":5222"
+backend = "xmpp"
+limits { tracked_addresses = 999 }`) + strings.Replace(listener(`address = ":5223"
+backend = "xmpp"
+limits { tracked_addresses = 1e30 }`), "c2s", "c2s-2", 1) + backend,
+			[]string{"4,30 Number out of range", "9,30 Number out of range"},
+			`tracked_addresses = 999 is less than the smallest allowed, 1000. Use a whole number from 1000 to 10000000, such as 100000, or leave it out for the default, 100000.`},
+		{"byte rate without /s", listener(`address = ":5222"
+backend = "xmpp"
+limits { client_bytes_per_second = "64KiB" }`) + backend,
+			[]string{"4,36 Invalid byte rate"}, `"64KiB" has no "/s". A byte rate is a size a second: write "64KiB/s".`},
+		{"byte rate as a plain number", listener(`address = ":5222"
+backend = "xmpp"
+limits { client_bytes_per_second = 65536 }`) + backend,
+			[]string{"4,36 Invalid byte rate"}, `"65536" has no unit and no "/s". For bytes a second, write "65536B/s", or "64KiB/s".`},
+		{"byte rate per minute", listener(`address = ":5222"
+backend = "xmpp"
+limits { client_bytes_per_second = "64KiB/m" }`) + backend,
+			[]string{"4,36 Invalid byte rate"}, `the rate is per second only, not per "m". Write a size a second, e.g. "64KiB/s".`},
+		{"byte rate with a bad size", listener(`address = ":5222"
+backend = "xmpp"
+limits { client_bytes_per_second = "64kib/s" }`) + backend,
+			[]string{"4,36 Invalid size"}, `Units are case-sensitive: did you mean "64KiB/s"? Use a whole number with a unit, B, KB, KiB, MB or MiB (1KB = 1000 bytes, 1KiB = 1024): "512B/s", "4KiB/s", "256KiB/s".`},
+		{"byte rate out of range", listener(`address = ":5222"
+backend = "xmpp"
+limits { client_bytes_per_second = "512B/s" }`) + strings.Replace(listener(`address = ":5223"
+backend = "xmpp"
+limits { client_bytes_per_second = "2048MiB/s" }`), "c2s", "c2s-2", 1) + backend,
+			[]string{"4,36 Size out of range", "9,36 Size out of range"},
+			`client_bytes_per_second = "512B/s" is less than the smallest allowed, 1KiB/s (1024 bytes). Use a size from 1KiB/s to 1024MiB/s, such as "64KiB/s", or "0B/s" to set no limit.`},
+		{"negative admission counts", minimal[:len(minimal)-3] + `
+  max_streams       = -1
+  queue_size        = -5
+  new_streams_burst = -1
+}
+`, []string{"8,23 Negative number", "9,23 Negative number", "10,23 Negative number"},
+			`max_streams = -1 is negative. Use 0 to set no cap, or a positive number such as 5000.`},
+		{"queue_size 0 in words", minimal[:len(minimal)-3] + `
+  queue_size = -1
+}
+`, []string{"8,16 Negative number"}, `Use 0 to refuse at once when every stream slot is taken`},
+		{"zero queue timeout", minimal[:len(minimal)-3] + `
+  queue_timeout = "0s"
+}
+`, []string{"8,19 Duration must be positive"}, `queue_timeout must be greater than zero.`},
+		{"bad new_streams_per_second", minimal[:len(minimal)-3] + `
+  new_streams_per_second = "10"
+}
+backend "b" {
+  address                = "127.0.0.1:5263"
+  new_streams_per_second = -0.5
+}
+backend "c" {
+  address                = "127.0.0.1:5264"
+  new_streams_per_second = 2e6
+}
+`, []string{"8,28 Incorrect argument type", "10,1 warning: Unused backend", "12,28 Negative number",
+			"14,1 warning: Unused backend", "16,28 Number out of range"},
+			`new_streams_per_second must be a number, written without quotes: new_streams_per_second = 10.`},
+		{"new_streams_per_second above the maximum", minimal[:len(minimal)-3] + `
+  new_streams_per_second = 1000000.5
+}
+`, []string{"8,28 Number out of range"},
+			`new_streams_per_second = 1000000.5 is more than the largest allowed, 1000000. Use a number from 0 to 1000000, such as 200, or 0 to set no limit.`},
 		{"duplicate policy block", "policy {}\npolicy {}\n" + minimal,
 			[]string{"2,1 Duplicate policy block"}, ""},
 		{"unknown event", "policy {\n  event \"backend-refsed\" {}\n}\n" + minimal,
@@ -664,6 +928,63 @@ func TestWarningsDoNotFail(t *testing.T) {
 	}
 }
 
+func TestAdmissionWarnings(t *testing.T) {
+	const listener = "listener \"c2s\" {\n  address = \"0.0.0.0:5222\"\n  backend = \"xmpp\"\n"
+	tests := []struct {
+		name string
+		src  string
+		want []string // diagLines
+		// check looks at the Config: a burst without a rate is dropped.
+		check func(*Config) bool
+	}{
+		{"long queue timeout", minimal[:len(minimal)-3] + "\n  queue_timeout = \"45s\"\n}\n",
+			[]string{"8,19 warning: Long queue timeout"},
+			func(c *Config) bool { return c.Backends[0].QueueTimeout == 45*time.Second }},
+		{"queue timeout of 30s is not long", minimal[:len(minimal)-3] + "\n  queue_timeout = \"30s\"\n}\n",
+			nil, nil},
+		{"queue without a cap", minimal[:len(minimal)-3] + "\n  max_streams = 0\n  queue_size = 10\n  queue_timeout = \"5s\"\n}\n",
+			[]string{"9,16 warning: Unused queue_size", "10,19 warning: Unused queue_timeout"},
+			func(c *Config) bool { return c.Backends[0].MaxStreams == 0 && c.Backends[0].QueueSize == 10 }},
+		{"default queue without a cap", minimal[:len(minimal)-3] + "\n  max_streams = 0\n}\n", nil, nil},
+		{"backend burst without a rate", minimal[:len(minimal)-3] + "\n  new_streams_burst = 10\n}\n",
+			[]string{"8,23 warning: Unused new_streams_burst"},
+			func(c *Config) bool { return c.Backends[0].NewStreamsBurst == 0 }},
+		{"listener burst without a rate", listener + "  limits { connection_burst_per_ip = 3 }\n}\n" +
+			"backend \"xmpp\" { address = \"127.0.0.1:5262\" }\n",
+			[]string{"4,38 warning: Unused connection_burst_per_ip"},
+			func(c *Config) bool { return c.Listeners[0].Limits.ConnBurstPerIP == 0 }},
+		{"burst with a zero rate", listener + "  limits {\n    connection_rate_per_ip = \"0/s\"\n    connection_burst_per_ip = 3\n  }\n}\n" +
+			"backend \"xmpp\" { address = \"127.0.0.1:5262\" }\n",
+			[]string{"6,31 warning: Unused connection_burst_per_ip"}, nil},
+		{"burst below the rate is kept", listener + "  limits {\n    connection_rate_per_ip = \"10/s\"\n    connection_burst_per_ip = 1\n  }\n}\n" +
+			"backend \"xmpp\" { address = \"127.0.0.1:5262\" }\n",
+			nil, func(c *Config) bool { return c.Listeners[0].Limits.ConnBurstPerIP == 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("test.hcl", []byte(tt.src))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			var got []string
+			if w := c.Warnings(); w != nil {
+				got = diagLines(w.(*Error).Diags)
+				for _, d := range w.(*Error).Diags {
+					if d.Detail == "" || d.Subject == nil {
+						t.Errorf("warning without detail or position: %+v", d)
+					}
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("warnings:\n got %q\nwant %q\n%v", got, tt.want, c.Warnings())
+			}
+			if tt.check != nil && !tt.check(c) {
+				t.Errorf("Config: listeners %+v, backends %+v", c.Listeners, c.Backends)
+			}
+		})
+	}
+}
+
 // TestPolicyAgrees checks that config's own checks of the policy block
 // follow package policy, so that the final policy.New never has the last
 // word: the defaults of overload, shutdown and backend_failure are those of
@@ -764,10 +1085,11 @@ func TestRepositoryConfig(t *testing.T) {
 				Handshake: 10 * time.Second, Probe: 60 * time.Second, ProbeTimeout: 30 * time.Second,
 				HalfClose: 5 * time.Second,
 			},
-			Limits: Limits{MaxStanzaSize: 256 << 10, MaxHeaderSize: 4 << 10},
+			Limits: Limits{MaxStanzaSize: 256 << 10, MaxHeaderSize: 4 << 10, TrackedAddresses: 100000},
 		}},
 		Backends: []Backend{{
 			Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second,
+			MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -51,7 +51,10 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("listener %q has bad timeouts %+v", l.Name, l.Timeouts)
 			}
 			if lim := l.Limits; lim.MaxStanzaSize < 1<<10 || lim.MaxStanzaSize > 16<<20 ||
-				lim.MaxHeaderSize < 512 || lim.MaxHeaderSize > 64<<10 {
+				lim.MaxHeaderSize < 512 || lim.MaxHeaderSize > 64<<10 ||
+				lim.MaxConnsPerIP < 0 || !goodRate(lim.ConnRatePerIP, lim.ConnBurstPerIP) ||
+				lim.TrackedAddresses < 1000 || lim.TrackedAddresses > 10000000 ||
+				lim.ClientBytesPerSecond != 0 && (lim.ClientBytesPerSecond < 1<<10 || lim.ClientBytesPerSecond > 1<<30) {
 				t.Fatalf("listener %q has bad limits %+v", l.Name, l.Limits)
 			}
 		}
@@ -59,9 +62,22 @@ func FuzzParse(f *testing.F) {
 			if b.ConnectTimeout <= 0 || b.ReplyTimeout <= 0 {
 				t.Fatalf("backend %q has connect timeout %v, reply timeout %v", b.Name, b.ConnectTimeout, b.ReplyTimeout)
 			}
+			if b.MaxStreams < 0 || b.QueueSize < 0 || b.QueueTimeout <= 0 || !goodRate(b.NewStreamsPerSecond, b.NewStreamsBurst) {
+				t.Fatalf("backend %q has bad admission limits %+v", b.Name, b)
+			}
 		}
 		if _, err := policy.New(c.Policy); err != nil {
 			t.Fatalf("policy.New rejects the accepted policy: %v", err)
 		}
 	})
+}
+
+// goodRate reports whether a rate (a second) and its burst are what the
+// limits package expects: a finite rate of at most 1000000, and a burst of
+// at least 1 exactly when the rate is not 0.
+func goodRate(rate float64, burst int) bool {
+	if !(rate >= 0 && rate <= 1000000) {
+		return false
+	}
+	return (rate == 0) == (burst == 0) && burst >= 0
 }

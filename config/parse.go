@@ -93,11 +93,19 @@ var timeoutsSchema = &hcl.BodySchema{
 }
 
 var limitsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "max_stanza_size"}, {Name: "max_header_size"}},
+	Attributes: []hcl.AttributeSchema{
+		{Name: "max_stanza_size"}, {Name: "max_header_size"},
+		{Name: "max_connections_per_ip"}, {Name: "connection_rate_per_ip"}, {Name: "connection_burst_per_ip"},
+		{Name: "tracked_addresses"}, {Name: "client_bytes_per_second"},
+	},
 }
 
 var backendSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "connect_timeout"}, {Name: "reply_timeout"}},
+	Attributes: []hcl.AttributeSchema{
+		{Name: "address"}, {Name: "connect_timeout"}, {Name: "reply_timeout"},
+		{Name: "max_streams"}, {Name: "queue_size"}, {Name: "queue_timeout"},
+		{Name: "new_streams_per_second"}, {Name: "new_streams_burst"},
+	},
 }
 
 var policySchema = &hcl.BodySchema{
@@ -241,14 +249,29 @@ func (d *decoder) timeouts(b *hcl.Block) Timeouts {
 
 func (d *decoder) limits(b *hcl.Block) Limits {
 	a := d.content(b.Body, limitsSchema, "A limits block").Attributes
-	return Limits{
+	l := Limits{
 		MaxStanzaSize: d.size(a["max_stanza_size"], sizeRule{
 			def: defaultMaxStanzaSize, min: minMaxStanzaSize, max: maxMaxStanzaSize, example: "256KiB",
 		}),
 		MaxHeaderSize: d.size(a["max_header_size"], sizeRule{
 			def: defaultMaxHeaderSize, min: minMaxHeaderSize, max: maxMaxHeaderSize, example: "4KiB",
 		}),
+		MaxConnsPerIP: d.count(a["max_connections_per_ip"], numberRule{
+			def: defaultMaxConnsPerIP, max: maxCount, zero: "set no cap", example: "20",
+		}),
+		ConnRatePerIP: d.rate(a["connection_rate_per_ip"], rateRule{
+			def: defaultConnRatePerIP, max: maxRate, example: "5/s",
+		}),
+		TrackedAddresses: d.count(a["tracked_addresses"], numberRule{
+			def: defaultTrackedAddresses, min: minTrackedAddresses, max: maxTrackedAddresses, example: "100000",
+		}),
+		ClientBytesPerSecond: d.byteRate(a["client_bytes_per_second"], sizeRule{
+			def: defaultClientBytesPerSecond, min: minClientBytesPerSecond, max: maxClientBytesPerSecond,
+			zero: "set no limit", example: "64KiB",
+		}),
 	}
+	l.ConnBurstPerIP = d.burst(a["connection_burst_per_ip"], l.ConnRatePerIP, a["connection_rate_per_ip"], "connection_rate_per_ip")
+	return l
 }
 
 func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
@@ -259,8 +282,59 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 		Address:        d.address(d.required(b, a, "address", "127.0.0.1:5262"), "", addrRule{example: "127.0.0.1:5262"}),
 		ConnectTimeout: d.duration(a["connect_timeout"], durationRule{def: defaultConnectTimeout, example: "2s"}),
 		ReplyTimeout:   d.duration(a["reply_timeout"], durationRule{def: defaultReplyTimeout, example: "5s"}),
+		MaxStreams: d.count(a["max_streams"], numberRule{
+			def: defaultMaxStreams, max: maxCount, zero: "set no cap", example: "5000",
+		}),
+		QueueSize: d.count(a["queue_size"], numberRule{
+			def: defaultQueueSize, max: maxCount, zero: "refuse at once when every stream slot is taken", example: "1000",
+		}),
+		QueueTimeout: d.duration(a["queue_timeout"], durationRule{def: defaultQueueTimeout, example: "10s"}),
+		NewStreamsPerSecond: d.number(a["new_streams_per_second"], numberRule{
+			def: defaultNewStreamsPerSecond, max: maxRate, zero: "set no limit", example: "200",
+		}),
 	}
+	be.NewStreamsBurst = d.burst(a["new_streams_burst"], be.NewStreamsPerSecond, a["new_streams_per_second"], "new_streams_per_second")
+	d.admission(be, a)
 	return decoded[Backend]{value: be, block: b, attrs: a}
+}
+
+// burst returns the value of a, the burst of a rate (a second) set by the
+// attribute rateAttr, named rateName: 0 or absent means the default burst,
+// defaultBurst(rate). A burst without a rate has no effect: a warning.
+func (d *decoder) burst(a *hcl.Attribute, rate float64, rateAttr *hcl.Attribute, rateName string) int {
+	n := d.count(a, numberRule{max: maxCount, zero: "take the default, one second's worth", example: "50"})
+	switch {
+	case n == 0:
+		return defaultBurst(rate)
+	case rate > 0:
+		return n
+	}
+	if rateAttr == nil || !d.reported(rateAttr) { // a bad rate is reported already
+		d.warnf(a.Expr.Range(), &a.Range, "Unused "+a.Name,
+			fmt.Sprintf("%s sets no rate limit, so %s = %d has no effect. Set %s, or remove %s.",
+				rateName, a.Name, n, rateName, a.Name))
+	}
+	return 0
+}
+
+// admission warns about the admission keys of backend be, with attributes a,
+// that are set but cannot act as the file intends.
+func (d *decoder) admission(be Backend, a hcl.Attributes) {
+	if at := a["queue_timeout"]; at != nil && be.QueueTimeout > queueTimeoutWarn {
+		d.warnf(at.Expr.Range(), &at.Range, "Long queue timeout",
+			fmt.Sprintf("A queue timeout of %s is longer than %s. Most XMPP clients stop waiting for the server's reply sooner, "+
+				"then reconnect and queue again, so a longer wait mostly holds sockets. Consider %s or less.",
+				be.QueueTimeout, queueTimeoutWarn, defaultQueueTimeout))
+	}
+	if at := a["max_streams"]; at != nil && be.MaxStreams == 0 {
+		for _, name := range []string{"queue_size", "queue_timeout"} {
+			if q := a[name]; q != nil && !d.reported(q) {
+				d.warnf(q.Expr.Range(), &q.Range, "Unused "+name,
+					fmt.Sprintf("max_streams = 0 sets no cap on streams to backend %q, so no client ever waits in the queue and %s has no effect. "+
+						"Set max_streams to the streams the backend can hold, or remove %s.", be.Name, name, name))
+			}
+		}
+	}
 }
 
 // backendReferences checks that every listener names a defined backend, and
