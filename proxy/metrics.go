@@ -1,6 +1,11 @@
 package proxy
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Reasons a connection ended, the values of the reason label. A connection
 // that Guard ended with a stream error has the policy event as its reason,
@@ -22,6 +27,13 @@ type Metrics struct {
 	closed   *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
 	probes   *prometheus.CounterVec
+
+	admittedTotal *prometheus.CounterVec
+	rejectedTotal *prometheus.CounterVec
+	addrRejected  *prometheus.CounterVec
+	wait          *prometheus.HistogramVec
+
+	srv atomic.Pointer[Server] // read by the admission collector at scrape time
 }
 
 // NewMetrics creates the proxy's collectors and registers them with reg.
@@ -48,7 +60,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Whitespace keepalives sent to quiet clients, by listener.",
 		}, []string{"listener"}),
 	}
-	reg.MustRegister(m.open, m.accepted, m.closed, m.bytes, m.probes)
+	m.admittedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "guard_admission_admitted_total",
+		Help: "Streams admitted to a backend (a slot taken and paced), by backend.",
+	}, []string{"backend"})
+	m.rejectedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "guard_admission_rejected_total",
+		Help: "Streams refused admission to a backend, by backend and reason (queue_full, queue_timeout).",
+	}, []string{"backend", "reason"})
+	m.addrRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "guard_address_rejected_total",
+		Help: "Connections refused by per-address limits, by listener and reason (address_limit, rate_limited, table_full).",
+	}, []string{"listener", "reason"})
+	m.wait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "guard_admission_wait_seconds",
+		Help:    "Time admitted streams waited for a backend slot and the pacer, by backend.",
+		Buckets: []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+	}, []string{"backend"})
+	reg.MustRegister(m.open, m.accepted, m.closed, m.bytes, m.probes,
+		m.admittedTotal, m.rejectedTotal, m.addrRejected, m.wait, admissionCollector{m})
 	return m
 }
 
@@ -103,5 +133,66 @@ func (lm *listenerMetrics) relayed(d direction, n int) {
 func (lm *listenerMetrics) probed() {
 	if lm != nil {
 		lm.keepalives.Inc()
+	}
+}
+
+func (m *Metrics) setServer(s *Server) { m.srv.Store(s) }
+
+func (lm *listenerMetrics) admitted(backend string, waited time.Duration) {
+	if lm != nil {
+		lm.m.admittedTotal.WithLabelValues(backend).Inc()
+		lm.m.wait.WithLabelValues(backend).Observe(waited.Seconds())
+	}
+}
+
+func (lm *listenerMetrics) rejected(backend, reason string) {
+	if lm != nil {
+		lm.m.rejectedTotal.WithLabelValues(backend, reason).Inc()
+	}
+}
+
+func (lm *listenerMetrics) addrRejected(reason string) {
+	if lm != nil {
+		lm.m.addrRejected.WithLabelValues(lm.name, reason).Inc()
+	}
+}
+
+// admissionCollector reports each backend gate's state at scrape time.
+type admissionCollector struct{ m *Metrics }
+
+var (
+	backendStreamsDesc = prometheus.NewDesc("guard_backend_streams",
+		"Streams holding an admission slot of a backend.", []string{"backend"}, nil)
+	backendCapacityDesc = prometheus.NewDesc("guard_backend_streams_limit",
+		"The admission cap (max_streams) of a backend.", []string{"backend"}, nil)
+	queueDepthDesc = prometheus.NewDesc("guard_admission_queue_length",
+		"Clients waiting in a backend's admission queue.", []string{"backend"}, nil)
+)
+
+func (c admissionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backendStreamsDesc
+	ch <- backendCapacityDesc
+	ch <- queueDepthDesc
+}
+
+func (c admissionCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.srv.Load()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	states := make([]*backendState, 0, len(s.backends))
+	for _, st := range s.backends {
+		states = append(states, st)
+	}
+	s.mu.Unlock()
+	for _, st := range states {
+		if st.gate == nil {
+			continue
+		}
+		gs := st.gate.Stats()
+		ch <- prometheus.MustNewConstMetric(backendStreamsDesc, prometheus.GaugeValue, float64(gs.InUse), st.name)
+		ch <- prometheus.MustNewConstMetric(backendCapacityDesc, prometheus.GaugeValue, float64(gs.Capacity), st.name)
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(gs.Waiting), st.name)
 	}
 }

@@ -42,6 +42,7 @@ func newPipe(src *net.TCPConn, tok *xmpp.Tokenizer) (*pipe, error) {
 
 // scan is the outcome of one fill.
 type scan struct {
+	read   int               // bytes the read returned
 	fwd    int               // bytes at the start of buf that form whole units
 	header bool              // a stream header (first or restart) is among them
 	end    bool              // </stream:stream> is among them
@@ -62,7 +63,9 @@ func (p *pipe) fill() (scan, error) {
 	}
 	k, rerr := p.src.Read(p.buf[p.n:])
 	p.n += k
-	return p.scan(), rerr
+	s := p.scan()
+	s.read = k
+	return s, rerr
 }
 
 // scan runs the tokenizer over the bytes not yet scanned.

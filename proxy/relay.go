@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
 	"github.com/guard-xmpp/guard/xmpp"
 )
@@ -69,8 +70,9 @@ type relay struct {
 	cw sync.Mutex // serialises writes to the client
 	bw sync.Mutex // serialises writes to the backend
 
-	domain string // the domain the client asked for, for Guard's own header
-	raw    bool   // no XMPP framing: bytes pass as they come, ends are bare FINs
+	domain string         // the domain the client asked for, for Guard's own header
+	shaper *limits.Shaper // paces reads from the client; nil: unlimited
+	raw    bool           // no XMPP framing: bytes pass as they come, ends are bare FINs
 
 	mu          sync.Mutex
 	eof         [2]bool // direction reached EOF
@@ -121,6 +123,13 @@ func (r *relay) pump(d direction) {
 	}
 	for {
 		s, err := p.fill()
+		if d == clientToBackend && r.shaper != nil && s.read > 0 {
+			// Back-pressure, not loss: the client's TCP window closes
+			// while Guard waits to read more.
+			if delay := r.shaper.Delay(s.read, time.Now()); delay > 0 {
+				time.Sleep(delay)
+			}
+		}
 		if s.fwd > 0 {
 			if !r.forward(d, dst, p.units(s.fwd), s) {
 				if d == clientToBackend {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
 )
 
@@ -40,6 +41,9 @@ type Backend struct {
 	ConnectTimeout time.Duration
 	// ReplyTimeout bounds the wait for the backend's stream header.
 	ReplyTimeout time.Duration
+	// Admission is the backend's stream cap, queue and pacing. Listeners
+	// naming the same backend (by Name) share one gate and one pacer.
+	Admission Admission
 }
 
 // ListenerConfig describes one listening socket and where its clients go.
@@ -53,6 +57,8 @@ type ListenerConfig struct {
 	MaxStanzaSize, MaxHeaderSize int
 	// Policy decides the stream errors; nil uses the defaults.
 	Policy *policy.Policy
+	// Limits are the per-client-address limits and byte-rate shaping.
+	Limits AddrLimits
 	// Raw relays bytes without XMPP framing (for TLS passthrough, and as
 	// the baseline of the framing benchmarks): no stream errors, only the
 	// close state machine and timeouts.
@@ -79,6 +85,9 @@ func (c ListenerConfig) withDefaults() ListenerConfig {
 	}
 	if c.Backend.ReplyTimeout <= 0 {
 		c.Backend.ReplyTimeout = 5 * time.Second
+	}
+	if c.Backend.Admission.QueueTimeout <= 0 {
+		c.Backend.Admission.QueueTimeout = 10 * time.Second
 	}
 	return c
 }
@@ -109,7 +118,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[*listener]struct{}
 	sessions  map[*session]struct{}
-	idle      chan struct{} // closed and replaced when sessions drops to zero during a drain
+	backends  map[string]*backendState // by backend name
+	idle      chan struct{}            // closed and replaced when sessions drops to zero during a drain
 	wg        sync.WaitGroup
 }
 
@@ -118,12 +128,17 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		panic("proxy: Options.Logger is required")
 	}
-	return &Server{
+	s := &Server{
 		log:       opts.Logger,
 		metrics:   opts.Metrics,
 		listeners: make(map[*listener]struct{}),
 		sessions:  make(map[*session]struct{}),
+		backends:  make(map[string]*backendState),
 	}
+	if opts.Metrics != nil {
+		opts.Metrics.setServer(s)
+	}
+	return s
 }
 
 // listener is one accept loop.
@@ -132,6 +147,8 @@ type listener struct {
 	ln      *net.TCPListener
 	log     hclog.Logger
 	metrics *listenerMetrics
+	addrs   *limits.AddrLimiter
+	backend *backendState
 }
 
 // Listen opens cfg.Address and starts accepting on it. It returns the bound
@@ -153,11 +170,14 @@ func (s *Server) Listen(cfg ListenerConfig) (net.Addr, error) {
 // test's network namespace), as the listener cfg describes; cfg.Address is
 // not used. The Server owns ln from now on.
 func (s *Server) Serve(ln *net.TCPListener, cfg ListenerConfig) error {
+	cfg = cfg.withDefaults()
 	l := &listener{
-		cfg:     cfg.withDefaults(),
+		cfg:     cfg,
 		ln:      ln,
 		log:     s.log.Named("listener").With("listener", cfg.Name),
 		metrics: s.metrics.forListener(cfg.Name),
+		addrs:   newAddrLimiter(cfg.Limits),
+		backend: s.backendFor(cfg.Backend),
 	}
 	s.mu.Lock()
 	if s.draining.Load() {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
 	"github.com/guard-xmpp/guard/xmpp"
 )
@@ -19,10 +21,16 @@ type session struct {
 	client *net.TCPConn
 	id     uint64
 
+	// Released when the session ends: the per-address count and the
+	// backend slot.
+	releaseAddr, releaseSlot func()
+	admitEvent               policy.Event // why admission refused the client
+
 	mu         sync.Mutex
-	headerSeen bool   // the client has sent its stream header
-	relay      *relay // set once relaying starts
-	closed     bool   // Shutdown or Close asked this session to end
+	headerSeen bool               // the client has sent its stream header
+	relay      *relay             // set once relaying starts
+	closed     bool               // Shutdown or Close asked this session to end
+	stopWait   context.CancelFunc // ends a wait in the admission queue
 }
 
 // run takes the connection through its phases. It returns when relaying
@@ -32,6 +40,12 @@ func (ss *session) run() {
 	log := &connLog{base: ss.l.log, id: ss.id, client: ss.client.RemoteAddr()}
 	start := time.Now()
 	end := func(reason string) {
+		if ss.releaseSlot != nil {
+			ss.releaseSlot()
+		}
+		if ss.releaseAddr != nil {
+			ss.releaseAddr()
+		}
 		ss.l.metrics.connClosed(reason)
 		log.Debug("closed", "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
 		ss.srv.sessionDone(ss)
@@ -53,6 +67,19 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	if err := tuneClient(c, userTimeout); err != nil {
 		log.Debug("setting socket options failed", "error", err)
 	}
+	// Per-address limits, at once: a flood from one address costs Guard
+	// no more than an accept and a short answer.
+	release, ev := ss.admitAddress()
+	if ev != "" {
+		ss.l.metrics.addrRejected(eventReason(ev))
+		log.Info("refused by per-address limits", "event", ev)
+		if cfg.Raw {
+			c.Close()
+			return eventReason(ev)
+		}
+		return ss.refuse(cfg, "", ev, "")
+	}
+	ss.releaseAddr = release
 	if cfg.Raw {
 		return ss.serveRaw(cfg, log, end)
 	}
@@ -97,7 +124,16 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	ss.mu.Unlock()
 	log.to = hdr.To
 
-	// 2. The backend.
+	// 2. Admission: a slot of the backend, in arrival order, within the
+	// queue timeout; then the storm pacer.
+	if reason, refused := ss.admit(cfg, cp, log); refused {
+		if reason == "" {
+			return ss.refuse(cfg, hdr.To, ss.admitEvent, "")
+		}
+		return reason
+	}
+
+	// 3. The backend.
 	backend, err := dialBackend(cfg.Backend)
 	if err != nil {
 		log.Warn("backend unreachable", "backend", cfg.Backend.Name, "address", cfg.Backend.Address, "error", err)
@@ -113,7 +149,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		backend.Close()
 	}
 
-	// 3. Replay the client's header (and any whole units after it).
+	// 4. Replay the client's header (and any whole units after it).
 	backend.SetWriteDeadline(time.Now().Add(cfg.Backend.ReplyTimeout))
 	_, err = backend.Write(cp.units(cs.fwd))
 	backend.SetWriteDeadline(time.Time{})
@@ -124,7 +160,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	}
 	cp.consume(cs.fwd)
 
-	// 4. The backend's header within reply_timeout.
+	// 5. The backend's header within reply_timeout.
 	bp, err := newPipe(backend, xmpp.NewTokenizer(cfg.MaxStanzaSize))
 	if err != nil {
 		closeBackend(true)
@@ -141,7 +177,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		return ss.refuse(cfg, hdr.To, ev, "")
 	}
 
-	// 5. The backend's header to the client; from now on the client's
+	// 6. The backend's header to the client; from now on the client's
 	// stream is open and errors need no header of Guard's.
 	c.SetWriteDeadline(time.Now().Add(cfg.Timeouts.Handshake))
 	_, err = c.Write(bp.units(bs.fwd))
@@ -163,6 +199,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		metrics: ss.l.metrics,
 		log:     log,
 		domain:  hdr.To,
+		shaper:  limits.NewShaper(cfg.Limits.ClientBytesPerSecond, 0),
 	}
 	return ss.startRelay(r, log, end)
 }
@@ -403,8 +440,47 @@ func (ss *session) forceClose() {
 	if r == nil && !ss.headerSeen {
 		ss.client.Close()
 	}
+	if ss.stopWait != nil {
+		ss.stopWait()
+	}
 	ss.mu.Unlock()
 	if r != nil {
 		r.shutdown()
 	}
+}
+
+// admit runs the backend admission of a client whose header has arrived.
+// It reports refused with a reason when the connection ended (client gone,
+// shutdown), or with "" when the client must be refused with ss.admitEvent.
+func (ss *session) admit(cfg *ListenerConfig, cp *pipe, log *connLog) (reason string, refused bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		ss.admitEvent = policy.Shutdown
+		return "", true
+	}
+	ss.stopWait = cancel
+	ss.mu.Unlock()
+	release, ev := ss.admitBackend(ctx, cfg.Backend.Admission)
+	ss.mu.Lock()
+	ss.stopWait = nil
+	closed := ss.closed
+	ss.mu.Unlock()
+	if ev != "" {
+		if closed {
+			ev = policy.Shutdown
+		}
+		log.Info("admission refused", "event", ev)
+		ss.admitEvent = ev
+		return "", true
+	}
+	ss.releaseSlot = release
+	// A client that gave up while it waited is not worth a backend stream.
+	if gone := cp.wait.gone(); gone {
+		ss.client.Close()
+		return ReasonClientError, true
+	}
+	return "", false
 }

@@ -97,3 +97,15 @@ func (w *readWaiter) ready(fd uintptr) bool {
 		return true
 	}
 }
+
+// gone reports, without waiting, whether the peer has closed or reset the
+// connection: a peek that finds EOF or an error. Pending data means alive.
+func (w *readWaiter) gone() bool {
+	var dead bool
+	w.rc.Read(func(fd uintptr) bool {
+		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&w.peek[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		dead = (errno == 0 && n == 0) || (errno != 0 && errno != unix.EAGAIN && errno != unix.EINTR)
+		return true
+	})
+	return dead
+}

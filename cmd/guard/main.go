@@ -160,6 +160,13 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 			Address:        b.Address,
 			ConnectTimeout: b.ConnectTimeout,
 			ReplyTimeout:   b.ReplyTimeout,
+			Admission: proxy.Admission{
+				MaxStreams:          b.MaxStreams,
+				QueueSize:           b.QueueSize,
+				QueueTimeout:        b.QueueTimeout,
+				NewStreamsPerSecond: b.NewStreamsPerSecond,
+				NewStreamsBurst:     b.NewStreamsBurst,
+			},
 		},
 		Timeouts: proxy.Timeouts{
 			Handshake:    l.Timeouts.Handshake,
@@ -167,6 +174,13 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 			HalfClose:    l.Timeouts.HalfClose,
 			Probe:        l.Timeouts.Probe,
 			ProbeTimeout: l.Timeouts.ProbeTimeout,
+		},
+		Limits: proxy.AddrLimits{
+			MaxConnsPerIP:        l.Limits.MaxConnsPerIP,
+			ConnRatePerIP:        l.Limits.ConnRatePerIP,
+			ConnBurstPerIP:       l.Limits.ConnBurstPerIP,
+			TrackedAddresses:     l.Limits.TrackedAddresses,
+			ClientBytesPerSecond: l.Limits.ClientBytesPerSecond,
 		},
 		MaxStanzaSize: l.Limits.MaxStanzaSize,
 		MaxHeaderSize: l.Limits.MaxHeaderSize,

@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/guard-xmpp/guard/limits"
+	"github.com/guard-xmpp/guard/policy"
+)
+
+// Admission settings of a backend, shared by every listener that uses it.
+type Admission struct {
+	// MaxStreams caps the streams open to the backend at once; 0 = no cap.
+	MaxStreams int
+	// QueueSize is how many clients may wait for a slot; QueueTimeout is
+	// the longest one waits.
+	QueueSize    int
+	QueueTimeout time.Duration
+	// NewStreamsPerSecond paces new backend streams (storm smoothing);
+	// 0 = unlimited. NewStreamsBurst is the burst.
+	NewStreamsPerSecond float64
+	NewStreamsBurst     int
+}
+
+// AddrLimits are a listener's per-client-address limits.
+type AddrLimits struct {
+	MaxConnsPerIP    int     // concurrent connections per address (IPv6: per /64); 0 = no cap
+	ConnRatePerIP    float64 // new connections per second per address; 0 = unlimited
+	ConnBurstPerIP   int
+	TrackedAddresses int // memory bound of the address table
+	// ClientBytesPerSecond shapes what each client sends by delaying reads;
+	// 0 = unlimited.
+	ClientBytesPerSecond int
+}
+
+// backendState is the admission state of one backend, shared by listeners.
+type backendState struct {
+	name  string
+	gate  *limits.Gate // nil: no cap
+	pacer *limits.Pacer
+}
+
+// backendFor returns the shared admission state of backend b, creating it,
+// or applying b's (possibly changed) settings to it.
+func (s *Server) backendFor(b Backend) *backendState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.backends[b.Name]
+	if st == nil {
+		st = &backendState{name: b.Name}
+		s.backends[b.Name] = st
+	}
+	a := b.Admission
+	if a.MaxStreams > 0 {
+		if st.gate == nil {
+			st.gate = limits.NewGate(a.MaxStreams, a.QueueSize)
+		} else {
+			st.gate.SetLimits(a.MaxStreams, a.QueueSize)
+		}
+	}
+	if a.NewStreamsPerSecond > 0 {
+		if st.pacer == nil {
+			st.pacer = limits.NewPacer(a.NewStreamsPerSecond, a.NewStreamsBurst)
+		} else {
+			st.pacer.SetRate(a.NewStreamsPerSecond, a.NewStreamsBurst)
+		}
+	}
+	return st
+}
+
+func newAddrLimiter(l AddrLimits) *limits.AddrLimiter {
+	return limits.NewAddrLimiter(limits.AddrLimits{
+		MaxConns: l.MaxConnsPerIP,
+		Rate:     rate.Limit(l.ConnRatePerIP),
+		Burst:    l.ConnBurstPerIP,
+		MaxKeys:  l.TrackedAddresses,
+	})
+}
+
+// admitAddress applies the per-address limits to a new client. It returns
+// the release to call when the connection ends, or the event to refuse with.
+func (ss *session) admitAddress() (func(), policy.Event) {
+	ap, err := netip.ParseAddrPort(ss.client.RemoteAddr().String())
+	if err != nil {
+		return func() {}, ""
+	}
+	release, err := ss.l.addrs.Admit(limits.Key(ap.Addr()), time.Now())
+	switch {
+	case err == nil:
+		return release, ""
+	case errors.Is(err, limits.ErrRateLimited):
+		return nil, policy.RateLimited
+	case errors.Is(err, limits.ErrAddrTableFull):
+		return nil, policy.QueueFull
+	default:
+		return nil, policy.AddressLimit
+	}
+}
+
+// admitBackend takes a stream slot of the backend, waiting in its FIFO queue
+// for at most the queue timeout, then waits for the storm pacer. It returns
+// the release to call when the stream ends, or the event to refuse with.
+// Shutdown (ss.cancel) ends the wait as well.
+func (ss *session) admitBackend(ctx context.Context, a Admission) (func(), policy.Event) {
+	st := ss.l.backend
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, a.QueueTimeout)
+	defer cancel()
+	release := func() {}
+	if st.gate != nil {
+		t, err := st.gate.Acquire(ctx)
+		switch {
+		case err == nil:
+			release = t.Release
+		case errors.Is(err, limits.ErrQueueFull):
+			ss.l.metrics.rejected(st.name, "queue_full")
+			return nil, policy.QueueFull
+		default:
+			ss.l.metrics.rejected(st.name, "queue_timeout")
+			return nil, policy.QueueTimeout
+		}
+	}
+	if st.pacer != nil {
+		if err := st.pacer.Wait(ctx); err != nil {
+			release()
+			ss.l.metrics.rejected(st.name, "queue_timeout")
+			return nil, policy.QueueTimeout
+		}
+	}
+	ss.l.metrics.admitted(st.name, time.Since(start))
+	return release, ""
+}

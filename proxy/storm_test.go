@@ -1,0 +1,302 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/guard-xmpp/guard/internal/leakcheck"
+	"github.com/guard-xmpp/guard/internal/prosodytest"
+	"github.com/guard-xmpp/guard/internal/xmppclient"
+)
+
+// overloadedBackend behaves like an Openfire node at capacity: a listen
+// backlog of 50, and every connection beyond capacity concurrent streams is
+// reset at once. A served stream gets a header and features, is held for
+// hold, and is closed by the backend after </stream:stream>.
+type overloadedBackend struct {
+	ln       net.Listener
+	capacity int
+	hold     time.Duration
+
+	mu      sync.Mutex
+	open    int
+	maxOpen int
+	resets  int
+	order   []string // the client's from attribute, in the order streams were served
+	wg      sync.WaitGroup
+}
+
+var fromAttr = regexp.MustCompile(` from='([^']*)'`)
+
+func newOverloadedBackend(t *testing.T, capacity int, hold time.Duration) *overloadedBackend {
+	t.Helper()
+	b := &overloadedBackend{ln: listenBacklog(t, 50), capacity: capacity, hold: hold}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := b.ln.Accept()
+			if err != nil {
+				return
+			}
+			b.wg.Add(1)
+			go func() { defer b.wg.Done(); b.serve(c.(*net.TCPConn)) }()
+		}
+	}()
+	t.Cleanup(func() { b.ln.Close(); b.wg.Wait() })
+	return b
+}
+
+// listenBacklog opens a loopback listener with a given accept backlog.
+func listenBacklog(t *testing.T, backlog int) net.Listener {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, backlog); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "backlog-listener")
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func (b *overloadedBackend) serve(c *net.TCPConn) {
+	b.mu.Lock()
+	if b.open >= b.capacity {
+		b.resets++
+		b.mu.Unlock()
+		c.SetLinger(0)
+		c.Close()
+		return
+	}
+	b.open++
+	b.maxOpen = max(b.maxOpen, b.open)
+	b.mu.Unlock()
+	closed := false
+	done := func() {
+		if !closed {
+			closed = true
+			b.mu.Lock()
+			b.open--
+			b.mu.Unlock()
+		}
+	}
+	defer c.Close()
+	defer done()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	hdr := make([]byte, 0, 512)
+	buf := make([]byte, 512)
+	for !bytes.HasSuffix(hdr, []byte(">")) || !bytes.Contains(hdr, []byte("<stream:stream")) {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		hdr = append(hdr, buf[:n]...)
+	}
+	if m := fromAttr.FindSubmatch(hdr); m != nil {
+		b.mu.Lock()
+		b.order = append(b.order, string(m[1]))
+		b.mu.Unlock()
+	}
+	io.WriteString(c, backendHeader+features)
+	time.Sleep(b.hold)
+	rest, _ := io.ReadAll(io.LimitReader(c, 1<<16))
+	_ = rest
+	// The client's </stream:stream> and FIN came: answer, count the stream
+	// as gone, then close.
+	io.WriteString(c, streamEnd)
+	done()
+}
+
+func (b *overloadedBackend) stats() (maxOpen, resets int, order []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.maxOpen, b.resets, append([]string(nil), b.order...)
+}
+
+// stormOutcome is what one storm client saw.
+type stormOutcome struct {
+	served  bool   // got the backend's header and a clean end
+	refused string // the stream error condition, if refused
+	err     error  // anything else: a reset, a silent close, a timeout
+}
+
+var conditionRE = regexp.MustCompile(`<stream:error><([a-z-]+) xmlns='urn:ietf:params:xml:ns:xmpp-streams'`)
+
+// stormClient opens a stream as client id and reports how it ended.
+func stormClient(addr, id string) stormOutcome {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return stormOutcome{err: err}
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	hdr := fmt.Sprintf("<?xml version='1.0'?><stream:stream to='localhost' from='%s' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>", id)
+	if _, err := io.WriteString(c, hdr); err != nil {
+		return stormOutcome{err: err}
+	}
+	got := make([]byte, 0, 1024)
+	buf := make([]byte, 1024)
+	for !bytes.Contains(got, []byte(features)) && !bytes.Contains(got, []byte("</stream:error>")) {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			return stormOutcome{err: fmt.Errorf("after %q: %w", got, err)}
+		}
+	}
+	if m := conditionRE.FindSubmatch(got); m != nil {
+		rest, err := io.ReadAll(c)
+		if err != nil {
+			return stormOutcome{err: fmt.Errorf("after the stream error: %w", err)}
+		}
+		if !bytes.HasSuffix(append(got, rest...), []byte("</stream:error></stream:stream>")) {
+			return stormOutcome{err: fmt.Errorf("stream error not closed: %q", append(got, rest...))}
+		}
+		return stormOutcome{refused: string(m[1])}
+	}
+	io.WriteString(c, streamEnd)
+	c.(*net.TCPConn).CloseWrite()
+	rest, err := io.ReadAll(c)
+	if err != nil || string(rest) != streamEnd {
+		return stormOutcome{err: fmt.Errorf("ending a served stream: %q, %v", rest, err)}
+	}
+	return stormOutcome{served: true}
+}
+
+// The storm: N = 10×C clients at once against a backend that resets
+// everything above C. Guard admits C at a time, queues what its queue
+// holds, in arrival order, and refuses the rest with resource-constraint.
+// No client sees a reset; the backend never holds more than C.
+func TestStormAgainstOverloadedBackend(t *testing.T) {
+	leakcheck.Check(t)
+	const (
+		capacity  = 5
+		clients   = 10 * capacity
+		queueSize = 20
+		hold      = 600 * time.Millisecond
+		spacing   = 10 * time.Millisecond
+	)
+	b := newOverloadedBackend(t, capacity, hold)
+	s, addr := startGuard(t, b.ln.Addr().String(), ListenerConfig{
+		Backend: Backend{Admission: Admission{MaxStreams: capacity, QueueSize: queueSize, QueueTimeout: 20 * time.Second}},
+	})
+
+	outcomes := make([]stormOutcome, clients)
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); outcomes[i] = stormClient(addr, fmt.Sprintf("c%02d", i)) }()
+		time.Sleep(spacing) // a known arrival order
+	}
+	wg.Wait()
+
+	served, refused := 0, 0
+	for i, o := range outcomes {
+		switch {
+		case o.err != nil:
+			t.Errorf("client %d: %v", i, o.err)
+		case o.served:
+			served++
+		case o.refused == "resource-constraint":
+			refused++
+		default:
+			t.Errorf("client %d refused with %q, want resource-constraint", i, o.refused)
+		}
+	}
+	maxOpen, resets, order := b.stats()
+	if maxOpen > capacity || resets > 0 {
+		t.Errorf("backend held up to %d streams (capacity %d) and reset %d", maxOpen, capacity, resets)
+	}
+	if served != capacity+queueSize || refused != clients-served {
+		t.Errorf("served %d, refused %d; want %d served (slots and queue) and the rest refused", served, refused, capacity+queueSize)
+	}
+	// Those that waited were served in the order they came.
+	for i := 1; i < len(order); i++ {
+		if order[i] < order[i-1] {
+			t.Errorf("served out of arrival order: %v", order)
+			break
+		}
+	}
+	t.Logf("storm: %d clients, %d served, %d resource-constraint, 0 resets; backend max %d streams", clients, served, refused, maxOpen)
+	waitOpen(t, s, 0)
+}
+
+// The same storm against a real Prosody, with Guard's cap set well below
+// what the machine can hold: every client logs in or hears
+// resource-constraint; none sees a reset.
+func TestStormAgainstProsody(t *testing.T) {
+	leakcheck.Check(t)
+	srv := prosodytest.Start(t, prosodytest.Options{})
+	const clients = 60
+	s, addr := startGuard(t, srv.Addr, ListenerConfig{
+		Backend: Backend{Admission: Admission{MaxStreams: 4, QueueSize: 16, QueueTimeout: 500 * time.Millisecond}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	type result struct {
+		ok   bool
+		cond string
+		err  error
+	}
+	results := make([]result, clients)
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := xmppclient.DialOptions(ctx, addr, srv.Domain, "alice", "alice-pw", xmppclient.Options{Resource: fmt.Sprintf("storm%d", i)})
+			var se *xmppclient.StreamError
+			switch {
+			case errors.As(err, &se):
+				results[i] = result{cond: se.Condition}
+			case err != nil:
+				results[i] = result{err: err}
+			default:
+				time.Sleep(100 * time.Millisecond) // hold the slot a little
+				results[i] = result{ok: true, err: c.Close()}
+			}
+		}()
+	}
+	wg.Wait()
+	served, refused := 0, 0
+	for i, r := range results {
+		switch {
+		case r.err != nil && errors.Is(r.err, syscall.ECONNRESET):
+			t.Errorf("client %d saw a reset: %v", i, r.err)
+		case r.err != nil:
+			t.Errorf("client %d: %v", i, r.err)
+		case r.ok:
+			served++
+		case r.cond == "resource-constraint":
+			refused++
+		default:
+			t.Errorf("client %d: stream error %q", i, r.cond)
+		}
+	}
+	if served == 0 || refused == 0 {
+		t.Errorf("served %d, refused %d: the storm did not overload Guard's cap", served, refused)
+	}
+	t.Logf("prosody storm: %d clients, %d logged in, %d resource-constraint", clients, served, refused)
+	waitOpen(t, s, 0)
+}
