@@ -29,7 +29,7 @@ func TestProsodyGoClientsThroughGuard(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bob: %v", err)
 	}
-	if err := alice.SendMessage(bob.BareJID(), "hello bob & co <3"); err != nil {
+	if err := alice.SendMessage(bob.JID(), "hello bob & co <3"); err != nil {
 		t.Fatal(err)
 	}
 	from, body, err := bob.ReadMessage(ctx)
