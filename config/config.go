@@ -49,11 +49,23 @@ type Admin struct {
 	Address string // host:port; default "127.0.0.1:9090"; "" disables the endpoint
 }
 
-// Shutdown is the shutdown block: what Guard does on SIGTERM.
+// Shutdown is the shutdown block: what Guard does on SIGTERM (or a drain
+// requested on the admin port). Readiness turns 503 at once; Guard keeps
+// accepting for AcceptDelay, then stops accepting and ends the open streams
+// with system-shutdown spread evenly over DrainTimeout; whatever remains at
+// Deadline (counted from the start) is closed and Guard exits.
 type Shutdown struct {
-	// DrainTimeout is how long open streams may run after Guard stops
-	// accepting, before they are closed. Default 25s; 0 closes them at once.
+	// AcceptDelay is how long Guard keeps accepting after readiness turned
+	// 503, so load balancers stop sending clients first. Default 0s.
+	AcceptDelay time.Duration
+	// DrainTimeout is the window over which open streams are ended, evenly
+	// spread so that clients do not reconnect all at once. Default 25s; 0
+	// ends them all at once.
 	DrainTimeout time.Duration
+	// Deadline bounds the whole shutdown, from the signal to the exit; it
+	// must exceed AcceptDelay + DrainTimeout. Default 30s (fits Kubernetes'
+	// default terminationGracePeriodSeconds of 30 when DrainTimeout is 25s).
+	Deadline time.Duration
 }
 
 // Listener is one listener block: an address where clients connect.
@@ -160,6 +172,8 @@ const (
 	defaultLogFormat      = "text"
 	defaultAdminAddress   = "127.0.0.1:9090"
 	defaultDrainTimeout   = 25 * time.Second
+	defaultAcceptDelay    = 0
+	defaultDeadline       = 30 * time.Second
 	defaultHandshake      = 10 * time.Second
 	defaultIdle           = 0
 	defaultProbe          = 60 * time.Second
@@ -247,7 +261,7 @@ func defaults() *Config {
 	return &Config{
 		Log:      Log{Level: defaultLogLevel, Format: defaultLogFormat},
 		Admin:    Admin{Address: defaultAdminAddress},
-		Shutdown: Shutdown{DrainTimeout: defaultDrainTimeout},
+		Shutdown: Shutdown{AcceptDelay: defaultAcceptDelay, DrainTimeout: defaultDrainTimeout, Deadline: defaultDeadline},
 	}
 }
 

@@ -50,7 +50,7 @@ func TestParseValid(t *testing.T) {
 		c := &Config{
 			Log:       Log{Level: "info", Format: "text"},
 			Admin:     Admin{Address: "127.0.0.1:9090"},
-			Shutdown:  Shutdown{DrainTimeout: 25 * time.Second},
+			Shutdown:  Shutdown{DrainTimeout: 25 * time.Second, Deadline: 30 * time.Second},
 			Listeners: []Listener{defaultListener},
 			Backends:  []Backend{defaultBackend},
 		}
@@ -121,7 +121,9 @@ admin {
   address = "[::1]:9191"
 }
 shutdown {
+  accept_delay  = "5s"
   drain_timeout = "1m30s"
+  deadline      = "100s"
 }
 listener "c2s" {
   address = "[::]:5222"
@@ -172,7 +174,7 @@ policy {
 `, &Config{
 			Log:      Log{Level: "debug", Format: "json"},
 			Admin:    Admin{Address: "[::1]:9191"},
-			Shutdown: Shutdown{DrainTimeout: 90 * time.Second},
+			Shutdown: Shutdown{AcceptDelay: 5 * time.Second, DrainTimeout: 90 * time.Second, Deadline: 100 * time.Second},
 			Listeners: []Listener{{
 				Name: "c2s", Address: "[::]:5222", Backend: "prosody",
 				Timeouts: Timeouts{
@@ -1078,7 +1080,7 @@ func TestRepositoryConfig(t *testing.T) {
 	want := &Config{
 		Log:      Log{Level: "info", Format: "text"},
 		Admin:    Admin{Address: "127.0.0.1:9090"},
-		Shutdown: Shutdown{DrainTimeout: 25 * time.Second},
+		Shutdown: Shutdown{DrainTimeout: 25 * time.Second, Deadline: 30 * time.Second},
 		Listeners: []Listener{{
 			Name: "c2s", Address: "0.0.0.0:5222", Backend: "xmpp",
 			Timeouts: Timeouts{

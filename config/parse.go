@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -78,7 +79,7 @@ var adminSchema = &hcl.BodySchema{
 }
 
 var shutdownSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "drain_timeout"}},
+	Attributes: []hcl.AttributeSchema{{Name: "accept_delay"}, {Name: "drain_timeout"}, {Name: "deadline"}},
 }
 
 var listenerSchema = &hcl.BodySchema{
@@ -196,9 +197,25 @@ func (d *decoder) admin(b *hcl.Block) decoded[Admin] {
 
 func (d *decoder) shutdown(b *hcl.Block) Shutdown {
 	a := d.content(b.Body, shutdownSchema, "A shutdown block").Attributes
-	return Shutdown{DrainTimeout: d.duration(a["drain_timeout"], durationRule{
-		def: defaultDrainTimeout, zero: "close open streams at once", example: "25s",
-	})}
+	s := Shutdown{
+		AcceptDelay: d.duration(a["accept_delay"], durationRule{
+			def: defaultAcceptDelay, zero: "stop accepting at once", example: "5s",
+		}),
+		DrainTimeout: d.duration(a["drain_timeout"], durationRule{
+			def: defaultDrainTimeout, zero: "close open streams at once", example: "25s",
+		}),
+		Deadline: d.duration(a["deadline"], durationRule{def: defaultDeadline, example: "30s"}),
+	}
+	if s.Deadline <= s.AcceptDelay+s.DrainTimeout {
+		rng := b.DefRange
+		if at := a["deadline"]; at != nil {
+			rng = at.Expr.Range()
+		}
+		d.errorf(rng, nil, "Deadline too short",
+			fmt.Sprintf("deadline (%s) must be longer than accept_delay + drain_timeout (%s + %s), with room for the last streams to close: for example %s.",
+				s.Deadline, s.AcceptDelay, s.DrainTimeout, s.AcceptDelay+s.DrainTimeout+5*time.Second))
+	}
+	return s
 }
 
 func (d *decoder) listener(b *hcl.Block) decoded[Listener] {

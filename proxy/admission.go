@@ -73,12 +73,16 @@ func (s *Server) backendFor(b Backend) *backendState {
 }
 
 func newAddrLimiter(l AddrLimits) *limits.AddrLimiter {
-	return limits.NewAddrLimiter(limits.AddrLimits{
+	return limits.NewAddrLimiter(addrLimits(l))
+}
+
+func addrLimits(l AddrLimits) limits.AddrLimits {
+	return limits.AddrLimits{
 		MaxConns: l.MaxConnsPerIP,
 		Rate:     rate.Limit(l.ConnRatePerIP),
 		Burst:    l.ConnBurstPerIP,
 		MaxKeys:  l.TrackedAddresses,
-	})
+	}
 }
 
 // admitAddress applies the per-address limits to a new client. It returns
@@ -106,7 +110,7 @@ func (ss *session) admitAddress() (func(), policy.Event) {
 // the release to call when the stream ends, or the event to refuse with.
 // Shutdown (ss.cancel) ends the wait as well.
 func (ss *session) admitBackend(ctx context.Context, a Admission) (func(), policy.Event) {
-	st := ss.l.backend
+	st := ss.st.backend
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, a.QueueTimeout)
 	defer cancel()

@@ -143,11 +143,16 @@ func New(opts Options) *Server {
 
 // listener is one accept loop.
 type listener struct {
-	cfg     ListenerConfig
 	ln      *net.TCPListener
 	log     hclog.Logger
 	metrics *listenerMetrics
 	addrs   *limits.AddrLimiter
+	state   atomic.Pointer[listenerState] // swapped by Apply; sessions keep the one they started with
+}
+
+// listenerState is a listener's configuration as of one Apply.
+type listenerState struct {
+	cfg     ListenerConfig
 	backend *backendState
 }
 
@@ -172,13 +177,12 @@ func (s *Server) Listen(cfg ListenerConfig) (net.Addr, error) {
 func (s *Server) Serve(ln *net.TCPListener, cfg ListenerConfig) error {
 	cfg = cfg.withDefaults()
 	l := &listener{
-		cfg:     cfg,
 		ln:      ln,
 		log:     s.log.Named("listener").With("listener", cfg.Name),
 		metrics: s.metrics.forListener(cfg.Name),
 		addrs:   newAddrLimiter(cfg.Limits),
-		backend: s.backendFor(cfg.Backend),
 	}
+	l.state.Store(&listenerState{cfg: cfg, backend: s.backendFor(cfg.Backend)})
 	s.mu.Lock()
 	if s.draining.Load() {
 		s.mu.Unlock()
@@ -268,14 +272,8 @@ func (s *Server) Open() int {
 // first, the remaining connections are closed and ctx's error is returned.
 // Shutdown returns once every connection and accept loop has ended.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
+	s.stopAccepting()
 	s.mu.Lock()
-	for l := range s.listeners {
-		l.ln.Close()
-	}
-	for ss := range s.sessions {
-		ss.closeIfHandshaking()
-	}
 	var idle chan struct{}
 	if len(s.sessions) > 0 {
 		idle = make(chan struct{})

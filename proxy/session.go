@@ -20,6 +20,7 @@ type session struct {
 	l      *listener
 	client *net.TCPConn
 	id     uint64
+	st     *listenerState // the listener's configuration when the client came
 
 	// Released when the session ends: the per-address count and the
 	// backend slot.
@@ -36,7 +37,8 @@ type session struct {
 // run takes the connection through its phases. It returns when relaying
 // starts; the relay's goroutines then end the session.
 func (ss *session) run() {
-	cfg := ss.l.cfg
+	ss.st = ss.l.state.Load()
+	cfg := ss.st.cfg
 	log := &connLog{base: ss.l.log, id: ss.id, client: ss.client.RemoteAddr()}
 	start := time.Now()
 	end := func(reason string) {
@@ -429,6 +431,22 @@ func (ss *session) closeIfHandshaking() {
 		ss.closed = true
 		ss.client.Close()
 	}
+}
+
+// kill closes the connection's sockets at once, whatever its phase.
+func (ss *session) kill() {
+	ss.mu.Lock()
+	r := ss.relay
+	ss.closed = true
+	if ss.stopWait != nil {
+		ss.stopWait()
+	}
+	ss.mu.Unlock()
+	if r != nil {
+		r.closeAll(ReasonShutdown, true)
+		return
+	}
+	ss.client.Close()
 }
 
 // forceClose ends the connection now: a relayed stream gets its shutdown

@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/guard-xmpp/guard/internal/leakcheck"
+)
+
+// Drain ends the open streams with system-shutdown one by one, spread over
+// the window, not all at once; none is reset.
+func TestDrainSpreadsCloses(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{})
+	const n = 10
+	const window = time.Second
+	clients := make([]*net.TCPConn, n)
+	backends := make([]*net.TCPConn, n)
+	for i := range clients {
+		clients[i], backends[i] = openStream(t, b, addr)
+	}
+	// The backends answer Guard's end of stream like a server does.
+	for _, bc := range backends {
+		go func() {
+			bc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			buf := make([]byte, 64)
+			for {
+				if _, err := bc.Read(buf); err != nil {
+					break
+				}
+			}
+			bc.Write([]byte(streamEnd))
+			bc.Close()
+		}()
+	}
+	ended := make([]time.Time, n)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			expectStreamError(t, c, "", false, "", "system-shutdown", "")
+			ended[i] = time.Now()
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Drain(ctx, window); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	wg.Wait()
+	sort.Slice(ended, func(i, j int) bool { return ended[i].Before(ended[j]) })
+	// With n streams the first is ended at once and the last at
+	// window×(n-1)/n: the span can only be shorter if Guard ended them in
+	// a burst (a slow machine makes it longer, never shorter).
+	if span := ended[n-1].Sub(ended[0]); span < window/2 {
+		t.Fatalf("closes spanned %v; want them spread over the %v window", span, window)
+	}
+	if s.Open() != 0 {
+		t.Fatalf("%d open after Drain", s.Open())
+	}
+}
+
+// A drain whose context ends closes what remains at once.
+func TestDrainDeadline(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{})
+	for i := 0; i < 3; i++ {
+		openStream(t, b, addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := s.Drain(ctx, time.Hour); err == nil {
+		t.Fatal("Drain returned nil although its deadline cut it short")
+	}
+	if s.Open() != 0 {
+		t.Fatalf("%d open after the deadline", s.Open())
+	}
+}
+
+// Apply changes limits for new connections, adds and removes listeners, and
+// drops no established stream.
+func TestApplyReload(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s := New(Options{Logger: testLogger(t)})
+	t.Cleanup(func() { s.Close() })
+	a := ListenerConfig{Name: "a", Address: "127.0.0.1:0", Backend: Backend{Name: "b", Address: b.addr()}}
+	if err := s.Apply([]ListenerConfig{a}); err != nil {
+		t.Fatal(err)
+	}
+	addrA := s.Listeners()["a"]
+	c1, bc1 := openStreamFrom(t, b, addrA, "127.0.0.6")
+
+	// Reload: a now allows one connection per address; b is new.
+	a.Address = addrA // the same socket
+	a.Limits.MaxConnsPerIP = 1
+	bl := ListenerConfig{Name: "b", Address: "127.0.0.1:0", Backend: Backend{Name: "b", Address: b.addr()}}
+	if err := s.Apply([]ListenerConfig{a, bl}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Listeners()["a"]; got != addrA {
+		t.Fatalf("listener a moved from %s to %s", addrA, got)
+	}
+	addrB := s.Listeners()["b"]
+	if addrB == "" {
+		t.Fatal("listener b did not start")
+	}
+	// The established stream still relays both ways.
+	write(t, c1, message)
+	expect(t, bc1, message)
+	write(t, bc1, message)
+	expect(t, c1, message)
+	// The new limit applies to new connections: one from the address is
+	// let in (the limiter counted nothing while it had no limit), the next
+	// is refused.
+	c2, bc2 := openStreamFrom(t, b, addrA, "127.0.0.6")
+	third := dialFrom(t, "127.0.0.6", addrA)
+	expectStreamError(t, third, "", true, "", "policy-violation", "too many connections from your address")
+	cB, bcB := openStreamFrom(t, b, addrB, "127.0.0.6")
+
+	// Reload without b: it stops accepting; its stream runs on.
+	if err := s.Apply([]ListenerConfig{a}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", addrB, time.Second); err == nil {
+		c.Close()
+		t.Fatal("removed listener b still accepts")
+	}
+	write(t, cB, message)
+	expect(t, bcB, message)
+	for _, c := range []*net.TCPConn{c1, bc1, c2, bc2, cB, bcB} {
+		c.Close()
+	}
+	waitOpen(t, s, 0)
+}
