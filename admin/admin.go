@@ -18,6 +18,12 @@ type Options struct {
 	Logger   hclog.Logger        // required
 	Gatherer prometheus.Gatherer // the one registry of the process
 	Ready    func() bool         // false while Guard drains or before it listens
+	// Drain starts the shutdown drain (as SIGTERM does) and reports
+	// whether this call started it; nil disables the endpoint.
+	Drain func() bool
+	// Reload reloads the configuration file; its error (diagnostics) is
+	// returned to the caller. Nil disables the endpoint.
+	Reload func() error
 }
 
 // Server is the admin HTTP endpoint:
@@ -25,6 +31,8 @@ type Options struct {
 //	GET /healthz  200 while the process runs (liveness; never depends on a backend)
 //	GET /readyz   200 when Guard takes new connections, 503 while it drains
 //	GET /metrics  Prometheus text format
+//	POST /-/drain (and GET, for Kubernetes preStop hooks) start the drain
+//	POST /-/reload reload the configuration file
 type Server struct {
 	opts Options
 	http *http.Server
@@ -47,6 +55,30 @@ func New(opts Options) *Server {
 		}
 		w.Write([]byte("ready\n"))
 	})
+	if opts.Drain != nil {
+		drain := func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusAccepted)
+			if opts.Drain() {
+				w.Write([]byte("draining\n"))
+				return
+			}
+			w.Write([]byte("already draining\n"))
+		}
+		mux.HandleFunc("POST /-/drain", drain)
+		mux.HandleFunc("GET /-/drain", drain)
+	}
+	if opts.Reload != nil {
+		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			if err := opts.Reload(); err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write([]byte(err.Error()))
+				return
+			}
+			w.Write([]byte("reloaded\n"))
+		})
+	}
 	if opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
 			ErrorLog: opts.Logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),

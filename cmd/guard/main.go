@@ -8,26 +8,16 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/guard-xmpp/guard/admin"
 	"github.com/guard-xmpp/guard/config"
-	"github.com/guard-xmpp/guard/policy"
-	"github.com/guard-xmpp/guard/proxy"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,6 +33,7 @@ const usage = `Usage:
   guard run --listen ADDR --backend ADDR   run one listener with default settings
   guard validate [-config FILE]            check a configuration file
   guard version                            print the version
+  guard health [-addr ADDR] [-path PATH]   probe the admin endpoint: exit 0 on 200 (exec probes)
 `
 
 func realMain(args []string, stdout, stderr io.Writer) int {
@@ -55,6 +46,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args, stderr)
 	case "validate":
 		return cmdValidate(args, stdout, stderr)
+	case "health":
+		return cmdHealth(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "guard", versionString())
 		return 0
@@ -128,7 +121,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 	}
 	logger := newLogger(cfg.Log, stderr)
-	if err := run(cfg, logger); err != nil {
+	if *listen != "" {
+		*path = "" // quick start: nothing to reload from
+	}
+	if err := run(*path, cfg, logger); err != nil {
 		logger.Error("guard stopped", "error", err)
 		return 1
 	}
@@ -147,110 +143,4 @@ func newLogger(c config.Log, w io.Writer) hclog.Logger {
 	log.SetOutput(l.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true}))
 	log.SetFlags(0)
 	return l
-}
-
-// listenerConfig translates one configured listener for the proxy.
-func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) proxy.ListenerConfig {
-	b, _ := cfg.Backend(l.Backend)
-	return proxy.ListenerConfig{
-		Name:    l.Name,
-		Address: l.Address,
-		Backend: proxy.Backend{
-			Name:           b.Name,
-			Address:        b.Address,
-			ConnectTimeout: b.ConnectTimeout,
-			ReplyTimeout:   b.ReplyTimeout,
-			Admission: proxy.Admission{
-				MaxStreams:          b.MaxStreams,
-				QueueSize:           b.QueueSize,
-				QueueTimeout:        b.QueueTimeout,
-				NewStreamsPerSecond: b.NewStreamsPerSecond,
-				NewStreamsBurst:     b.NewStreamsBurst,
-			},
-		},
-		Timeouts: proxy.Timeouts{
-			Handshake:    l.Timeouts.Handshake,
-			Idle:         l.Timeouts.Idle,
-			HalfClose:    l.Timeouts.HalfClose,
-			Probe:        l.Timeouts.Probe,
-			ProbeTimeout: l.Timeouts.ProbeTimeout,
-		},
-		Limits: proxy.AddrLimits{
-			MaxConnsPerIP:        l.Limits.MaxConnsPerIP,
-			ConnRatePerIP:        l.Limits.ConnRatePerIP,
-			ConnBurstPerIP:       l.Limits.ConnBurstPerIP,
-			TrackedAddresses:     l.Limits.TrackedAddresses,
-			ClientBytesPerSecond: l.Limits.ClientBytesPerSecond,
-		},
-		MaxStanzaSize: l.Limits.MaxStanzaSize,
-		MaxHeaderSize: l.Limits.MaxHeaderSize,
-		Policy:        pol,
-	}
-}
-
-// run serves cfg until SIGTERM or SIGINT, then drains.
-func run(cfg *config.Config, logger hclog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	pol, err := policy.New(cfg.Policy)
-	if err != nil {
-		return err // config validated it; this is a bug if it happens
-	}
-	srv := proxy.New(proxy.Options{Logger: logger.Named("proxy"), Metrics: proxy.NewMetrics(reg)})
-	for _, l := range cfg.Listeners {
-		if _, err := srv.Listen(listenerConfig(cfg, l, pol)); err != nil {
-			srv.Close()
-			return err
-		}
-	}
-
-	var adm *admin.Server
-	if cfg.Admin.Address != "" {
-		adm = admin.New(admin.Options{
-			Logger:   logger.Named("admin"),
-			Gatherer: reg,
-			Ready:    func() bool { return !srv.Draining() },
-		})
-		if _, err := adm.Listen(cfg.Admin.Address); err != nil {
-			srv.Close()
-			return fmt.Errorf("admin: %w", err)
-		}
-	}
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	logger.Info("guard started", "version", version, "listeners", len(cfg.Listeners))
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			logger.Warn("SIGHUP: configuration reload is not implemented yet; the running configuration stays")
-			continue
-		}
-		logger.Info("draining", "signal", sig.String(), "drain_timeout", cfg.Shutdown.DrainTimeout, "open", srv.Open())
-		break
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.DrainTimeout)
-	defer cancel()
-	// A second signal ends the drain at once.
-	go func() {
-		select {
-		case <-sigs:
-			logger.Warn("second signal: closing every stream now")
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	err = srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		logger.Info("drain time over; closed remaining streams")
-	}
-	if adm != nil {
-		actx, acancel := context.WithTimeout(context.Background(), time.Second)
-		adm.Shutdown(actx)
-		acancel()
-	}
-	logger.Info("stopped")
-	return nil
 }

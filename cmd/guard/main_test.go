@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -134,15 +136,33 @@ func holdingBackend(t *testing.T) string {
 
 // startProcess runs guard with a generated config file and returns the
 // command, with its stderr collected.
-func startProcess(t *testing.T, cfg string) (*exec.Cmd, *bytes.Buffer) {
+// syncBuffer collects a process's output; safe to read while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func startProcess(t *testing.T, cfg string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "guard.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(guardBin, "-config", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +172,7 @@ func startProcess(t *testing.T, cfg string) (*exec.Cmd, *bytes.Buffer) {
 			cmd.Wait()
 		}
 	})
-	return cmd, &stderr
+	return cmd, stderr
 }
 
 func waitListening(t *testing.T, addr string) {
@@ -199,13 +219,19 @@ func openStream(t *testing.T, addr string) net.Conn {
 	return c
 }
 
-// SIGTERM: /readyz turns 503, new connections are refused, open streams run
-// on for the drain time and are then ended with system-shutdown (a FIN, not
-// a reset), and the process exits 0.
+// SIGTERM: /readyz turns 503 at once; connections are still accepted for
+// accept_delay, then refused; every open stream ends with system-shutdown
+// (a FIN, not a reset), the closes spread over drain_timeout; the process
+// exits 0 within its deadline.
 func TestSIGTERMDrains(t *testing.T) {
 	leakcheck.Check(t)
 	backend := holdingBackend(t)
 	listen, admin := freeAddr(t), freeAddr(t)
+	const (
+		acceptDelay = time.Second
+		window      = 2 * time.Second
+		deadline    = 6 * time.Second
+	)
 	cmd, stderr := startProcess(t, fmt.Sprintf(`
 log {
   level = "debug"
@@ -214,7 +240,9 @@ admin {
   address = %q
 }
 shutdown {
-  drain_timeout = "1s"
+  accept_delay  = "1s"
+  drain_timeout = "2s"
+  deadline      = "6s"
 }
 listener "c2s" {
   address = %q
@@ -229,7 +257,7 @@ backend "xmpp" {
 	if code, body := httpGet(t, "http://"+admin+"/readyz"); code != 200 {
 		t.Fatalf("/readyz before SIGTERM: %d %q", code, body)
 	}
-	const n = 5
+	const n = 8
 	var streams []net.Conn
 	for i := 0; i < n; i++ {
 		streams = append(streams, openStream(t, listen))
@@ -245,7 +273,9 @@ backend "xmpp" {
 	if err != nil {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}
-	for _, name := range []string{"guard_connections_open", "guard_connections_accepted_total", "guard_relayed_bytes_total"} {
+	for _, name := range []string{"guard_connections_open", "guard_connections_accepted_total", "guard_relayed_bytes_total",
+		"guard_backend_streams", "guard_backend_streams_limit", "guard_admission_queue_length", "guard_admission_admitted_total",
+		"guard_admission_wait_seconds", "guard_config_last_reload_successful"} {
 		if _, ok := families[name]; !ok {
 			t.Errorf("/metrics lacks %s", name)
 		}
@@ -258,40 +288,60 @@ backend "xmpp" {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	// Readiness flips at once; listening stops.
-	deadline := time.Now().Add(5 * time.Second)
+	// Readiness flips first ...
+	deadlineAt := time.Now().Add(5 * time.Second)
 	for {
 		code, _ := httpGet(t, "http://"+admin+"/readyz")
 		if code == http.StatusServiceUnavailable {
 			break
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadlineAt) {
 			t.Fatalf("/readyz still %d after SIGTERM", code)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// ... while Guard still accepts, for accept_delay ...
+	if time.Since(start) < acceptDelay/2 {
+		streams = append(streams, openStream(t, listen))
+	} else {
+		t.Log("machine too slow to check accepting during accept_delay")
+	}
+	// ... then it stops accepting.
 	for {
 		c, err := net.DialTimeout("tcp", listen, time.Second)
 		if err != nil {
 			break
 		}
 		c.Close()
-		if time.Now().After(deadline) {
+		if time.Since(start) > deadline {
 			t.Fatal("guard still accepts connections while draining")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// Every open stream ends with system-shutdown and a FIN.
-	for i, c := range streams {
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		got, err := io.ReadAll(c)
-		if err != nil || string(got) != shutdownError {
-			t.Errorf("stream %d: read %q, %v; want %q then EOF", i, got, err, shutdownError)
-		}
-		c.Close()
+	if el := time.Since(start); el < acceptDelay {
+		t.Errorf("stopped accepting %v after SIGTERM, before accept_delay (%v)", el, acceptDelay)
 	}
-	if el := time.Since(start); el < time.Second {
-		t.Errorf("streams ended %v after SIGTERM, before drain_timeout (1s)", el)
+	// Every open stream ends with system-shutdown and a FIN; the ends are
+	// spread over the window, not one burst.
+	ended := make([]time.Time, len(streams))
+	var wg sync.WaitGroup
+	for i, c := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			got, err := io.ReadAll(c)
+			ended[i] = time.Now()
+			if err != nil || string(got) != shutdownError {
+				t.Errorf("stream %d: read %q, %v; want %q then EOF", i, got, err, shutdownError)
+			}
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	sort.Slice(ended, func(i, j int) bool { return ended[i].Before(ended[j]) })
+	if span := ended[len(ended)-1].Sub(ended[0]); span < window/2 {
+		t.Errorf("the %d streams ended within %v; want them spread over drain_timeout (%v)", len(ended), span, window)
 	}
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()
@@ -300,12 +350,137 @@ backend "xmpp" {
 		if err != nil {
 			t.Fatalf("guard exited with %v\n%s", err, stderr)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(deadline + 5*time.Second):
 		t.Fatalf("guard did not exit\n%s", stderr)
+	}
+	if el := time.Since(start); el > deadline+2*time.Second {
+		t.Errorf("guard exited %v after SIGTERM; its deadline is %v", el, deadline)
 	}
 	if !strings.Contains(stderr.String(), "draining") {
 		t.Errorf("no drain in the log:\n%s", stderr)
 	}
+}
+
+// GET /-/drain (a Kubernetes preStop hook) starts the same drain.
+func TestAdminDrain(t *testing.T) {
+	backend := holdingBackend(t)
+	listen, admin := freeAddr(t), freeAddr(t)
+	cmd, stderr := startProcess(t, fmt.Sprintf(`
+admin {
+  address = %q
+}
+shutdown {
+  drain_timeout = "0s"
+  deadline      = "5s"
+}
+listener "c2s" {
+  address = %q
+  backend = "xmpp"
+}
+backend "xmpp" {
+  address = %q
+}
+`, admin, listen, backend))
+	waitListening(t, listen)
+	waitListening(t, admin)
+	c := openStream(t, listen)
+	if code, body := httpGet(t, "http://"+admin+"/-/drain"); code != http.StatusAccepted {
+		t.Fatalf("GET /-/drain: %d %q", code, body)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(c); err != nil || string(got) != shutdownError {
+		t.Fatalf("read %q, %v; want system-shutdown", got, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("guard exited with %v\n%s", err, stderr)
+	}
+}
+
+// SIGHUP reloads: new limits apply to new connections, a new listener
+// opens, established streams carry on; a broken file is rejected, reported,
+// and the running configuration stays.
+func TestReload(t *testing.T) {
+	backend := holdingBackend(t)
+	listenA, listenB, admin := freeAddr(t), freeAddr(t), freeAddr(t)
+	cfgA := fmt.Sprintf(`
+admin {
+  address = %q
+}
+listener "a" {
+  address = %q
+  backend = "xmpp"
+}
+backend "xmpp" {
+  address = %q
+}
+`, admin, listenA, backend)
+	cmd, stderr := startProcess(t, cfgA)
+	path := cmd.Args[len(cmd.Args)-1]
+	waitListening(t, listenA)
+	waitListening(t, admin)
+	first := openStream(t, listenA)
+
+	// A second listener, and a cap of one stream for the backend.
+	cfgB := strings.Replace(cfgA, "backend \"xmpp\" {", fmt.Sprintf(`listener "b" {
+  address = %q
+  backend = "xmpp"
+}
+backend "xmpp" {
+  max_streams = 2
+  queue_size  = 0`, listenB), 1)
+	if err := os.WriteFile(path, []byte(cfgB), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitListening(t, listenB)
+	// The established stream was not dropped.
+	io.WriteString(first, "<presence/>")
+	// The new cap (2, one taken by the first stream) applies: one more is
+	// admitted, the next is refused with resource-constraint.
+	openStream(t, listenB)
+	c, err := net.Dial("tcp", listenA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, clientHeader)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(c)
+	if !strings.Contains(string(got), "<resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") {
+		t.Fatalf("over the reloaded cap: got %q, want resource-constraint", got)
+	}
+
+	// A broken file is rejected; Guard keeps serving with what it had.
+	if err := os.WriteFile(path, []byte(cfgB+"\nlistener \"c\" {\n  adress = \"x\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, body := httpPost(t, "http://"+admin+"/-/reload")
+	if code != http.StatusBadRequest || !strings.Contains(body, "adress") {
+		t.Fatalf("POST /-/reload with a broken file: %d %q; want 400 with the diagnostics", code, body)
+	}
+	_, metrics := httpGet(t, "http://"+admin+"/metrics")
+	if !strings.Contains(metrics, "guard_config_last_reload_successful 0") {
+		t.Errorf("reload failure not in the metrics")
+	}
+	if !strings.Contains(stderr.String(), "reload rejected") {
+		t.Errorf("reload failure not in the log:\n%s", stderr)
+	}
+	if _, err := io.WriteString(first, "<presence/>"); err != nil {
+		t.Fatalf("the first stream broke: %v", err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
+
+func httpPost(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "text/plain", nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // guard run --listen --backend serves one listener with the defaults.

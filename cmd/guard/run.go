@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/guard-xmpp/guard/admin"
+	"github.com/guard-xmpp/guard/config"
+	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/proxy"
+)
+
+// guard is the running process: the proxy, the admin endpoint, and the
+// configuration they were last given.
+type guard struct {
+	path   string // configuration file; "" in quick-start mode
+	logger hclog.Logger
+	srv    *proxy.Server
+
+	mu  sync.Mutex // serialises reloads
+	cfg atomic.Pointer[config.Config]
+
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+	draining   atomic.Bool
+	drainReq   chan string // the cause of a drain requested on the admin port
+}
+
+// run serves cfg until SIGTERM or SIGINT (or a drain requested on the admin
+// port), then drains; SIGHUP reloads the file at path.
+func run(path string, cfg *config.Config, logger hclog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g := &guard{
+		path:   path,
+		logger: logger,
+		srv:    proxy.New(proxy.Options{Logger: logger.Named("proxy"), Metrics: proxy.NewMetrics(reg)}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "guard_config_last_reload_successful",
+			Help: "1 if the last configuration reload succeeded (or none was tried), 0 if it was rejected.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "guard_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful configuration load.",
+		}),
+		drainReq: make(chan string, 1),
+	}
+	reg.MustRegister(g.reloadOK, g.reloadTime)
+	if err := g.apply(cfg); err != nil {
+		g.srv.Close()
+		return err
+	}
+	g.reloadOK.Set(1)
+	g.reloadTime.SetToCurrentTime()
+
+	var adm *admin.Server
+	if cfg.Admin.Address != "" {
+		adm = admin.New(admin.Options{
+			Logger:   logger.Named("admin"),
+			Gatherer: reg,
+			Ready:    func() bool { return !g.draining.Load() },
+			Drain:    g.requestDrain,
+			Reload:   g.reload,
+		})
+		if _, err := adm.Listen(cfg.Admin.Address); err != nil {
+			g.srv.Close()
+			return fmt.Errorf("admin: %w", err)
+		}
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	logger.Info("guard started", "version", version, "listeners", len(cfg.Listeners))
+	var cause string
+	for cause == "" {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				g.reload()
+				continue
+			}
+			cause = sig.String()
+		case cause = <-g.drainReq:
+		}
+	}
+	g.drain(cause, sigs)
+	if adm != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		adm.Shutdown(actx)
+		acancel()
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// apply hands cfg to the proxy.
+func (g *guard) apply(cfg *config.Config) error {
+	pol, err := policy.New(cfg.Policy)
+	if err != nil {
+		return err // config validated it; this is a bug if it happens
+	}
+	var ls []proxy.ListenerConfig
+	for _, l := range cfg.Listeners {
+		ls = append(ls, listenerConfig(cfg, l, pol))
+	}
+	if err := g.srv.Apply(ls); err != nil {
+		return err
+	}
+	g.cfg.Store(cfg)
+	return nil
+}
+
+// reload reads the configuration file again and applies it. An invalid file
+// keeps the running configuration; its diagnostics go to the log and to the
+// caller.
+func (g *guard) reload() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.path == "" {
+		err := errors.New("started with --listen/--backend: there is no configuration file to reload")
+		g.logger.Warn("reload refused", "error", err)
+		return err
+	}
+	cfg, err := config.LoadFile(g.path)
+	if err == nil {
+		old := g.cfg.Load()
+		if cfg.Admin.Address != old.Admin.Address {
+			g.logger.Warn("the admin address changes only with a restart", "running", old.Admin.Address, "file", cfg.Admin.Address)
+		}
+		if lvl := hclog.LevelFromString(cfg.Log.Level); lvl != hclog.NoLevel {
+			g.logger.SetLevel(lvl)
+		}
+		err = g.apply(cfg)
+	}
+	if err != nil {
+		var buf bytes.Buffer
+		config.WriteDiagnostics(&buf, err, 0, false)
+		g.logger.Error("reload rejected; the running configuration stays", "file", g.path, "diagnostics", buf.String())
+		g.reloadOK.Set(0)
+		return fmt.Errorf("%s", buf.String())
+	}
+	if w := cfg.Warnings(); w != nil {
+		var buf bytes.Buffer
+		config.WriteDiagnostics(&buf, w, 0, false)
+		g.logger.Warn("configuration warnings", "diagnostics", buf.String())
+	}
+	g.reloadOK.Set(1)
+	g.reloadTime.SetToCurrentTime()
+	g.logger.Info("configuration reloaded", "file", g.path, "listeners", len(cfg.Listeners))
+	return nil
+}
+
+// requestDrain starts the drain from the admin port (a Kubernetes preStop
+// hook). It reports whether this call started it.
+func (g *guard) requestDrain() bool {
+	select {
+	case g.drainReq <- "admin request":
+		return true
+	default:
+		return false
+	}
+}
+
+// drain runs the shutdown timeline: readiness off at once, accepting for
+// accept_delay, then the open streams ended spread over drain_timeout, all
+// bounded by deadline. A second signal cuts it short.
+func (g *guard) drain(cause string, sigs <-chan os.Signal) {
+	g.draining.Store(true)
+	sh := g.cfg.Load().Shutdown
+	g.logger.Info("draining", "cause", cause, "open", g.srv.Open(),
+		"accept_delay", sh.AcceptDelay, "drain_timeout", sh.DrainTimeout, "deadline", sh.Deadline)
+	ctx, cancel := context.WithTimeout(context.Background(), sh.Deadline)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			g.logger.Warn("second signal: closing every stream now")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if sh.AcceptDelay > 0 {
+		t := time.NewTimer(sh.AcceptDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	if err := g.srv.Drain(ctx, sh.DrainTimeout); err != nil {
+		g.logger.Warn("drain cut short", "error", err)
+	}
+}
+
+// listenerConfig translates one configured listener for the proxy.
+func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) proxy.ListenerConfig {
+	b, _ := cfg.Backend(l.Backend)
+	return proxy.ListenerConfig{
+		Name:    l.Name,
+		Address: l.Address,
+		Backend: proxy.Backend{
+			Name:           b.Name,
+			Address:        b.Address,
+			ConnectTimeout: b.ConnectTimeout,
+			ReplyTimeout:   b.ReplyTimeout,
+			Admission: proxy.Admission{
+				MaxStreams:          b.MaxStreams,
+				QueueSize:           b.QueueSize,
+				QueueTimeout:        b.QueueTimeout,
+				NewStreamsPerSecond: b.NewStreamsPerSecond,
+				NewStreamsBurst:     b.NewStreamsBurst,
+			},
+		},
+		Timeouts: proxy.Timeouts{
+			Handshake:    l.Timeouts.Handshake,
+			Idle:         l.Timeouts.Idle,
+			HalfClose:    l.Timeouts.HalfClose,
+			Probe:        l.Timeouts.Probe,
+			ProbeTimeout: l.Timeouts.ProbeTimeout,
+		},
+		Limits: proxy.AddrLimits{
+			MaxConnsPerIP:        l.Limits.MaxConnsPerIP,
+			ConnRatePerIP:        l.Limits.ConnRatePerIP,
+			ConnBurstPerIP:       l.Limits.ConnBurstPerIP,
+			TrackedAddresses:     l.Limits.TrackedAddresses,
+			ClientBytesPerSecond: l.Limits.ClientBytesPerSecond,
+		},
+		MaxStanzaSize: l.Limits.MaxStanzaSize,
+		MaxHeaderSize: l.Limits.MaxHeaderSize,
+		Policy:        pol,
+	}
+}
