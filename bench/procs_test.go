@@ -25,6 +25,10 @@ func TestMain(m *testing.M) {
 		runSink()
 		return
 	}
+	if spec := os.Getenv(stormBackendEnv); spec != "" {
+		runStormBackend(spec)
+		return
+	}
 	os.Exit(m.Run())
 }
 
@@ -105,6 +109,12 @@ func freePort(b testing.TB) string {
 }
 
 func startGuard(b testing.TB, backend string) (string, int, func()) {
+	return startGuardWith(b, backend, "")
+}
+
+// startGuardWith starts Guard with extra lines (e.g. admission keys) in its
+// backend block.
+func startGuardWith(b testing.TB, backend, backendExtra string) (string, int, func()) {
 	bin, err := buildGuard()
 	if err != nil {
 		b.Fatal(err)
@@ -123,8 +133,8 @@ listener "bench" {
 }
 backend "sink" {
   address = %q
-}
-`, addr, backend)
+%s}
+`, addr, backend, backendExtra)
 	path := filepath.Join(b.TempDir(), "guard.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
@@ -163,9 +173,15 @@ backend sink
 
 // startProcess starts a proxy and waits until addr accepts connections.
 func startProcess(b testing.TB, addr, name string, args ...string) (string, int, func()) {
+	return startProcessOutput(b, addr, os.Stderr, name, args...)
+}
+
+// startProcessOutput is startProcess with the proxy's stdout and stderr
+// going to out.
+func startProcessOutput(b testing.TB, addr string, out io.Writer, name string, args ...string) (string, int, func()) {
 	cmd := exec.Command(name, args...)
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	cmd.Stdout = out
+	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
