@@ -6,11 +6,11 @@ GO        ?= go
 FUZZTIME  ?= 10s
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all test vet unit fuzz build demo clean
+.PHONY: all test vet unit fuzz bench-smoke bench build demo clean
 
 all: build
 
-test: vet unit fuzz
+test: vet unit fuzz bench-smoke
 
 vet:
 	$(GO) vet ./...
@@ -31,6 +31,17 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) "$$pkg"; \
 		done; \
 	done
+
+# Every benchmark once, at smoke size, so the suite cannot rot. Asserts
+# behaviour (no resets from Guard in the storm), never timing.
+bench-smoke:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -short ./...
+
+# The full benchmarks, Guard against HAProxy and a direct connection in the
+# same run (figures for docs/performance.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./proxy ./xmpp
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench
 
 build:
 	$(GO) build -o bin/guard ./cmd/guard

@@ -28,7 +28,11 @@ func BenchmarkIdleStreamRSS(b *testing.B) {
 	for _, p := range proxies(b) {
 		b.Run(p.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				perStream, total := measureIdle(b, p, sink, idleStreams)
+				n := idleStreams
+				if testing.Short() {
+					n = 200 // smoke: the machinery, not the figure
+				}
+				perStream, total := measureIdle(b, p, sink, n)
 				b.ReportMetric(perStream, "B/stream")
 				b.ReportMetric(float64(total)/(1<<20), "MiB-rss")
 			}
