@@ -37,6 +37,7 @@ const (
 	BackendClosed     Event = "backend-closed"      // the backend closed TCP without closing its stream
 	ClientAfterEnd    Event = "client-after-end"    // the client sent data after closing its stream
 	BytesBeforeHeader Event = "bytes-before-header" // the client sent something other than a stream header first
+	TLSRequired       Event = "tls-required"        // the client did not start TLS where the listener requires it
 )
 
 // Decision is the stream error sent for an event.
@@ -70,6 +71,7 @@ var Defaults = map[Event]Decision{
 	BackendClosed:     {"internal-server-error", "backend closed the connection"},
 	ClientAfterEnd:    {"not-well-formed", "data after the end of the stream"},
 	BytesBeforeHeader: {"not-well-formed", "expected a stream header"},
+	TLSRequired:       {"policy-violation", "TLS is required"},
 }
 
 // Events returns every event name, sorted, for configuration validation.

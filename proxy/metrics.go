@@ -17,6 +17,7 @@ const (
 	ReasonClientError      = "client_error"       // the client socket failed (reset)
 	ReasonBackendError     = "backend_error"      // the backend socket failed before relaying
 	ReasonShutdown         = "shutdown"           // Guard closed the connection for shutdown
+	ReasonTLSFailed        = "tls_failed"         // the client's TLS handshake failed
 )
 
 // Metrics are the Prometheus collectors of the proxy. A nil *Metrics is valid
@@ -27,6 +28,7 @@ type Metrics struct {
 	closed   *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
 	probes   *prometheus.CounterVec
+	plus     *prometheus.CounterVec
 
 	admittedTotal *prometheus.CounterVec
 	rejectedTotal *prometheus.CounterVec
@@ -60,6 +62,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Whitespace keepalives sent to quiet clients, by listener.",
 		}, []string{"listener"}),
 	}
+	m.plus = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "guard_backend_channel_binding_offered_total",
+		Help: "Streams on which the backend offered SASL -PLUS mechanisms through a TLS-terminating listener (they cannot work; see docs/tls.md), by listener.",
+	}, []string{"listener"})
 	m.admittedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "guard_admission_admitted_total",
 		Help: "Streams admitted to a backend (a slot taken and paced), by backend.",
@@ -77,7 +83,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help:    "Time admitted streams waited for a backend slot and the pacer, by backend.",
 		Buckets: []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 	}, []string{"backend"})
-	reg.MustRegister(m.open, m.accepted, m.closed, m.bytes, m.probes,
+	reg.MustRegister(m.open, m.accepted, m.closed, m.bytes, m.probes, m.plus,
 		m.admittedTotal, m.rejectedTotal, m.addrRejected, m.wait, admissionCollector{m})
 	return m
 }
@@ -194,5 +200,11 @@ func (c admissionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(backendStreamsDesc, prometheus.GaugeValue, float64(gs.InUse), st.name)
 		ch <- prometheus.MustNewConstMetric(backendCapacityDesc, prometheus.GaugeValue, float64(gs.Capacity), st.name)
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(gs.Waiting), st.name)
+	}
+}
+
+func (lm *listenerMetrics) channelBindingOffered() {
+	if lm != nil {
+		lm.m.plus.WithLabelValues(lm.name).Inc()
 	}
 }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"errors"
 	"net"
+	"os"
+	"time"
 
 	"github.com/guard-xmpp/guard/xmpp"
 )
@@ -18,9 +20,16 @@ import (
 // A unit larger than the pooled buffer grows a private buffer, bounded by
 // the tokenizer's unit limit.
 type pipe struct {
-	src  *net.TCPConn
+	src  net.Conn // a socket, or TLS over one
 	wait *readWaiter
 	tok  *xmpp.Tokenizer // nil: raw mode
+
+	// TLS: the socket may be quiet while the TLS layer still holds whole
+	// records it read ahead, so after a read that returned data the next
+	// fill reads again, with a deadline in the past, before it waits.
+	tls      bool
+	buffered bool
+	deadline time.Time // the read deadline set through setReadDeadline
 
 	buf     []byte // nil when empty
 	n       int    // bytes in buf
@@ -29,7 +38,11 @@ type pipe struct {
 	// Where the last stream header scanned lies in buf (valid until the next
 	// consume), for the handshake, which parses it.
 	hdrStart, hdrEnd int
-	unitStart        int // start of the unit in progress within buf
+	// rewrite marks the first element after each stream header (the
+	// stream features) in scans, for rewriting; wantFeatures is set between
+	// a header and that element.
+	rewrite, wantFeatures bool
+	unitStart             int // start of the unit in progress within buf
 }
 
 func newPipe(src *net.TCPConn, tok *xmpp.Tokenizer) (*pipe, error) {
@@ -40,20 +53,47 @@ func newPipe(src *net.TCPConn, tok *xmpp.Tokenizer) (*pipe, error) {
 	return &pipe{src: src, wait: w, tok: tok, hdrStart: -1}, nil
 }
 
+// newClientPipe reads from a client connection, over TLS if it has it.
+func newClientPipe(c *clientConn, tok *xmpp.Tokenizer) (*pipe, error) {
+	p, err := newPipe(c.tcp, tok)
+	if err != nil {
+		return nil, err
+	}
+	p.src = c.Conn
+	p.tls = c.tls() != nil
+	// The handshake may have read the first application records too.
+	p.buffered = p.tls
+	return p, nil
+}
+
+// setReadDeadline sets the read deadline of the source, remembered so that
+// a TLS read-ahead check can put it back.
+func (p *pipe) setReadDeadline(t time.Time) {
+	p.deadline = t
+	p.src.SetReadDeadline(t)
+}
+
 // scan is the outcome of one fill.
 type scan struct {
-	read   int               // bytes the read returned
-	fwd    int               // bytes at the start of buf that form whole units
-	header bool              // a stream header (first or restart) is among them
-	end    bool              // </stream:stream> is among them
-	serr   *xmpp.SyntaxError // the bytes after fwd are malformed
+	read   int  // bytes the read returned
+	fwd    int  // bytes at the start of buf that form whole units
+	header bool // a stream header (first or restart) is among them
+	// featStart:featEnd are the stream features among them (rewrite
+	// pipes only); featEnd is 0 when there are none.
+	featStart, featEnd int
+	end                bool              // </stream:stream> is among them
+	serr               *xmpp.SyntaxError // the bytes after fwd are malformed
 }
 
 // fill waits until src is readable, reads once and scans what was read.
 // It returns the scan and the read error (io.EOF included), either of which
 // may come with bytes to forward.
 func (p *pipe) fill() (scan, error) {
-	if err := p.wait.wait(); err != nil {
+	if p.buffered {
+		// What TLS read ahead, if anything, without touching the socket:
+		// a deadline in the past fails only a read that would wait.
+		p.src.SetReadDeadline(aLongTimeAgo)
+	} else if err := p.wait.wait(); err != nil {
 		return scan{}, err
 	}
 	if p.buf == nil {
@@ -62,9 +102,19 @@ func (p *pipe) fill() (scan, error) {
 		p.grow()
 	}
 	k, rerr := p.src.Read(p.buf[p.n:])
+	if p.buffered {
+		p.src.SetReadDeadline(p.deadline)
+		if k == 0 && errors.Is(rerr, os.ErrDeadlineExceeded) {
+			rerr = nil // nothing was buffered: wait on the socket next time
+		}
+	}
+	p.buffered = p.tls && k > 0 && rerr == nil
 	p.n += k
 	s := p.scan()
 	s.read = k
+	if p.n == 0 {
+		p.release()
+	}
 	return s, rerr
 }
 
@@ -93,6 +143,12 @@ func (p *pipe) scan() scan {
 		case xmpp.KindHeader:
 			s.header = true
 			p.hdrStart, p.hdrEnd = fwd, p.scanned
+			p.wantFeatures = p.rewrite
+		case xmpp.KindElement:
+			if p.wantFeatures {
+				s.featStart, s.featEnd = fwd, p.scanned
+				p.wantFeatures = false
+			}
 		case xmpp.KindEnd:
 			s.end = true
 		}
@@ -178,3 +234,6 @@ func putBuf(b []byte) {
 	default:
 	}
 }
+
+// aLongTimeAgo is a read deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)

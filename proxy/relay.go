@@ -54,11 +54,12 @@ func (d direction) String() string {
 //   - A read or write error closes both sockets at once, after telling the
 //     other side what it can.
 type relay struct {
-	client, backend *net.TCPConn
-	cp, bp          *pipe // client→backend and backend→client pipes
-	cfg             *ListenerConfig
-	metrics         *listenerMetrics
-	log             *connLog
+	client  *clientConn
+	backend *net.TCPConn
+	cp, bp  *pipe // client→backend and backend→client pipes
+	cfg     *ListenerConfig
+	metrics *listenerMetrics
+	log     *connLog
 
 	lastActive atomic.Int64 // unix nanoseconds of the last unit relayed either way
 	lastProbe  atomic.Int64 // unix nanoseconds of the last keepalive sent
@@ -114,7 +115,7 @@ func (r *relay) pumpDone() {
 // pump moves one direction until EOF, an error, or the relay being closed.
 func (r *relay) pump(d direction) {
 	defer r.pumpDone()
-	p, dst := r.cp, r.backend
+	p, dst := r.cp, net.Conn(r.backend)
 	if d == backendToClient {
 		p, dst = r.bp, r.client
 	}
@@ -143,7 +144,7 @@ func (r *relay) pump(d direction) {
 			r.syntaxError(d, s.serr)
 			p.discardAll()
 			if d == clientToBackend {
-				r.client.SetReadDeadline(time.Time{})
+				r.cp.setReadDeadline(time.Time{})
 			}
 			// Keep reading (and discarding) until the peer's FIN or the
 			// timer: the lingering half of the close.
@@ -176,7 +177,7 @@ func (r *relay) pump(d direction) {
 
 // forward writes whole units to dst, or drops them if Guard has already
 // ended that side's stream. It reports false if the pump must stop.
-func (r *relay) forward(d direction, dst *net.TCPConn, b []byte, s scan) bool {
+func (r *relay) forward(d direction, dst net.Conn, b []byte, s scan) bool {
 	lock := &r.bw
 	if d == backendToClient {
 		lock = &r.cw
@@ -198,6 +199,9 @@ func (r *relay) forward(d direction, dst *net.TCPConn, b []byte, s scan) bool {
 	r.mu.Unlock()
 	var err error
 	if !ended {
+		if d == backendToClient {
+			b = r.outgoing(b, s)
+		}
 		_, err = dst.Write(b)
 	}
 	lock.Unlock()
@@ -388,7 +392,7 @@ func (r *relay) endBackend() {
 }
 
 // finWrite passes a FIN on to c (CloseWrite) under its write lock.
-func (r *relay) finWrite(c *net.TCPConn, lock *sync.Mutex, client bool) {
+func (r *relay) finWrite(c interface{ CloseWrite() error }, lock *sync.Mutex, client bool) {
 	lock.Lock()
 	r.mu.Lock()
 	if client {
@@ -474,7 +478,10 @@ func (r *relay) closeLocked(reason string, resetBackend bool) {
 	if resetBackend {
 		r.backend.SetLinger(0)
 	}
-	r.client.Close()
+	// The socket, not TLS over it: tls.Conn.Close would write close_notify,
+	// which can block, and this runs under r.mu. Every graceful path has
+	// sent close_notify with its CloseWrite already.
+	r.client.tcp.Close()
 	r.backend.Close()
 }
 
@@ -502,10 +509,10 @@ func eventReason(ev policy.Event) string {
 func (r *relay) armClientTimer(now time.Time) {
 	next := r.nextClientDeadline()
 	if next.IsZero() {
-		r.client.SetReadDeadline(time.Time{})
+		r.cp.setReadDeadline(time.Time{})
 		return
 	}
-	r.client.SetReadDeadline(next)
+	r.cp.setReadDeadline(next)
 }
 
 func (r *relay) nextClientDeadline() time.Time {
@@ -549,7 +556,7 @@ func (r *relay) clientTimer() bool {
 // drainClient reads and discards the client's input after Guard ended its
 // stream, then records the client's FIN.
 func (r *relay) drainClient() bool {
-	r.client.SetReadDeadline(time.Time{})
+	r.cp.setReadDeadline(time.Time{})
 	r.cp.discardAll()
 	if r.drain(clientToBackend, r.cp) {
 		r.finish(clientToBackend)
@@ -581,3 +588,18 @@ func (r *relay) probe(now time.Time) {
 }
 
 var keepalive = []byte(" ")
+
+// outgoing returns the units to write to the client: the backend's stream
+// features rewritten where Guard terminates TLS (no <starttls/>), with a
+// backend offering SASL -PLUS mechanisms reported.
+func (r *relay) outgoing(b []byte, s scan) []byte {
+	if s.featEnd == 0 {
+		return b
+	}
+	out, plus := rewriteFeatures(b, s.featStart, s.featEnd)
+	if plus {
+		r.metrics.channelBindingOffered()
+		r.log.Warn("the backend offers SASL -PLUS mechanisms (channel binding), which cannot work through a TLS-terminating proxy; turn them off on the backend (docs/tls.md)")
+	}
+	return out
+}

@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -59,16 +60,47 @@ type ListenerConfig struct {
 	Policy *policy.Policy
 	// Limits are the per-client-address limits and byte-rate shaping.
 	Limits AddrLimits
+	// TLS is how the listener treats TLS.
+	TLS TLS
 	// Raw relays bytes without XMPP framing (for TLS passthrough, and as
 	// the baseline of the framing benchmarks): no stream errors, only the
 	// close state machine and timeouts.
 	Raw bool
 }
 
+// TLSMode says how a listener treats TLS.
+type TLSMode int
+
+const (
+	// TLSNone: plaintext XMPP (for loopback or a trusted network).
+	TLSNone TLSMode = iota
+	// TLSStartTLS: Guard answers the client's first stream itself, offers
+	// <starttls/> as required (RFC 6120 5.3.1), terminates TLS, and opens
+	// the backend stream with the client's restarted header.
+	TLSStartTLS
+	// TLSDirect: TLS from the first byte (XEP-0368), terminated by Guard.
+	TLSDirect
+	// TLSPassthrough: Guard does not terminate TLS; it relays bytes (raw
+	// mode) with its limits, timeouts and close handling, and cannot speak
+	// XMPP on the connection.
+	TLSPassthrough
+)
+
+// TLS is a listener's TLS setting.
+type TLS struct {
+	Mode TLSMode
+	// Config is the server configuration (certificates, ALPN
+	// "xmpp-client" for Direct TLS); required for StartTLS and Direct.
+	Config *tls.Config
+}
+
 // withDefaults fills in what a caller left zero.
 func (c ListenerConfig) withDefaults() ListenerConfig {
 	if c.Policy == nil {
 		c.Policy = defaultPolicy
+	}
+	if c.TLS.Mode == TLSPassthrough {
+		c.Raw = true
 	}
 	t := &c.Timeouts
 	if t.Handshake <= 0 {
@@ -232,6 +264,7 @@ func (s *Server) newSession(l *listener, c *net.TCPConn) *session {
 		srv:    s,
 		l:      l,
 		client: c,
+		conn:   newClientConn(c),
 		id:     s.nextID.Add(1),
 	}
 	s.mu.Lock()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -18,9 +19,13 @@ import (
 type session struct {
 	srv    *Server
 	l      *listener
-	client *net.TCPConn
+	client *net.TCPConn // the accepted socket
+	conn   *clientConn  // the client's connection: the socket, or TLS over it
 	id     uint64
-	st     *listenerState // the listener's configuration when the client came
+
+	tlsPending bool           // a TLS listener, before TLS is established
+	streamOpen bool           // Guard has sent the client a stream header of its own
+	st         *listenerState // the listener's configuration when the client came
 
 	// Released when the session ends: the per-address count and the
 	// backend slot.
@@ -61,22 +66,24 @@ func (ss *session) run() {
 // reason the connection ended, with every socket closed, or "" once the
 // relay has started and taken over the call of end.
 func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) string {
-	c := ss.client
+	c := ss.conn
 	var userTimeout time.Duration
 	if cfg.Timeouts.Probe > 0 {
 		userTimeout = cfg.Timeouts.ProbeTimeout
 	}
-	if err := tuneClient(c, userTimeout); err != nil {
+	if err := tuneClient(ss.client, userTimeout); err != nil {
 		log.Debug("setting socket options failed", "error", err)
 	}
+	ss.tlsPending = cfg.TLS.Mode == TLSStartTLS || cfg.TLS.Mode == TLSDirect
 	// Per-address limits, at once: a flood from one address costs Guard
 	// no more than an accept and a short answer.
 	release, ev := ss.admitAddress()
 	if ev != "" {
 		ss.l.metrics.addrRejected(eventReason(ev))
 		log.Info("refused by per-address limits", "event", ev)
-		if cfg.Raw {
-			c.Close()
+		if cfg.Raw || cfg.TLS.Mode == TLSDirect {
+			// No XMPP before TLS on these: a bare close.
+			ss.client.Close()
 			return eventReason(ev)
 		}
 		return ss.refuse(cfg, "", ev, "")
@@ -89,37 +96,45 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	if cfg.MaxHeaderSize > 0 {
 		ctok.MaxHeader = cfg.MaxHeaderSize
 	}
-	cp, err := newPipe(c, ctok)
-	if err != nil {
-		c.Close()
-		return ReasonClientError
-	}
+	var cp *pipe
 	defer func() {
-		if ss.relayStarted() {
-			return
+		if cp != nil && !ss.relayStarted() {
+			cp.discardAll()
 		}
-		cp.discardAll()
 	}()
 
-	// 1. The client's stream header, whole, within the handshake deadline:
-	// a client sending a byte a second is cut as surely as a silent one.
-	c.SetReadDeadline(time.Now().Add(cfg.Timeouts.Handshake))
-	hdr, cs, ev, text := readHeader(cp)
-	c.SetReadDeadline(time.Time{})
-	if ev == "" && hdr.NS != xmpp.ClientNS {
-		ev, text = policy.BadNamespace, "a client stream must use jabber:client"
+	// 1. The client's stream header, whole, within the handshake deadline
+	// (TLS included): a client sending a byte a second is cut as surely as
+	// a silent one.
+	deadline := time.Now().Add(cfg.Timeouts.Handshake)
+	if cfg.TLS.Mode == TLSDirect {
+		if reason := ss.handshakeTLS(cfg, deadline, log); reason != "" {
+			return reason
+		}
 	}
-	switch ev {
-	case "":
-	case closedEvent:
-		c.Close()
-		return ReasonShutdown
-	case clientGoneEvent, eofEvent:
-		c.Close()
+	var err error
+	if cp, err = newClientPipe(c, ctok); err != nil {
+		ss.client.Close()
 		return ReasonClientError
-	default:
-		log.Debug("refusing stream", "event", ev, "detail", text)
-		return ss.refuse(cfg, hdr.To, ev, text)
+	}
+	hdr, cs, reason := ss.readClientHeader(cfg, cp, deadline, log)
+	if reason != "" {
+		return reason
+	}
+	if cfg.TLS.Mode == TLSStartTLS {
+		// Guard answers this first stream itself and upgrades it; the
+		// backend only ever sees the stream that follows TLS.
+		if reason := ss.startTLS(cfg, cp, hdr, cs, deadline, log); reason != "" {
+			return reason
+		}
+		ctok.Reset()
+		if cp, err = newClientPipe(c, ctok); err != nil {
+			ss.client.Close()
+			return ReasonClientError
+		}
+		if hdr, cs, reason = ss.readClientHeader(cfg, cp, deadline, log); reason != "" {
+			return reason
+		}
 	}
 	ss.mu.Lock()
 	ss.headerSeen = true
@@ -168,6 +183,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		closeBackend(true)
 		return ss.refuse(cfg, hdr.To, policy.BackendReset, "")
 	}
+	bp.rewrite = c.tls() != nil
 	backend.SetReadDeadline(time.Now().Add(cfg.Backend.ReplyTimeout))
 	_, bs, bev, btext := readHeader(bp)
 	backend.SetReadDeadline(time.Time{})
@@ -177,19 +193,6 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		ev := backendHeaderEvent(bev)
 		log.Warn("backend did not open the stream", "event", ev, "detail", btext)
 		return ss.refuse(cfg, hdr.To, ev, "")
-	}
-
-	// 6. The backend's header to the client; from now on the client's
-	// stream is open and errors need no header of Guard's.
-	c.SetWriteDeadline(time.Now().Add(cfg.Timeouts.Handshake))
-	_, err = c.Write(bp.units(bs.fwd))
-	c.SetWriteDeadline(time.Time{})
-	bp.consume(bs.fwd)
-	if err != nil {
-		bp.discardAll()
-		closeBackend(false)
-		c.Close()
-		return ReasonClientError
 	}
 
 	r := &relay{
@@ -203,7 +206,132 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		domain:  hdr.To,
 		shaper:  limits.NewShaper(cfg.Limits.ClientBytesPerSecond, 0),
 	}
+
+	// 6. The backend's header to the client; from now on the client's
+	// stream is open and errors need no header of Guard's.
+	c.SetWriteDeadline(time.Now().Add(cfg.Timeouts.Handshake))
+	_, err = c.Write(r.outgoing(bp.units(bs.fwd), bs))
+	c.SetWriteDeadline(time.Time{})
+	bp.consume(bs.fwd)
+	if err != nil {
+		bp.discardAll()
+		closeBackend(false)
+		ss.client.Close()
+		return ReasonClientError
+	}
 	return ss.startRelay(r, log, end)
+}
+
+// readClientHeader reads and checks the client's stream header within the
+// deadline. It returns the header and the scan holding it, or the reason
+// the connection ended (refused or gone).
+func (ss *session) readClientHeader(cfg *ListenerConfig, cp *pipe, deadline time.Time, log *connLog) (xmpp.Header, scan, string) {
+	cp.setReadDeadline(deadline)
+	hdr, cs, ev, text := readHeader(cp)
+	cp.setReadDeadline(time.Time{})
+	if ev == "" && hdr.NS != xmpp.ClientNS {
+		ev, text = policy.BadNamespace, "a client stream must use jabber:client"
+	}
+	switch ev {
+	case "":
+		return hdr, cs, ""
+	case closedEvent:
+		ss.client.Close()
+		return hdr, cs, ReasonShutdown
+	case clientGoneEvent, eofEvent:
+		ss.client.Close()
+		return hdr, cs, ReasonClientError
+	default:
+		log.Debug("refusing stream", "event", ev, "detail", text)
+		return hdr, cs, ss.refuse(cfg, hdr.To, ev, text)
+	}
+}
+
+// startTLS answers the client's first stream on a STARTTLS listener: Guard's
+// header and features offering <starttls/> as required, then, on the
+// client's <starttls/>, <proceed/> and the TLS handshake, all within the
+// handshake deadline. Anything else than <starttls/> is refused with
+// policy-violation (RFC 6120 5.3.1).
+func (ss *session) startTLS(cfg *ListenerConfig, cp *pipe, hdr xmpp.Header, cs scan, deadline time.Time, log *connLog) string {
+	c := ss.conn
+	cp.consume(cs.fwd) // the plaintext header ends here
+	c.SetWriteDeadline(deadline)
+	_, err := c.Write(append(ownHeader(hdr.To), startTLSFeatures...))
+	c.SetWriteDeadline(time.Time{})
+	if err != nil {
+		ss.client.Close()
+		return ReasonClientError
+	}
+	ss.streamOpen = true
+	cp.setReadDeadline(deadline)
+	defer cp.setReadDeadline(time.Time{})
+	for {
+		s, err := cp.fill()
+		if s.fwd > 0 {
+			if !isStartTLS(cp.units(s.fwd)) {
+				log.Info("client did not start TLS where it is required")
+				cp.setReadDeadline(time.Time{})
+				return ss.refuse(cfg, hdr.To, policy.TLSRequired, "")
+			}
+			if cp.n > s.fwd {
+				// Bytes after <starttls/> and before <proceed/>: a client
+				// that does not wait is broken, or an injection attempt.
+				cp.setReadDeadline(time.Time{})
+				return ss.refuse(cfg, hdr.To, policy.NotWellFormed, "data after <starttls/>")
+			}
+			cp.discardAll()
+			break
+		}
+		if s.serr != nil {
+			cp.setReadDeadline(time.Time{})
+			return ss.refuse(cfg, hdr.To, eventForSyntax(s.serr), s.serr.Msg)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			cp.setReadDeadline(time.Time{})
+			return ss.refuse(cfg, hdr.To, policy.HandshakeTimeout, "")
+		default:
+			ss.client.Close()
+			return ReasonClientError
+		}
+	}
+	c.SetWriteDeadline(deadline)
+	_, err = c.Write([]byte(proceedTLS))
+	c.SetWriteDeadline(time.Time{})
+	if err != nil {
+		ss.client.Close()
+		return ReasonClientError
+	}
+	ss.streamOpen = false // TLS starts a new stream
+	return ss.handshakeTLS(cfg, deadline, log)
+}
+
+// handshakeTLS terminates TLS on the client's connection within the
+// deadline. A failed handshake ends the connection with TLS's own alert:
+// no XMPP can be spoken to a client without TLS on a TLS listener.
+func (ss *session) handshakeTLS(cfg *ListenerConfig, deadline time.Time, log *connLog) string {
+	if cfg.TLS.Config == nil {
+		log.Warn("TLS listener without a TLS configuration")
+		ss.client.Close()
+		return ReasonClientError
+	}
+	tc := ss.conn.startTLS(cfg.TLS.Config)
+	ss.client.SetDeadline(deadline)
+	err := tc.Handshake()
+	ss.client.SetDeadline(time.Time{})
+	if err != nil {
+		log.Info("TLS handshake failed", "error", err)
+		ss.client.Close()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return eventReason(policy.HandshakeTimeout)
+		}
+		return ReasonTLSFailed
+	}
+	ss.tlsPending = false
+	st := tc.ConnectionState()
+	log.Debug("TLS established", "version", tls.VersionName(st.Version), "alpn", st.NegotiatedProtocol, "sni", st.ServerName, "resumed", st.DidResume)
+	return ""
 }
 
 // startRelay hands the connection to r, unless Shutdown came first.
@@ -272,7 +400,7 @@ func (ss *session) serveRaw(cfg *ListenerConfig, log *connLog, end func(string))
 		c.Close()
 		return ReasonBackendError
 	}
-	r := &relay{client: c, backend: backend, cp: cp, bp: bp, cfg: cfg, metrics: ss.l.metrics, log: log, raw: true}
+	r := &relay{client: ss.conn, backend: backend, cp: cp, bp: bp, cfg: cfg, metrics: ss.l.metrics, log: log, raw: true}
 	return ss.startRelay(r, log, end)
 }
 
@@ -378,12 +506,16 @@ func backendHeaderEvent(ev policy.Event) policy.Event {
 // and discards the client's input for a bounded time so that the close does
 // not turn into a reset that could lose the error.
 func (ss *session) refuse(cfg *ListenerConfig, domain string, ev policy.Event, text string) string {
-	c := ss.client
-	se := cfg.Policy.Decide(ev, policy.Context{})
+	c := ss.conn
+	se := cfg.Policy.Decide(ev, policy.Context{TLSPending: ss.tlsPending})
 	if se.Text == "" {
 		se.Text = text // the parser's detail, where policy has no text
 	}
-	frame := se.AppendTo(ownHeader(domain))
+	var frame []byte
+	if !ss.streamOpen {
+		frame = ownHeader(domain)
+	}
+	frame = se.AppendTo(frame)
 	c.SetWriteDeadline(time.Now().Add(cfg.Timeouts.HalfClose))
 	_, err := c.Write(frame)
 	if err == nil {
@@ -395,7 +527,7 @@ func (ss *session) refuse(cfg *ListenerConfig, domain string, ev policy.Event, t
 }
 
 // lingerRead reads and discards c's input until EOF, an error, or d.
-func lingerRead(c *net.TCPConn, d time.Duration) {
+func lingerRead(c net.Conn, d time.Duration) {
 	c.SetReadDeadline(time.Now().Add(d))
 	buf := getBuf()
 	defer putBuf(buf)

@@ -1,0 +1,63 @@
+package proxy
+
+import "bytes"
+
+// Stream features Guard rewrites on streams whose TLS it terminates: the
+// backend's <starttls/> is removed (the client already has TLS, with Guard;
+// Openfire's plaintext port offers it by default). SASL -PLUS mechanisms
+// (channel binding) cannot work across a TLS-terminating proxy; editing
+// them out in flight would look like a downgrade to clients that implement
+// XEP-0474, so Guard only reports them.
+
+var (
+	startTLSOpen = []byte("<starttls")
+	startTLSEnd  = []byte("</starttls>")
+	plusMech     = []byte("-PLUS</mechanism>")
+)
+
+// rewriteFeatures returns b with the <starttls/> element of the features at
+// b[start:end] removed (b itself if there is none), and whether the
+// features offer a SASL -PLUS mechanism.
+func rewriteFeatures(b []byte, start, end int) (out []byte, plus bool) {
+	f := b[start:end]
+	plus = bytes.Contains(f, plusMech)
+	i := bytes.Index(f, startTLSOpen)
+	if i < 0 || (len(f) > i+len(startTLSOpen) && !isTagEnd(f[i+len(startTLSOpen)])) {
+		return b, plus
+	}
+	// The element ends at "/>" of a self-closing tag or at </starttls>.
+	gt := bytes.IndexByte(f[i:], '>')
+	if gt < 0 {
+		return b, plus
+	}
+	j := i + gt + 1
+	if f[i+gt-1] != '/' {
+		k := bytes.Index(f[j:], startTLSEnd)
+		if k < 0 {
+			return b, plus
+		}
+		j += k + len(startTLSEnd)
+	}
+	out = make([]byte, 0, len(b)-(j-i))
+	out = append(out, b[:start+i]...)
+	out = append(out, b[start+j:]...)
+	return out, plus
+}
+
+func isTagEnd(c byte) bool {
+	return c == ' ' || c == '/' || c == '>' || c == '\t' || c == '\n' || c == '\r'
+}
+
+// Guard's own features and answers on a STARTTLS listener (RFC 6120 5.4).
+const (
+	tlsNS            = "urn:ietf:params:xml:ns:xmpp-tls"
+	startTLSFeatures = "<stream:features><starttls xmlns='" + tlsNS + "'><required/></starttls></stream:features>"
+	proceedTLS       = "<proceed xmlns='" + tlsNS + "'/>"
+)
+
+// isStartTLS reports whether a unit the client sent is the STARTTLS command.
+func isStartTLS(unit []byte) bool {
+	u := bytes.TrimSpace(unit)
+	return bytes.HasPrefix(u, startTLSOpen) && len(u) > len(startTLSOpen) && isTagEnd(u[len(startTLSOpen)]) &&
+		bytes.Contains(u, []byte(tlsNS))
+}
