@@ -10,6 +10,7 @@ const (
 	cStopAttr              // needs care in attribute values: quotes, '<' '&', controls, non-ASCII
 	cStopCDATA             // needs care in a CDATA section: ']', controls, non-ASCII
 	cNameFast              // NameChar other than ':', which needs the namespace check
+	cNameEnd               // may end a name in a start tag: white space, '>', '/'
 )
 
 var ctab = func() (t [256]uint8) {
@@ -22,6 +23,9 @@ var ctab = func() (t [256]uint8) {
 			f |= cName
 		case c == ' ', c == '\t', c == '\n', c == '\r':
 			f |= cSpace
+		}
+		if f&cSpace != 0 || c == '>' || c == '/' {
+			f |= cNameEnd
 		}
 		if f&cName != 0 && c != ':' {
 			f |= cNameFast

@@ -273,6 +273,19 @@ func (t *Tokenizer) Next(p []byte) (n int, kind Kind, err error) {
 				t.begin(KindNone, t.maxUnit)
 			}
 			end = t.limit(len(p))
+			if len(t.ends) > 0 {
+				switch j, r := t.startTag(p[:end], i); {
+				case r == tagEmpty:
+					return t.emit(j, KindElement)
+				case r == tagOpen:
+					i = j
+					t.state = sText
+					continue
+				case j > i:
+					i = j
+					continue
+				}
+			}
 			t.state = sOpen
 			i++
 
@@ -527,10 +540,11 @@ func (t *Tokenizer) Next(p []byte) (n int, kind Kind, err error) {
 			i++
 
 		case sText:
-			for i < end && ctab[p[i]]&cStopText == 0 {
-				i++
+			j, k := t.fast(p[:end], i)
+			if k != KindNone {
+				return t.emit(j, k)
 			}
-			if i == end {
+			if i = j; t.state != sText || i == end {
 				continue
 			}
 			switch c = p[i]; {
