@@ -5,6 +5,9 @@ import (
 	"net"
 )
 
+// acmeTLSALPN is the ALPN protocol of ACME's tls-alpn-01 validation (RFC 8737).
+const acmeTLSALPN = "acme-tls/1"
+
 // clientConn is a client's connection: the TCP socket, and, once Guard has
 // terminated TLS on it, the TLS connection over that socket. Bytes are read
 // and written through Conn; socket options, waiting and half-closing go to

@@ -18,6 +18,7 @@ const (
 	ReasonBackendError     = "backend_error"      // the backend socket failed before relaying
 	ReasonShutdown         = "shutdown"           // Guard closed the connection for shutdown
 	ReasonTLSFailed        = "tls_failed"         // the client's TLS handshake failed
+	ReasonACMEChallenge    = "acme_challenge"     // an ACME CA's tls-alpn-01 validation, closed after the handshake
 )
 
 // Metrics are the Prometheus collectors of the proxy. A nil *Metrics is valid

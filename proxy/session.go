@@ -330,6 +330,11 @@ func (ss *session) handshakeTLS(cfg *ListenerConfig, deadline time.Time, log *co
 	}
 	ss.tlsPending = false
 	st := tc.ConnectionState()
+	if st.NegotiatedProtocol == acmeTLSALPN {
+		// An ACME CA validating a tls-alpn-01 challenge, not a client.
+		ss.client.Close()
+		return ReasonACMEChallenge
+	}
 	log.Debug("TLS established", "version", tls.VersionName(st.Version), "alpn", st.NegotiatedProtocol, "sni", st.ServerName, "resumed", st.DidResume)
 	return ""
 }
