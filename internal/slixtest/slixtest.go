@@ -33,6 +33,12 @@ type Result struct {
 	DisconnectReason string  `json:"disconnect_reason"`
 	Held             bool    `json:"held"` // --hold elapsed without a disconnect
 	Elapsed          float64 `json:"elapsed"`
+	TLS              string  `json:"tls"`       // negotiated version ("TLSv1.3"), "" without TLS
+	ALPN             string  `json:"alpn"`      // negotiated ALPN protocol, "" if none
+	Mechanism        string  `json:"mechanism"` // SASL mechanism that succeeded, "" if none
+	// Features are the local names of the last stream features seen before
+	// authentication (after TLS when TLS was used); nil if none were seen.
+	Features []string `json:"features,omitempty"`
 
 	ExitCode int    `json:"-"`
 	Stdout   string `json:"-"`
@@ -43,8 +49,8 @@ type Result struct {
 func (r Result) OK() bool { return r.ExitCode == 0 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("slixmpp: exit=%d connected=%v logged_in=%v echo=%v stream_error=%q disconnect=%q elapsed=%.2fs",
-		r.ExitCode, r.Connected, r.LoggedIn, r.Echo, r.StreamError, r.DisconnectReason, r.Elapsed)
+	return fmt.Sprintf("slixmpp: exit=%d connected=%v logged_in=%v echo=%v stream_error=%q disconnect=%q tls=%q alpn=%q mechanism=%q features=%q elapsed=%.2fs",
+		r.ExitCode, r.Connected, r.LoggedIn, r.Echo, r.StreamError, r.DisconnectReason, r.TLS, r.ALPN, r.Mechanism, r.Features, r.Elapsed)
 }
 
 // Options build the script's command line.
@@ -56,6 +62,12 @@ type Options struct {
 	Timeout  time.Duration // connect+login+echo; default 15s
 	Hold     time.Duration // stay connected after the echo
 	Debug    bool          // slixmpp debug log into Result.Stderr
+	// TLS is "" or "none" (plaintext), "starttls" (STARTTLS required) or
+	// "direct" (TLS from the first byte, XEP-0368). With TLS the script
+	// only uses SCRAM-SHA-1 or SCRAM-SHA-256 and checks the certificate
+	// against the JID's domain.
+	TLS    string
+	CAFile string // PEM root(s) to trust; "" for the system's
 }
 
 // Args renders o as script arguments.
@@ -77,6 +89,16 @@ func (o Options) Args() ([]string, error) {
 	}
 	if o.Debug {
 		args = append(args, "--debug")
+	}
+	switch o.TLS {
+	case "", "none":
+	case "starttls", "direct":
+		args = append(args, "--tls", o.TLS)
+	default:
+		return nil, fmt.Errorf("slixtest: TLS %q: want none, starttls or direct", o.TLS)
+	}
+	if o.CAFile != "" {
+		args = append(args, "--ca", o.CAFile)
 	}
 	return args, nil
 }

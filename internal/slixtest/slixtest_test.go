@@ -87,3 +87,37 @@ func TestHoldSeesStreamError(t *testing.T) {
 		t.Fatalf("%v\nstderr: %s", o.r, o.r.Stderr)
 	}
 }
+
+// --tls starttls means STARTTLS is required: against a server that offers
+// none (the test Prosody has no TLS), the script refuses to authenticate in
+// the clear. slixmpp 1.8 does not enforce force_starttls itself.
+func TestTLSRequiredButNotOffered(t *testing.T) {
+	t.Parallel()
+	srv := prosodytest.Start(t, prosodytest.Options{})
+	r := slixtest.Echo(t, slixtest.Options{Addr: srv.Addr, JID: "alice@" + srv.Domain, Password: "alice-pw",
+		Timeout: 10 * time.Second, TLS: "starttls"})
+	if r.OK() || !r.Connected || r.LoggedIn || r.Mechanism != "" || r.TLS != "" ||
+		!strings.Contains(r.DisconnectReason, "TLS required") {
+		t.Fatalf("%v\nstderr: %s", r, r.Stderr)
+	}
+	if strings.Contains(srv.Log(), "<auth") {
+		t.Fatalf("the script sent <auth/> in the clear:\n%s", srv.Log())
+	}
+}
+
+func TestTLSArgs(t *testing.T) {
+	args, err := slixtest.Options{Addr: "127.0.0.1:5223", JID: "a@localhost", Password: "p", TLS: "direct", CAFile: "/tmp/ca.pem"}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(args, " "); !strings.HasSuffix(got, " --tls direct --ca /tmp/ca.pem") {
+		t.Fatalf("args %q", got)
+	}
+	args, _ = slixtest.Options{Addr: "127.0.0.1:5222", JID: "a@localhost", Password: "p", TLS: "none"}.Args()
+	if got := strings.Join(args, " "); strings.Contains(got, "--tls") || strings.Contains(got, "--ca") {
+		t.Fatalf("plaintext args %q", got)
+	}
+	if _, err := (slixtest.Options{Addr: "127.0.0.1:5222", TLS: "ssl"}).Args(); err == nil {
+		t.Fatal("TLS \"ssl\" accepted")
+	}
+}

@@ -1,12 +1,30 @@
 #!/usr/bin/python3
 """A third-party XMPP client for Guard's integration tests: slixmpp 1.8.
 
-It connects WITHOUT TLS to --host:--port, logs in as --jid, sends --body to
-itself, waits for the echo, and prints one JSON line to stdout:
+It connects to --host:--port, logs in as --jid, sends --body to itself, waits
+for the echo, and prints one JSON line to stdout:
 
   {"connected": bool, "logged_in": bool, "echo": bool,
    "stream_error": "condition or empty", "stream_error_text": "...",
-   "disconnect_reason": "...", "held": bool, "elapsed": seconds}
+   "disconnect_reason": "...", "held": bool, "elapsed": seconds,
+   "tls": "TLSv1.3 or empty", "alpn": "xmpp-client or empty",
+   "mechanism": "SCRAM-SHA-1 or empty", "features": ["mechanisms", ...]}
+
+--tls selects the transport:
+  none      plaintext, STARTTLS disabled (the default);
+  starttls  STARTTLS is required: the client fails unless the server offers
+            <starttls/> before SASL (slixmpp 1.8 does not enforce its own
+            force_starttls, so this script does);
+  direct    TLS from the first byte (XEP-0368), ALPN "xmpp-client".
+--ca FILE is the PEM root to trust (default: the system's roots); the
+server's certificate must match the JID's domain.
+
+With --tls starttls or direct, SASL is limited to SCRAM-SHA-1 and
+SCRAM-SHA-256: no PLAIN, and no -PLUS (channel binding cannot work through a
+TLS-terminating proxy). "tls" is the negotiated protocol version when the
+session was set up (or when it failed), "mechanism" the SASL mechanism that
+succeeded, and "features" the local names of the last stream features seen
+before authentication (after TLS, when TLS was used).
 
 With --hold SECONDS it stays connected after the echo for that long, and
 records a <stream:error> the server sends meanwhile (a test kills or stops
@@ -22,6 +40,7 @@ import argparse
 import asyncio
 import json
 import logging
+import pathlib
 import sys
 import time
 
@@ -40,14 +59,28 @@ class EchoClient(slixmpp.ClientXMPP):
             "stream_error_text": "",
             "disconnect_reason": "",
             "held": False,
+            "tls": "",
+            "alpn": "",
+            "mechanism": "",
         }
         self.done = self.loop.create_future()
         self.hold_timer = None
 
-        # Plaintext on purpose: Guard's tests run over loopback, and TLS is
-        # tested separately. Allow PLAIN without TLS too (SCRAM is preferred
-        # by slixmpp anyway and allowed unencrypted by default).
-        self["feature_mechanisms"].unencrypted_plain = True
+        if args.tls == "none":
+            # Plaintext: Guard's tests run over loopback. Allow PLAIN
+            # without TLS too (SCRAM is preferred by slixmpp anyway and
+            # allowed unencrypted by default).
+            self["feature_mechanisms"].unencrypted_plain = True
+        else:
+            # SCRAM only: never PLAIN, never -PLUS (channel binding breaks
+            # through a TLS-terminating proxy, by design).
+            self["feature_mechanisms"].use_mechs = {"SCRAM-SHA-1", "SCRAM-SHA-256"}
+            if args.ca:
+                self.ca_certs = pathlib.Path(args.ca)
+            if args.tls == "direct":
+                # XEP-0368: ALPN xmpp-client on direct TLS. (The context is
+                # only used for this connection's handshake.)
+                self.ssl_context.set_alpn_protocols(["xmpp-client"])
         self.use_ipv6 = False
         self.auto_reconnect = False
 
@@ -57,6 +90,8 @@ class EchoClient(slixmpp.ClientXMPP):
         self.add_event_handler("message", self.on_message)
         self.add_event_handler("stream_error", self.on_stream_error)
         self.add_event_handler("failed_all_auth", self.on_failed_auth)
+        self.add_event_handler("auth_success", self.on_auth_success)
+        self.add_event_handler("ssl_invalid_chain", self.on_invalid_chain)
         self.add_event_handler("disconnected", self.on_disconnected)
 
     # Connect exactly to host:port: no SRV or AAAA look-ups for the JID's
@@ -80,8 +115,42 @@ class EchoClient(slixmpp.ClientXMPP):
     def on_failed_auth(self, _event):
         self.result["disconnect_reason"] = "authentication failed"
 
+    def on_auth_success(self, _event):
+        mech = self["feature_mechanisms"].mech
+        self.result["mechanism"] = mech.name if mech is not None else ""
+        self.note_tls()
+
+    def on_invalid_chain(self, err):
+        # Registering the handler keeps slixmpp from disconnecting silently.
+        self.finish("TLS handshake failed: %s" % (err,))
+        self.abort()
+
+    def note_tls(self):
+        """Record the negotiated TLS version and ALPN protocol, if any."""
+        if self.transport is None:
+            return
+        obj = self.transport.get_extra_info("ssl_object")
+        if obj is not None:
+            self.result["tls"] = obj.version() or ""
+            self.result["alpn"] = obj.selected_alpn_protocol() or ""
+
+    async def _handle_stream_features(self, features):
+        # Wraps ClientXMPP's handler (registered as a bound method, so this
+        # override is the one called): record what the server offered
+        # before authentication, and insist on TLS where it is required.
+        if not self.authenticated:
+            self.note_tls()
+            names = [child.tag.rpartition("}")[2] for child in features.xml]
+            self.result["features"] = names
+            if self.args.tls != "none" and not self.result["tls"] and "starttls" not in names:
+                self.finish("TLS required but the server offered no STARTTLS: features %s" % (names,))
+                self.abort()
+                return True
+        return await super()._handle_stream_features(features)
+
     async def on_session_start(self, _event):
         self.result["logged_in"] = True
+        self.note_tls()
         # Available presence first, so that the server routes a message to
         # our bare JID to this resource.
         self.send_presence()
@@ -121,6 +190,9 @@ def main():
                    help="seconds for connect, login and echo")
     p.add_argument("--hold", type=float, default=0.0,
                    help="seconds to stay connected after the echo")
+    p.add_argument("--tls", choices=("none", "starttls", "direct"), default="none",
+                   help="none: plaintext; starttls: required STARTTLS; direct: TLS from the first byte")
+    p.add_argument("--ca", default="", help="PEM file of the root(s) to trust for TLS")
     p.add_argument("--debug", action="store_true", help="slixmpp debug log to stderr")
     args = p.parse_args()
 
@@ -132,8 +204,8 @@ def main():
 
     start = time.monotonic()
     xmpp = EchoClient(args)
-    xmpp.connect(address=(args.host, args.port), use_ssl=False,
-                 force_starttls=False, disable_starttls=True)
+    xmpp.connect(address=(args.host, args.port), use_ssl=args.tls == "direct",
+                 force_starttls=args.tls == "starttls", disable_starttls=args.tls != "starttls")
     try:
         xmpp.loop.run_until_complete(
             asyncio.wait_for(asyncio.shield(xmpp.done), args.timeout + max(args.hold, 0)))
