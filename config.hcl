@@ -49,6 +49,18 @@ listener "c2s" {
     tracked_addresses       = 100000 # addresses remembered (about 250 bytes each); 1000..10000000
     client_bytes_per_second = "0B/s" # read rate per client, delayed not dropped; "0B/s" = no limit (e.g. "64KiB/s")
   }
+
+  # TLS with clients. Off here (mode "none": plaintext, for loopback or a
+  # trusted network). "starttls": Guard answers the first stream, requires
+  # STARTTLS, and the backend sees only the stream after TLS; "direct": TLS
+  # from the first byte (XEP-0368); "passthrough": the backend does TLS.
+  # tls {
+  #   mode        = "starttls"      # none | starttls | direct | passthrough
+  #   cert_file   = "tls.crt"       # PEM chain, leaf first; picked up again when it changes
+  #   key_file    = "tls.key"       # its key. Without both files: the acme block below
+  #   alpn        = ["xmpp-client"] # direct only (its default there)
+  #   min_version = "1.2"           # "1.2" | "1.3"
+  # }
 }
 
 # The XMPP server Guard forwards to (Openfire, Prosody, ejabberd).
@@ -83,3 +95,14 @@ policy {
   #   text      = "node down" # "" sends no text
   # }
 }
+
+# Certificates by ACME (e.g. Let's Encrypt) for the listeners in mode
+# starttls or direct without cert_file. Optional; ca, email and domains are
+# required in it.
+# acme {
+#   ca           = "https://acme-v02.api.letsencrypt.org/directory"
+#   email        = "ops@example.net"
+#   domains      = ["xmpp.example.net"]
+#   storage      = "./certmagic"     # account, certificates and keys; keep it
+#   challenges   = ["tls-alpn-01"]   # and/or "http-01" (then set http_address = ":80")
+# }

@@ -3,7 +3,8 @@
 // Parse and LoadFile read a file in three passes: the HCL syntax, the shape
 // (which blocks and arguments exist, checked against a schema per block, so an
 // unknown or misspelt name is an error at its position), and the meaning
-// (durations, addresses, enumerations, references between blocks). Every
+// (durations, addresses, enumerations, references between blocks, and the
+// certificate files that tls and acme blocks name, which are read). Every
 // problem of a pass is collected before the call returns, so one run of
 // `guard validate` shows them all. Syntax errors end the run after the first
 // pass, because the shape of a broken file is not worth reporting on.
@@ -33,6 +34,10 @@ type Config struct {
 	// event. policy.New accepts it; without a policy block it is empty, and
 	// every event gets its default (policy.Defaults).
 	Policy policy.Config
+	// ACME is the acme block: certificates obtained by ACME for the
+	// listeners that terminate TLS without certificate files. nil without
+	// an acme block.
+	ACME *ACME
 
 	// warnings are the non-fatal diagnostics found while parsing; see Warnings.
 	warnings *Error
@@ -75,6 +80,59 @@ type Listener struct {
 	Backend  string // name of the Backend that receives this listener's streams
 	Timeouts Timeouts
 	Limits   Limits
+	TLS      TLS
+}
+
+// TLS is a listener's tls block: whether and how Guard speaks TLS with the
+// clients of the listener.
+type TLS struct {
+	// Mode is "none" (plaintext XMPP), "starttls" (Guard answers the
+	// client's first stream itself, offers STARTTLS as required and
+	// terminates TLS), "direct" (TLS from the first byte, XEP-0368,
+	// terminated by Guard) or "passthrough" (Guard relays the client's TLS
+	// to the backend without terminating it). Default "none".
+	Mode string
+	// CertFile and KeyFile are PEM files, the certificate chain (leaf
+	// first) and its private key, which Guard picks up again when they
+	// change on disk. Both are set or both are "". They are set only in the
+	// modes "starttls" and "direct"; there, "" means the certificate comes
+	// from ACME, and Config.ACME is not nil. When set, they held a valid
+	// pair when the file was parsed. Relative paths are relative to the
+	// working directory.
+	CertFile, KeyFile string
+	// ALPN lists the protocols offered in the TLS handshake of Direct TLS,
+	// in order of preference. Default []string{"xmpp-client"} in mode
+	// "direct"; nil (no ALPN) in every other mode.
+	ALPN []string
+	// MinVersion is the lowest TLS version accepted: "1.2" or "1.3".
+	// Default "1.2"; it matters only in the modes "starttls" and "direct".
+	MinVersion string
+}
+
+// ACME is the acme block: where and how Guard obtains certificates by ACME
+// (RFC 8555) for the listeners in mode "starttls" or "direct" that have no
+// cert_file.
+type ACME struct {
+	CA    string // the directory URL of the ACME CA, https; required
+	Email string // the account's contact address; required
+	// Domains are the DNS names to obtain certificates for; at least one,
+	// no duplicates, no wildcards.
+	Domains []string
+	// Storage is the directory where certificates, keys and the ACME
+	// account are kept. Default "./certmagic".
+	Storage string
+	// TrustedRoots is a PEM file of extra root certificates trusted for the
+	// CA's own HTTPS endpoint (a private CA; Pebble in tests). Default "":
+	// the system roots only. When set, it held at least one certificate
+	// when the file was parsed.
+	TrustedRoots string
+	// Challenges are the ACME challenges used to prove control of the
+	// domains, a non-empty subset of "tls-alpn-01" and "http-01", without
+	// duplicates. Default []string{"tls-alpn-01"}.
+	Challenges []string
+	// HTTPAddress is the host:port where the http-01 solver listens: set
+	// exactly when Challenges has "http-01", else "".
+	HTTPAddress string
 }
 
 // Timeouts is a listener's timeouts block.
@@ -193,6 +251,12 @@ const (
 	defaultQueueSize           = 1000
 	defaultQueueTimeout        = 10 * time.Second
 	defaultNewStreamsPerSecond = 0
+
+	defaultTLSMode     = tlsNone
+	defaultMinVersion  = "1.2"
+	defaultDirectALPN  = "xmpp-client" // XEP-0368
+	defaultACMEStorage = "./certmagic"
+	defaultChallenge   = challengeTLSALPN
 )
 
 // The bounds of the sizes in a limits block.
@@ -250,6 +314,7 @@ func Default(listen, backend string) *Config {
 		Backend:  "default",
 		Timeouts: defaultTimeouts(),
 		Limits:   defaultLimits(),
+		TLS:      defaultTLS(),
 	}}
 	c.Backends = []Backend{defaultBackend("default", backend)}
 	return c
@@ -281,6 +346,10 @@ func defaultLimits() Limits {
 		TrackedAddresses:     defaultTrackedAddresses,
 		ClientBytesPerSecond: defaultClientBytesPerSecond,
 	}
+}
+
+func defaultTLS() TLS {
+	return TLS{Mode: defaultTLSMode, MinVersion: defaultMinVersion}
 }
 
 func defaultBackend(name, address string) Backend {

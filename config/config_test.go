@@ -41,6 +41,7 @@ func TestParseValid(t *testing.T) {
 			HalfClose: 5 * time.Second,
 		},
 		Limits: Limits{MaxStanzaSize: 256 * 1024, MaxHeaderSize: 4 * 1024, TrackedAddresses: 100000},
+		TLS:    TLS{Mode: "none", MinVersion: "1.2"},
 	}
 	defaultBackend := Backend{
 		Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second,
@@ -91,6 +92,13 @@ listener "c2s" {
     connection_burst_per_ip = 0
     tracked_addresses       = 100000
     client_bytes_per_second = "0B/s"
+  }
+  tls {
+    mode        = "none"
+    cert_file   = ""
+    key_file    = ""
+    alpn        = []
+    min_version = "1.2"
   }
 }
 backend "xmpp" {
@@ -186,6 +194,7 @@ policy {
 					MaxConnsPerIP: 20, ConnRatePerIP: 0.5, ConnBurstPerIP: 5, TrackedAddresses: 1000,
 					ClientBytesPerSecond: 64 << 10,
 				},
+				TLS: TLS{Mode: "none", MinVersion: "1.2"},
 			}},
 			Backends: []Backend{{
 				Name: "prosody", Address: "prosody.internal:5262",
@@ -493,10 +502,10 @@ backend = "xmpp"
 timeout { idle = "1s" }
 bakend = "xmpp"`) + backend,
 			[]string{"4,1 Unsupported block type", "5,1 Unsupported argument"},
-			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits".`},
+			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls".`},
 		{"unknown block", "cache {}\n" + minimal,
 			[]string{"1,1 Unsupported block type"},
-			`The top level of the file takes the blocks "log", "admin", "shutdown", "listener", "backend", "policy".`},
+			`The top level of the file takes the blocks "log", "admin", "shutdown", "listener", "backend", "policy", "acme".`},
 		{"argument at the top level", "level = \"info\"\n" + minimal,
 			[]string{"1,1 Unsupported argument"}, `The top level of the file takes the blocks`},
 		{"missing address and backend", listener("") + backend,
@@ -1088,6 +1097,7 @@ func TestRepositoryConfig(t *testing.T) {
 				HalfClose: 5 * time.Second,
 			},
 			Limits: Limits{MaxStanzaSize: 256 << 10, MaxHeaderSize: 4 << 10, TrackedAddresses: 100000},
+			TLS:    TLS{Mode: "none", MinVersion: "1.2"},
 		}},
 		Backends: []Backend{{
 			Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second,
@@ -1157,7 +1167,7 @@ func TestErrorString(t *testing.T) {
 		`testdata/x.hcl:1,15-18: Invalid log level; "x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`,
 		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no address. Add one, e.g. address = "0.0.0.0:5222".`,
 		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no backend. Add one, e.g. backend = "xmpp".`,
-		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits".`,
+		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls".`,
 	}, "\n")
 	if err == nil || err.Error() != want {
 		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
@@ -1206,7 +1216,7 @@ func TestDocs(t *testing.T) {
 	}
 	for _, s := range []*hcl.BodySchema{
 		fileSchema, logSchema, adminSchema, shutdownSchema, listenerSchema, timeoutsSchema, limitsSchema,
-		backendSchema, policySchema, eventSchema,
+		tlsSchema, backendSchema, policySchema, eventSchema, acmeSchema,
 	} {
 		for _, a := range s.Attributes {
 			if !strings.Contains(string(doc), "| `"+a.Name+"` |") {

@@ -85,6 +85,6 @@ func ExampleDefault() {
 	c := config.Default("127.0.0.1:5222", "127.0.0.1:5262")
 	fmt.Printf("%+v\n%+v\n", c.Listeners[0], c.Backends[0])
 	// Output:
-	// {Name:default Address:127.0.0.1:5222 Backend:default Timeouts:{Handshake:10s Idle:0s Probe:1m0s ProbeTimeout:30s HalfClose:5s} Limits:{MaxStanzaSize:262144 MaxHeaderSize:4096 MaxConnsPerIP:0 ConnRatePerIP:0 ConnBurstPerIP:0 TrackedAddresses:100000 ClientBytesPerSecond:0}}
+	// {Name:default Address:127.0.0.1:5222 Backend:default Timeouts:{Handshake:10s Idle:0s Probe:1m0s ProbeTimeout:30s HalfClose:5s} Limits:{MaxStanzaSize:262144 MaxHeaderSize:4096 MaxConnsPerIP:0 ConnRatePerIP:0 ConnBurstPerIP:0 TrackedAddresses:100000 ClientBytesPerSecond:0} TLS:{Mode:none CertFile: KeyFile: ALPN:[] MinVersion:1.2}}
 	// {Name:default Address:127.0.0.1:5262 ConnectTimeout:2s ReplyTimeout:5s MaxStreams:10000 QueueSize:1000 QueueTimeout:10s NewStreamsPerSecond:0 NewStreamsBurst:0}
 }

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +25,19 @@ func FuzzParse(f *testing.F) {
 		f.Add(src)
 	}
 	f.Add([]byte(minimal))
+	// Files that exist and load, so that the checks past reading them run too.
+	p := newPKI(f)
+	f.Add([]byte(tlsListener(fmt.Sprintf("mode = \"direct\"\ncert_file = %q\nkey_file = %q\nalpn = [\"xmpp-client\"]", p.certFile, p.keyFile))))
+	f.Add([]byte(tlsListener(fmt.Sprintf("mode = \"starttls\"\ncert_file = %q\nkey_file = %q", p.expiredCert, p.otherKey)) +
+		fmt.Sprintf(`acme {
+  ca            = "https://localhost:14000/dir"
+  email         = "admin@guard.test"
+  domains       = ["guard.test"]
+  trusted_roots = %q
+  challenges    = ["http-01", "tls-alpn-01"]
+  http_address  = ":5002"
+}
+`, p.rootFile)))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		c, err := Parse("fuzz.hcl", src)
 		if (c == nil) == (err == nil) {
@@ -57,6 +72,20 @@ func FuzzParse(f *testing.F) {
 				lim.ClientBytesPerSecond != 0 && (lim.ClientBytesPerSecond < 1<<10 || lim.ClientBytesPerSecond > 1<<30) {
 				t.Fatalf("listener %q has bad limits %+v", l.Name, l.Limits)
 			}
+			if !goodTLS(l.TLS, c.ACME != nil) {
+				t.Fatalf("listener %q has bad tls %+v", l.Name, l.TLS)
+			}
+		}
+		if a := c.ACME; a != nil {
+			if !strings.HasPrefix(a.CA, "https://") || a.Email == "" || len(a.Domains) == 0 || slices.Contains(a.Domains, "") ||
+				a.Storage == "" || len(a.Challenges) == 0 || slices.Contains(a.Challenges, "http-01") == (a.HTTPAddress == "") {
+				t.Fatalf("bad acme %+v", a)
+			}
+			for _, ch := range a.Challenges {
+				if ch != "tls-alpn-01" && ch != "http-01" {
+					t.Fatalf("acme has challenge %q", ch)
+				}
+			}
 		}
 		for _, b := range c.Backends {
 			if b.ConnectTimeout <= 0 || b.ReplyTimeout <= 0 {
@@ -70,6 +99,23 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("policy.New rejects the accepted policy: %v", err)
 		}
 	})
+}
+
+// goodTLS reports whether t is a tls block Guard can serve: a known mode
+// and version; in the modes that terminate TLS, a certificate from files or
+// from ACME; in the others, no files and no ALPN.
+func goodTLS(t TLS, acme bool) bool {
+	if t.MinVersion != "1.2" && t.MinVersion != "1.3" || (t.CertFile == "") != (t.KeyFile == "") ||
+		slices.Contains(t.ALPN, "") || slices.Contains(t.ALPN, "acme-tls/1") {
+		return false
+	}
+	switch t.Mode {
+	case "starttls", "direct":
+		return (t.CertFile != "" || acme) && (t.Mode == "direct" || t.ALPN == nil)
+	case "none", "passthrough":
+		return t.CertFile == "" && t.ALPN == nil
+	}
+	return false
 }
 
 // goodRate reports whether a rate (a second) and its burst are what the

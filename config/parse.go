@@ -67,6 +67,7 @@ var fileSchema = &hcl.BodySchema{
 		{Type: "listener", LabelNames: []string{"name"}},
 		{Type: "backend", LabelNames: []string{"name"}},
 		{Type: "policy"},
+		{Type: "acme"},
 	},
 }
 
@@ -84,7 +85,7 @@ var shutdownSchema = &hcl.BodySchema{
 
 var listenerSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "backend"}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "timeouts"}, {Type: "limits"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "timeouts"}, {Type: "limits"}, {Type: "tls"}},
 }
 
 var timeoutsSchema = &hcl.BodySchema{
@@ -98,6 +99,19 @@ var limitsSchema = &hcl.BodySchema{
 		{Name: "max_stanza_size"}, {Name: "max_header_size"},
 		{Name: "max_connections_per_ip"}, {Name: "connection_rate_per_ip"}, {Name: "connection_burst_per_ip"},
 		{Name: "tracked_addresses"}, {Name: "client_bytes_per_second"},
+	},
+}
+
+var tlsSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "mode"}, {Name: "cert_file"}, {Name: "key_file"}, {Name: "alpn"}, {Name: "min_version"},
+	},
+}
+
+var acmeSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "ca"}, {Name: "email"}, {Name: "domains"}, {Name: "storage"}, {Name: "trusted_roots"},
+		{Name: "challenges"}, {Name: "http_address"},
 	},
 }
 
@@ -152,9 +166,11 @@ func (d *decoder) file(f *hcl.File) *Config {
 	d.unique(blocks["listener"])
 	d.unique(blocks["backend"])
 	var listeners []decoded[Listener]
+	var tlsBlocks []decoded[TLS]
 	for _, b := range blocks["listener"] {
-		l := d.listener(b)
+		l, t := d.listener(b)
 		listeners = append(listeners, l)
+		tlsBlocks = append(tlsBlocks, t)
 		c.Listeners = append(c.Listeners, l.value)
 	}
 	var backends []decoded[Backend]
@@ -173,9 +189,15 @@ func (d *decoder) file(f *hcl.File) *Config {
 	if b := d.single(blocks["policy"]); b != nil {
 		c.Policy = d.policy(b)
 	}
+	var acme decoded[*ACME]
+	if b := d.single(blocks["acme"]); b != nil {
+		acme = d.acme(b)
+		c.ACME = acme.value
+	}
 
 	d.backendReferences(listeners, backends)
-	d.listenAddresses(admin, listeners)
+	d.listenAddresses(admin, acme, listeners)
+	d.certificates(listeners, tlsBlocks, acme)
 	return c
 }
 
@@ -218,7 +240,9 @@ func (d *decoder) shutdown(b *hcl.Block) Shutdown {
 	return s
 }
 
-func (d *decoder) listener(b *hcl.Block) decoded[Listener] {
+// listener decodes a listener block, and returns its tls block apart for
+// the checks between blocks (certificates).
+func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS]) {
 	content := d.content(b.Body, listenerSchema, "A listener block")
 	a := content.Attributes
 	d.name(b)
@@ -228,6 +252,7 @@ func (d *decoder) listener(b *hcl.Block) decoded[Listener] {
 		Backend:  d.backendName(d.required(b, a, "backend", "xmpp")),
 		Timeouts: defaultTimeouts(),
 		Limits:   defaultLimits(),
+		TLS:      defaultTLS(),
 	}
 	if tb := d.single(content.Blocks.OfType("timeouts")); tb != nil {
 		l.Timeouts = d.timeouts(tb)
@@ -235,7 +260,12 @@ func (d *decoder) listener(b *hcl.Block) decoded[Listener] {
 	if lb := d.single(content.Blocks.OfType("limits")); lb != nil {
 		l.Limits = d.limits(lb)
 	}
-	return decoded[Listener]{value: l, block: b, attrs: a}
+	t := decoded[TLS]{value: l.TLS}
+	if tb := d.single(content.Blocks.OfType("tls")); tb != nil {
+		t = d.tls(tb)
+		l.TLS = t.value
+	}
+	return decoded[Listener]{value: l, block: b, attrs: a}, t
 }
 
 // backendName returns the value of a listener's backend attribute; whether
@@ -406,9 +436,9 @@ func (d *decoder) backendReferences(listeners []decoded[Listener], backends []de
 }
 
 // listenAddresses checks that no two listeners, and no listener and the admin
-// endpoint, listen on the same address. Port 0 is exempt: each gets its own
-// free port.
-func (d *decoder) listenAddresses(admin decoded[Admin], listeners []decoded[Listener]) {
+// endpoint or the ACME http-01 solver, listen on the same address. Port 0 is
+// exempt: each gets its own free port.
+func (d *decoder) listenAddresses(admin decoded[Admin], acme decoded[*ACME], listeners []decoded[Listener]) {
 	type owner struct {
 		what string
 		at   *hcl.Attribute // nil for a default
@@ -417,6 +447,7 @@ func (d *decoder) listenAddresses(admin decoded[Admin], listeners []decoded[List
 	if a := admin.value.Address; a != "" && !freePort(a) {
 		seen[a] = owner{"the admin endpoint", admin.attrs["address"]}
 	}
+
 	for _, l := range listeners {
 		attr := l.attrs["address"]
 		addr := l.value.Address
@@ -428,14 +459,27 @@ func (d *decoder) listenAddresses(admin decoded[Admin], listeners []decoded[List
 			seen[addr] = owner{fmt.Sprintf("listener %q", l.value.Name), attr}
 			continue
 		}
-		where := "by default"
-		if o.at != nil {
-			where = "at " + o.at.Range.String()
-		}
 		d.errorf(attr.Expr.Range(), &attr.Range, "Duplicate listen address",
 			fmt.Sprintf("listener %q listens on %q, which %s already uses (%s). Give each one its own address.",
-				l.value.Name, addr, o.what, where))
+				l.value.Name, addr, o.what, ownerWhere(o.at)))
 	}
+	if acme.value != nil && acme.value.HTTPAddress != "" && !freePort(acme.value.HTTPAddress) {
+		at := acme.attrs["http_address"]
+		if o, dup := seen[acme.value.HTTPAddress]; dup {
+			d.errorf(at.Expr.Range(), &at.Range, "Duplicate listen address",
+				fmt.Sprintf("The ACME http-01 solver listens on %q, which %s already uses (%s). Give each one its own address.",
+					acme.value.HTTPAddress, o.what, ownerWhere(o.at)))
+		}
+	}
+}
+
+// ownerWhere says where the attribute at that set an address is: "at
+// FILE:LINE,COL-COL", or "by default" for nil.
+func ownerWhere(at *hcl.Attribute) string {
+	if at == nil {
+		return "by default"
+	}
+	return "at " + at.Range.String()
 }
 
 // hasBlock reports whether body has a block of the given type, even one that
