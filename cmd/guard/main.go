@@ -31,7 +31,9 @@ const usage = `Usage:
   guard [-config FILE]                     run Guard (default FILE: config.hcl)
   guard run [-config FILE]                 the same
   guard run --listen ADDR --backend ADDR   run one listener with default settings
-  guard validate [-config FILE]            check a configuration file
+  guard validate [-config FILE] [-probe [-domain D]]
+                                           check a configuration file (and, with -probe,
+                                           the backends' stream features)
   guard version                            print the version
   guard health [-addr ADDR] [-path PATH]   probe the admin endpoint: exit 0 on 200 (exec probes)
 `
@@ -77,6 +79,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "config.hcl", "configuration file to check")
+	probe := fs.Bool("probe", false, "also open a stream to every backend and check its stream features")
+	domain := fs.String("domain", "localhost", "with -probe: the XMPP domain to ask the backends for")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,6 +93,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		config.WriteDiagnostics(stderr, w, 0, false)
 	}
 	fmt.Fprintf(stdout, "%s: valid (%d listeners, %d backends)\n", *path, len(cfg.Listeners), len(cfg.Backends))
+	if *probe && !probeBackends(cfg, *domain, stdout) {
+		return 1
+	}
 	return 0
 }
 

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +24,7 @@ import (
 	"github.com/guard-xmpp/guard/config"
 	"github.com/guard-xmpp/guard/policy"
 	"github.com/guard-xmpp/guard/proxy"
+	"github.com/guard-xmpp/guard/tlsconf"
 )
 
 // guard is the running process: the proxy, the admin endpoint, and the
@@ -36,6 +41,9 @@ type guard struct {
 	reloadTime prometheus.Gauge
 	draining   atomic.Bool
 	drainReq   chan string // the cause of a drain requested on the admin port
+
+	tlsMu sync.Mutex
+	tls   map[string]*tlsconf.Manager // by certificate source and TLS settings
 }
 
 // run serves cfg until SIGTERM or SIGINT (or a drain requested on the admin
@@ -56,7 +64,9 @@ func run(path string, cfg *config.Config, logger hclog.Logger) error {
 			Help: "Unix time of the last successful configuration load.",
 		}),
 		drainReq: make(chan string, 1),
+		tls:      make(map[string]*tlsconf.Manager),
 	}
+	defer g.closeTLS()
 	reg.MustRegister(g.reloadOK, g.reloadTime)
 	if err := g.apply(cfg); err != nil {
 		g.srv.Close()
@@ -114,7 +124,15 @@ func (g *guard) apply(cfg *config.Config) error {
 	}
 	var ls []proxy.ListenerConfig
 	for _, l := range cfg.Listeners {
-		ls = append(ls, listenerConfig(cfg, l, pol))
+		lc := listenerConfig(cfg, l, pol)
+		if lc.TLS.Mode == proxy.TLSStartTLS || lc.TLS.Mode == proxy.TLSDirect {
+			tc, err := g.tlsConfig(cfg, l)
+			if err != nil {
+				return fmt.Errorf("listener %q: TLS: %w", l.Name, err)
+			}
+			lc.TLS.Config = tc
+		}
+		ls = append(ls, lc)
 	}
 	if err := g.srv.Apply(ls); err != nil {
 		return err
@@ -205,6 +223,72 @@ func (g *guard) drain(cause string, sigs <-chan os.Signal) {
 	}
 }
 
+// tlsConfig returns the server TLS configuration of a listener, from a
+// certmagic manager shared by listeners with the same certificate source
+// and TLS settings (so they share session-ticket keys too).
+func (g *guard) tlsConfig(cfg *config.Config, l config.Listener) (*tls.Config, error) {
+	o := tlsconf.Options{
+		Logger:     g.logger.Named("tls"),
+		CertFile:   l.TLS.CertFile,
+		KeyFile:    l.TLS.KeyFile,
+		NextProtos: l.TLS.ALPN,
+	}
+	if l.TLS.MinVersion == "1.3" {
+		o.MinVersion = tls.VersionTLS13
+	}
+	if l.TLS.CertFile == "" && cfg.ACME != nil {
+		a := cfg.ACME
+		o.Storage = a.Storage
+		o.ACME = &tlsconf.ACMEOptions{
+			CA:               a.CA,
+			Email:            a.Email,
+			Domains:          a.Domains,
+			TrustedRootsFile: a.TrustedRoots,
+			DisableTLSALPN:   !slices.Contains(a.Challenges, "tls-alpn-01"),
+		}
+		if slices.Contains(a.Challenges, "http-01") {
+			host, port, err := net.SplitHostPort(a.HTTPAddress)
+			if err != nil {
+				return nil, err
+			}
+			o.ACME.ListenHost = host
+			o.ACME.HTTPChallengePort, _ = strconv.Atoi(port)
+		}
+	}
+	key := fmt.Sprintf("%q %q %v %d %+v", o.CertFile, o.KeyFile, o.NextProtos, o.MinVersion, o.ACME)
+	g.tlsMu.Lock()
+	defer g.tlsMu.Unlock()
+	if m := g.tls[key]; m != nil {
+		return m.TLSConfig(), nil
+	}
+	// ACME obtains certificates before Guard serves; bound the wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, err := tlsconf.New(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	g.tls[key] = m
+	return m.TLSConfig(), nil
+}
+
+func (g *guard) closeTLS() {
+	g.tlsMu.Lock()
+	defer g.tlsMu.Unlock()
+	for _, m := range g.tls {
+		m.Close()
+	}
+}
+
+// tlsModes maps the configuration's TLS modes to the proxy's.
+var tlsModes = map[string]proxy.TLSMode{
+	"":            proxy.TLSNone,
+	"none":        proxy.TLSNone,
+	"starttls":    proxy.TLSStartTLS,
+	"direct":      proxy.TLSDirect,
+	"passthrough": proxy.TLSPassthrough,
+}
+
 // listenerConfig translates one configured listener for the proxy.
 func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) proxy.ListenerConfig {
 	b, _ := cfg.Backend(l.Backend)
@@ -241,5 +325,6 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 		MaxStanzaSize: l.Limits.MaxStanzaSize,
 		MaxHeaderSize: l.Limits.MaxHeaderSize,
 		Policy:        pol,
+		TLS:           proxy.TLS{Mode: tlsModes[l.TLS.Mode]},
 	}
 }
