@@ -53,8 +53,8 @@ func newPipe(src *net.TCPConn, tok *xmpp.Tokenizer) (*pipe, error) {
 	return &pipe{src: src, wait: w, tok: tok, hdrStart: -1}, nil
 }
 
-// newClientPipe reads from a client connection, over TLS if it has it.
-func newClientPipe(c *clientConn, tok *xmpp.Tokenizer) (*pipe, error) {
+// newSidePipe reads from a client connection, over TLS if it has it.
+func newSidePipe(c *sideConn, tok *xmpp.Tokenizer) (*pipe, error) {
 	p, err := newPipe(c.tcp, tok)
 	if err != nil {
 		return nil, err

@@ -54,8 +54,8 @@ func (d direction) String() string {
 //   - A read or write error closes both sockets at once, after telling the
 //     other side what it can.
 type relay struct {
-	client  *clientConn
-	backend *net.TCPConn
+	client  *sideConn
+	backend *sideConn
 	cp, bp  *pipe // client→backend and backend→client pipes
 	cfg     *ListenerConfig
 	metrics *listenerMetrics
@@ -414,8 +414,8 @@ func (r *relay) failBackend(ev policy.Event) {
 	r.backendEnd = true
 	r.eof[backendToClient] = true
 	r.mu.Unlock()
-	r.backend.SetLinger(0)
-	r.backend.Close()
+	r.backend.tcp.SetLinger(0)
+	r.backend.tcp.Close()
 }
 
 // ioError handles a failed read (onRead) or write in direction d.
@@ -476,13 +476,13 @@ func (r *relay) closeLocked(reason string, resetBackend bool) {
 		r.timer.Stop()
 	}
 	if resetBackend {
-		r.backend.SetLinger(0)
+		r.backend.tcp.SetLinger(0)
 	}
 	// The socket, not TLS over it: tls.Conn.Close would write close_notify,
 	// which can block, and this runs under r.mu. Every graceful path has
 	// sent close_notify with its CloseWrite already.
 	r.client.tcp.Close()
-	r.backend.Close()
+	r.backend.tcp.Close()
 }
 
 // shutdown ends the stream because Guard is draining: the client hears

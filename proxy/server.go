@@ -42,6 +42,9 @@ type Backend struct {
 	ConnectTimeout time.Duration
 	// ReplyTimeout bounds the wait for the backend's stream header.
 	ReplyTimeout time.Duration
+	// TLS, if not nil, makes Guard speak Direct TLS to the backend
+	// (re-encryption), verified as the configuration says.
+	TLS *tls.Config
 	// Admission is the backend's stream cap, queue and pacing. Listeners
 	// naming the same backend (by Name) share one gate and one pacer.
 	Admission Admission
@@ -264,7 +267,7 @@ func (s *Server) newSession(l *listener, c *net.TCPConn) *session {
 		srv:    s,
 		l:      l,
 		client: c,
-		conn:   newClientConn(c),
+		conn:   newSideConn(c),
 		id:     s.nextID.Add(1),
 	}
 	s.mu.Lock()

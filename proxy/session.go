@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -20,7 +21,7 @@ type session struct {
 	srv    *Server
 	l      *listener
 	client *net.TCPConn // the accepted socket
-	conn   *clientConn  // the client's connection: the socket, or TLS over it
+	conn   *sideConn    // the client's connection: the socket, or TLS over it
 	id     uint64
 
 	tlsPending bool           // a TLS listener, before TLS is established
@@ -113,7 +114,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		}
 	}
 	var err error
-	if cp, err = newClientPipe(c, ctok); err != nil {
+	if cp, err = newSidePipe(c, ctok); err != nil {
 		ss.client.Close()
 		return ReasonClientError
 	}
@@ -128,7 +129,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 			return reason
 		}
 		ctok.Reset()
-		if cp, err = newClientPipe(c, ctok); err != nil {
+		if cp, err = newSidePipe(c, ctok); err != nil {
 			ss.client.Close()
 			return ReasonClientError
 		}
@@ -151,19 +152,16 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	}
 
 	// 3. The backend.
-	backend, err := dialBackend(cfg.Backend)
+	backend, err := ss.dialBackend(cfg.Backend)
 	if err != nil {
 		log.Warn("backend unreachable", "backend", cfg.Backend.Name, "address", cfg.Backend.Address, "error", err)
 		return ss.refuse(cfg, hdr.To, policy.BackendRefused, "")
 	}
-	if err := tuneBackend(backend); err != nil {
-		log.Debug("setting backend socket options failed", "error", err)
-	}
 	closeBackend := func(reset bool) {
 		if reset {
-			backend.SetLinger(0)
+			backend.tcp.SetLinger(0)
 		}
-		backend.Close()
+		backend.tcp.Close()
 	}
 
 	// 4. Replay the client's header (and any whole units after it).
@@ -178,15 +176,15 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	cp.consume(cs.fwd)
 
 	// 5. The backend's header within reply_timeout.
-	bp, err := newPipe(backend, xmpp.NewTokenizer(cfg.MaxStanzaSize))
+	bp, err := newSidePipe(backend, xmpp.NewTokenizer(cfg.MaxStanzaSize))
 	if err != nil {
 		closeBackend(true)
 		return ss.refuse(cfg, hdr.To, policy.BackendReset, "")
 	}
 	bp.rewrite = c.tls() != nil
-	backend.SetReadDeadline(time.Now().Add(cfg.Backend.ReplyTimeout))
+	bp.setReadDeadline(time.Now().Add(cfg.Backend.ReplyTimeout))
 	_, bs, bev, btext := readHeader(bp)
-	backend.SetReadDeadline(time.Time{})
+	bp.setReadDeadline(time.Time{})
 	if bev != "" {
 		bp.discardAll()
 		closeBackend(true)
@@ -349,7 +347,7 @@ func (ss *session) startRelay(r *relay, log *connLog, end func(string)) string {
 	ss.mu.Unlock()
 	if closed {
 		r.bp.discardAll()
-		r.backend.Close()
+		r.backend.tcp.Close()
 		if r.raw {
 			r.client.Close()
 			return ReasonShutdown
@@ -390,7 +388,7 @@ func (ss *session) serveRaw(cfg *ListenerConfig, log *connLog, end func(string))
 	ss.mu.Lock()
 	ss.headerSeen = true
 	ss.mu.Unlock()
-	backend, err := dialBackend(cfg.Backend)
+	backend, err := dialTCP(cfg.Backend)
 	if err != nil {
 		log.Warn("backend unreachable", "backend", cfg.Backend.Name, "address", cfg.Backend.Address, "error", err)
 		c.Close()
@@ -405,7 +403,7 @@ func (ss *session) serveRaw(cfg *ListenerConfig, log *connLog, end func(string))
 		c.Close()
 		return ReasonBackendError
 	}
-	r := &relay{client: ss.conn, backend: backend, cp: cp, bp: bp, cfg: cfg, metrics: ss.l.metrics, log: log, raw: true}
+	r := &relay{client: ss.conn, backend: newSideConn(backend), cp: cp, bp: bp, cfg: cfg, metrics: ss.l.metrics, log: log, raw: true}
 	return ss.startRelay(r, log, end)
 }
 
@@ -550,7 +548,34 @@ func ownHeader(domain string) []byte {
 	return h.AppendTo(make([]byte, 0, 512))
 }
 
-func dialBackend(b Backend) (*net.TCPConn, error) {
+// dialBackend connects to the backend within its connect timeout, with
+// TLS over the socket when the backend is configured for it (the TLS
+// handshake counts toward the same timeout).
+func (ss *session) dialBackend(b Backend) (*sideConn, error) {
+	c, err := dialTCP(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := tuneBackend(c); err != nil {
+		ss.l.log.Debug("setting backend socket options failed", "error", err)
+	}
+	sc := newSideConn(c)
+	if b.TLS == nil {
+		return sc, nil
+	}
+	tc := sc.startClientTLS(b.TLS)
+	c.SetDeadline(time.Now().Add(b.ConnectTimeout))
+	err = tc.Handshake()
+	c.SetDeadline(time.Time{})
+	if err != nil {
+		c.SetLinger(0)
+		c.Close()
+		return nil, fmt.Errorf("TLS to the backend: %w", err)
+	}
+	return sc, nil
+}
+
+func dialTCP(b Backend) (*net.TCPConn, error) {
 	d := net.Dialer{Timeout: b.ConnectTimeout}
 	c, err := d.Dial("tcp", b.Address)
 	if err != nil {

@@ -217,3 +217,56 @@ func TestTLSHandshakeFailures(t *testing.T) {
 		waitOpen(t, s, 0)
 	}
 }
+
+// TLS toward the backend (re-encryption): the stream works through a
+// verified TLS connection; a backend whose certificate does not verify is
+// refused like an unreachable one, never used.
+func TestBackendTLS(t *testing.T) {
+	leakcheck.Check(t)
+	cert, pool := testCert(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	t.Run("verified", func(t *testing.T) {
+		s, addr := startGuard(t, ln.Addr().String(), ListenerConfig{Backend: Backend{TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}}})
+		c := dial(t, addr)
+		write(t, c, clientHeader)
+		bc := <-conns
+		defer bc.Close()
+		expect(t, bc, clientHeader)
+		write(t, bc, backendHeader+features)
+		expect(t, c, backendHeader+features)
+		write(t, c, message)
+		expect(t, bc, message)
+		write(t, bc, streamEnd)
+		bc.Close()
+		expectEOF(t, c, streamEnd)
+		c.Close()
+		waitOpen(t, s, 0)
+	})
+	t.Run("unverified", func(t *testing.T) {
+		s, addr := startGuard(t, ln.Addr().String(), ListenerConfig{Backend: Backend{TLS: &tls.Config{ServerName: "localhost"}}})
+		c := dial(t, addr)
+		write(t, c, clientHeader)
+		go func() {
+			if bc := <-conns; bc != nil {
+				bc.(*tls.Conn).Handshake()
+				bc.Close()
+			}
+		}()
+		expectStreamError(t, c, "", true, "localhost", "internal-server-error", "backend unreachable")
+		waitOpen(t, s, 0)
+	})
+}
