@@ -3,6 +3,7 @@ package leakcheck
 import (
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -54,10 +55,15 @@ func TestClean(t *testing.T) {
 }
 
 func TestReportsGoroutineAndFD(t *testing.T) {
+	// The report is count-based: let goroutines of earlier tests finish
+	// first, so that none ending during this test hides the new ones.
+	settle(t)
 	ft := &fakeT{TB: t}
 	CheckTimeout(ft, 100*time.Millisecond)
 	stop := make(chan struct{})
-	go func() { <-stop }()
+	for i := 0; i < 3; i++ {
+		go func() { <-stop }()
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +78,18 @@ func TestReportsGoroutineAndFD(t *testing.T) {
 	for _, want := range []string{"goroutines, baseline", "TestReportsGoroutineAndFD", "open fds", "socket:["} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("report lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+// settle waits (bounded) until the goroutine count has not changed for 100ms.
+func settle(t *testing.T) {
+	last, since := runtime.NumGoroutine(), time.Now()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n := runtime.NumGoroutine(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) > 100*time.Millisecond {
+			return
 		}
 	}
 }
