@@ -99,6 +99,8 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 	start := time.Now()
 	n := len(open)
 	s.log.Info("draining", "streams", n, "window", window)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for i, ss := range open {
@@ -107,6 +109,8 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 			timer.Reset(d)
 			select {
 			case <-timer.C:
+			case <-done:
+				return nil // every stream ended by itself before its turn
 			case <-ctx.Done():
 				return s.killAll(ctx.Err())
 			}
@@ -114,8 +118,6 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 		ss.forceClose()
 	}
 	// Every stream has been told; wait for the closes to finish.
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
