@@ -140,3 +140,26 @@ func TestApplyReload(t *testing.T) {
 	}
 	waitOpen(t, s, 0)
 }
+
+// A drain ends as soon as the streams have ended by themselves, whatever is
+// left of its schedule.
+func TestDrainEndsWhenStreamsEnd(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{})
+	var conns []*net.TCPConn
+	for i := 0; i < 3; i++ {
+		c, bc := openStream(t, b, addr)
+		conns = append(conns, c, bc)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Drain(ctx, time.Hour) }()
+	for _, c := range conns {
+		c.Close()
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Drain = %v; want nil once every stream had ended", err)
+	}
+}
