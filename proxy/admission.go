@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -88,11 +87,10 @@ func addrLimits(l AddrLimits) limits.AddrLimits {
 // admitAddress applies the per-address limits to a new client. It returns
 // the release to call when the connection ends, or the event to refuse with.
 func (ss *session) admitAddress() (func(), policy.Event) {
-	ap, err := netip.ParseAddrPort(ss.client.RemoteAddr().String())
-	if err != nil {
+	if !ss.remote.IsValid() {
 		return func() {}, ""
 	}
-	release, err := ss.l.addrs.Admit(limits.Key(ap.Addr()), time.Now())
+	release, err := ss.l.addrs.Admit(limits.Key(ss.remote.Addr()), time.Now())
 	switch {
 	case err == nil:
 		return release, ""

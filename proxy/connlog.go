@@ -1,7 +1,7 @@
 package proxy
 
 import (
-	"net"
+	"net/netip"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -13,7 +13,7 @@ import (
 type connLog struct {
 	base   hclog.Logger
 	id     uint64
-	client net.Addr
+	client netip.AddrPort
 	to     string
 }
 

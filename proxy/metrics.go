@@ -19,6 +19,7 @@ const (
 	ReasonShutdown         = "shutdown"           // Guard closed the connection for shutdown
 	ReasonTLSFailed        = "tls_failed"         // the client's TLS handshake failed
 	ReasonACMEChallenge    = "acme_challenge"     // an ACME CA's tls-alpn-01 validation, closed after the handshake
+	ReasonProxyProtocol    = "proxy_protocol"     // a trusted load balancer sent no valid PROXY header
 )
 
 // Metrics are the Prometheus collectors of the proxy. A nil *Metrics is valid

@@ -16,6 +16,7 @@ import (
 
 	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/proxyproto"
 )
 
 // Timeouts bound the phases of one connection.
@@ -42,6 +43,9 @@ type Backend struct {
 	ConnectTimeout time.Duration
 	// ReplyTimeout bounds the wait for the backend's stream header.
 	ReplyTimeout time.Duration
+	// ProxyProtocol, if 1 or 2, makes Guard send a PROXY protocol header of
+	// that version with the client's address first on every connection.
+	ProxyProtocol int
 	// TLS, if not nil, makes Guard speak Direct TLS to the backend
 	// (re-encryption), verified as the configuration says.
 	TLS *tls.Config
@@ -65,10 +69,20 @@ type ListenerConfig struct {
 	Limits AddrLimits
 	// TLS is how the listener treats TLS.
 	TLS TLS
+	// ProxyProtocol: connections from these addresses (a layer-4 load
+	// balancer) start with a PROXY protocol header, which gives the client's
+	// real address to per-address limits, logs and the backend. Headers
+	// from anyone else are not read (and are not XMPP).
+	ProxyProtocol ProxyProtocol
 	// Raw relays bytes without XMPP framing (for TLS passthrough, and as
 	// the baseline of the framing benchmarks): no stream errors, only the
 	// close state machine and timeouts.
 	Raw bool
+}
+
+// ProxyProtocol is a listener's PROXY protocol setting.
+type ProxyProtocol struct {
+	Trusted proxyproto.Trusted
 }
 
 // TLSMode says how a listener treats TLS.

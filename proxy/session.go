@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/proxyproto"
 	"github.com/guard-xmpp/guard/xmpp"
 )
 
@@ -24,9 +26,13 @@ type session struct {
 	conn   *sideConn    // the client's connection: the socket, or TLS over it
 	id     uint64
 
-	tlsPending bool           // a TLS listener, before TLS is established
-	streamOpen bool           // Guard has sent the client a stream header of its own
-	st         *listenerState // the listener's configuration when the client came
+	// remote is the client's address: the socket's peer, or the source a
+	// trusted load balancer reported in a PROXY protocol header; local is
+	// the address it connected to, from that header.
+	remote, local netip.AddrPort
+	tlsPending    bool           // a TLS listener, before TLS is established
+	streamOpen    bool           // Guard has sent the client a stream header of its own
+	st            *listenerState // the listener's configuration when the client came
 
 	// Released when the session ends: the per-address count and the
 	// backend slot.
@@ -45,7 +51,8 @@ type session struct {
 func (ss *session) run() {
 	ss.st = ss.l.state.Load()
 	cfg := ss.st.cfg
-	log := &connLog{base: ss.l.log, id: ss.id, client: ss.client.RemoteAddr()}
+	ss.remote = addrPort(ss.client.RemoteAddr())
+	log := &connLog{base: ss.l.log, id: ss.id, client: ss.remote}
 	start := time.Now()
 	end := func(reason string) {
 		if ss.releaseSlot != nil {
@@ -76,6 +83,13 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		log.Debug("setting socket options failed", "error", err)
 	}
 	ss.tlsPending = cfg.TLS.Mode == TLSStartTLS || cfg.TLS.Mode == TLSDirect
+	// A PROXY protocol header, from a trusted load balancer only: anyone
+	// else's bytes go to the tokenizer, where a header is not XMPP.
+	if len(cfg.ProxyProtocol.Trusted) > 0 && cfg.ProxyProtocol.Trusted.Contains(ss.remote.Addr()) {
+		if reason := ss.readProxyHeader(cfg, log); reason != "" {
+			return reason
+		}
+	}
 	// Per-address limits, at once: a flood from one address costs Guard
 	// no more than an accept and a short answer.
 	release, ev := ss.admitAddress()
@@ -218,6 +232,27 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		return ReasonClientError
 	}
 	return ss.startRelay(r, log, end)
+}
+
+// readProxyHeader reads the PROXY protocol header a trusted load balancer
+// sends first, within the handshake timeout, and takes the client's address
+// from it. A LOCAL header (the balancer's own health check) keeps the
+// socket's address.
+func (ss *session) readProxyHeader(cfg *ListenerConfig, log *connLog) string {
+	ss.client.SetReadDeadline(time.Now().Add(cfg.Timeouts.Handshake))
+	h, err := proxyproto.Read(ss.client)
+	ss.client.SetReadDeadline(time.Time{})
+	if err != nil {
+		log.Info("bad PROXY protocol header from a trusted address", "error", err)
+		ss.client.Close()
+		return ReasonProxyProtocol
+	}
+	if h.Command == proxyproto.Proxy && h.Source.IsValid() {
+		ss.remote = h.Source
+		ss.local = h.Dest
+		log.client = h.Source
+	}
+	return ""
 }
 
 // readClientHeader reads and checks the client's stream header within the
@@ -559,6 +594,14 @@ func (ss *session) dialBackend(b Backend) (*sideConn, error) {
 	if err := tuneBackend(c); err != nil {
 		ss.l.log.Debug("setting backend socket options failed", "error", err)
 	}
+	if b.ProxyProtocol != 0 {
+		// The client's address for the backend (Prosody's mod_net_proxy,
+		// ejabberd's use_proxy_protocol), before any TLS.
+		if err := ss.sendProxyHeader(c, b); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("PROXY header: %w", err)
+		}
+	}
 	sc := newSideConn(c)
 	if b.TLS == nil {
 		return sc, nil
@@ -573,6 +616,35 @@ func (ss *session) dialBackend(b Backend) (*sideConn, error) {
 		return nil, fmt.Errorf("TLS to the backend: %w", err)
 	}
 	return sc, nil
+}
+
+// sendProxyHeader writes a PROXY protocol header of the backend's version
+// with the client's address as the source.
+func (ss *session) sendProxyHeader(c *net.TCPConn, b Backend) error {
+	dst := ss.local
+	if !dst.IsValid() {
+		dst = addrPort(ss.client.LocalAddr())
+	}
+	h := proxyproto.Header{Command: proxyproto.Proxy, Source: ss.remote, Dest: dst}
+	var buf []byte
+	if b.ProxyProtocol == 1 {
+		buf = h.AppendV1(nil)
+	} else {
+		buf = h.AppendV2(nil)
+	}
+	c.SetWriteDeadline(time.Now().Add(b.ConnectTimeout))
+	_, err := c.Write(buf)
+	c.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// addrPort converts a TCP address.
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
 }
 
 func dialTCP(b Backend) (*net.TCPConn, error) {
