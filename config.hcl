@@ -77,6 +77,19 @@ backend "xmpp" {
   queue_timeout          = "10s" # longest wait in the queue, then resource-constraint
   new_streams_per_second = 0     # pace of new streams after a backend restart; 0 = no limit (e.g. 200)
   new_streams_burst      = 0     # back to back before the pace applies; 0 = one second's worth, at least 1
+
+  # TLS to the backend, for one reached over a network that is not trusted.
+  # Off here (plaintext, for loopback). With the block, even empty, Guard
+  # speaks Direct TLS from the first byte: point address at the backend's
+  # Direct TLS port (e.g. 5223). The backend then offers SASL -PLUS bound to
+  # Guard's TLS, which cannot match the client's: turn -PLUS off on it
+  # (docs/tls.md; guard validate -probe reports it).
+  # tls {
+  #   server_name          = "openfire.internal"         # SNI and the name verified; default: the host of address (an IP is kept)
+  #   ca_file              = "/etc/guard/backend-ca.pem" # PEM roots to verify it with; "" = the system roots
+  #   insecure_skip_verify = false                       # true = no verification: tests only (a warning)
+  #   min_version          = "1.2"                       # "1.2" | "1.3"
+  # }
 }
 
 # Which stream error clients get when Guard ends their stream. To redirect

@@ -537,6 +537,27 @@ func (d *decoder) number(a *hcl.Attribute, rule numberRule) float64 {
 	return f
 }
 
+// boolean returns the value of a, true or false written without quotes, or
+// def. Like a number, a switch in quotes is an error that says to remove
+// them.
+func (d *decoder) boolean(a *hcl.Attribute, def bool) bool {
+	v, ok := d.constant(a, false)
+	if !ok {
+		return def
+	}
+	if v.Type() == cty.Bool {
+		return v.True()
+	}
+	detail := fmt.Sprintf("%s must be true or false, not %s, e.g. %s = %t.", a.Name, kind(v.Type()), a.Name, !def)
+	if v.Type() == cty.String {
+		if b, err := convert.Convert(v, cty.Bool); err == nil {
+			detail = fmt.Sprintf("%s must be true or false, written without quotes: %s = %t.", a.Name, a.Name, b.True())
+		}
+	}
+	d.errorf(a.Expr.Range(), &a.Range, "Incorrect argument type", detail)
+	return def
+}
+
 // formatNumber writes n as HCL would read it back: "5000", "2.5", "1e+30".
 func formatNumber(n *big.Float) string {
 	if f, _ := n.Float64(); math.Abs(f) < 1e15 {

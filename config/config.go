@@ -222,6 +222,37 @@ type Backend struct {
 	// before NewStreamsPerSecond applies. Default max(1,
 	// ceil(NewStreamsPerSecond)); 0 exactly when NewStreamsPerSecond is 0.
 	NewStreamsBurst int
+
+	// TLS is the backend's tls block: Guard speaks Direct TLS to the
+	// backend (TLS from the first byte), for a backend reached over a
+	// network that is not trusted. nil without a tls block: plaintext.
+	TLS *BackendTLS
+}
+
+// BackendTLS is a backend's tls block: how Guard verifies the backend when
+// it speaks TLS to it. The backend then holds TLS itself and may offer SASL
+// -PLUS mechanisms, bound to the Guard-to-backend channel, which cannot
+// match the client's: they must be turned off on the backend (docs/tls.md).
+type BackendTLS struct {
+	// ServerName is the name sent in SNI and verified in the backend's
+	// certificate: a DNS name, or an IP address, verified against the IP
+	// addresses of the certificate (and then not sent in SNI). Default: the
+	// host of Backend.Address, an IP address kept as it is (without an IPv6
+	// zone); never "" when Backend.Address is valid.
+	ServerName string
+	// CAFile is a PEM file of the root certificates the backend's
+	// certificate is verified with, instead of the system roots. Default
+	// "": the system roots. When set, it held at least one certificate when
+	// the file was parsed. It is "" when InsecureSkipVerify is set, which
+	// makes it useless. Relative paths are relative to the working
+	// directory.
+	CAFile string
+	// InsecureSkipVerify accepts any certificate from the backend, without
+	// verification: for tests only (a warning). Default false.
+	InsecureSkipVerify bool
+	// MinVersion is the lowest TLS version Guard accepts from the backend:
+	// "1.2" or "1.3". Default "1.2".
+	MinVersion string
 }
 
 // Defaults for every optional key. docs/config.md repeats them.

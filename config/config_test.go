@@ -1216,7 +1216,7 @@ func TestDocs(t *testing.T) {
 	}
 	for _, s := range []*hcl.BodySchema{
 		fileSchema, logSchema, adminSchema, shutdownSchema, listenerSchema, timeoutsSchema, limitsSchema,
-		tlsSchema, backendSchema, policySchema, eventSchema, acmeSchema,
+		tlsSchema, backendSchema, backendTLSSchema, policySchema, eventSchema, acmeSchema,
 	} {
 		for _, a := range s.Attributes {
 			if !strings.Contains(string(doc), "| `"+a.Name+"` |") {

@@ -108,6 +108,12 @@ var tlsSchema = &hcl.BodySchema{
 	},
 }
 
+var backendTLSSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "server_name"}, {Name: "ca_file"}, {Name: "insecure_skip_verify"}, {Name: "min_version"},
+	},
+}
+
 var acmeSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "ca"}, {Name: "email"}, {Name: "domains"}, {Name: "storage"}, {Name: "trusted_roots"},
@@ -121,6 +127,7 @@ var backendSchema = &hcl.BodySchema{
 		{Name: "max_streams"}, {Name: "queue_size"}, {Name: "queue_timeout"},
 		{Name: "new_streams_per_second"}, {Name: "new_streams_burst"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}},
 }
 
 var policySchema = &hcl.BodySchema{
@@ -322,7 +329,8 @@ func (d *decoder) limits(b *hcl.Block) Limits {
 }
 
 func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
-	a := d.content(b.Body, backendSchema, "A backend block").Attributes
+	content := d.content(b.Body, backendSchema, "A backend block")
+	a := content.Attributes
 	d.name(b)
 	be := Backend{
 		Name:           b.Labels[0],
@@ -341,6 +349,9 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 		}),
 	}
 	be.NewStreamsBurst = d.burst(a["new_streams_burst"], be.NewStreamsPerSecond, a["new_streams_per_second"], "new_streams_per_second")
+	if tb := d.single(content.Blocks.OfType("tls")); tb != nil {
+		be.TLS = d.backendTLS(tb, be)
+	}
 	d.admission(be, a)
 	return decoded[Backend]{value: be, block: b, attrs: a}
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,9 +24,10 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
-// This file decodes a listener's tls block and the acme block, and checks
-// the files they name the way Guard will read them: paths are relative to
-// the working directory, not to the configuration file.
+// This file decodes a listener's tls block, a backend's tls block and the
+// acme block, and checks the files they name the way Guard will read them:
+// paths are relative to the working directory, not to the configuration
+// file.
 
 // The modes of a tls block.
 const (
@@ -485,20 +487,28 @@ func (d *decoder) storage(a *hcl.Attribute) string {
 // trustedRoots returns the value of a, a PEM file holding at least one
 // certificate, or "".
 func (d *decoder) trustedRoots(a *hcl.Attribute) string {
-	s, ok := d.value(a, "pebble.minica.pem")
+	return d.roots(a, "pebble.minica.pem", "trusted_roots file", "the ACME server's HTTPS endpoint")
+}
+
+// roots returns the value of a, a PEM file of root certificates holding at
+// least one certificate, or "". example is a path to show, what names the
+// file in summaries ("trusted_roots file"), and of completes "It must hold
+// the root certificates of".
+func (d *decoder) roots(a *hcl.Attribute, example, what, of string) string {
+	s, ok := d.value(a, example)
 	if !ok || s == "" {
 		return ""
 	}
 	b, err := readFile(s)
 	if err != nil {
-		d.errorf(a.Expr.Range(), &a.Range, "Unreadable trusted_roots file",
-			fmt.Sprintf("Guard cannot read trusted_roots %s", describeFileError(s, err)))
+		d.errorf(a.Expr.Range(), &a.Range, "Unreadable "+what,
+			fmt.Sprintf("Guard cannot read %s %s", a.Name, describeFileError(s, err)))
 		return ""
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(b) {
-		d.errorf(a.Expr.Range(), &a.Range, "No certificate in trusted_roots",
-			fmt.Sprintf(`trusted_roots %q holds no PEM certificate that parses (a "-----BEGIN CERTIFICATE-----" block). `+
-				`It must hold the root certificates of the ACME server's HTTPS endpoint, or be "" for the system roots only.`, s))
+		d.errorf(a.Expr.Range(), &a.Range, "No certificate in "+a.Name,
+			fmt.Sprintf(`%s %q holds no PEM certificate that parses (a "-----BEGIN CERTIFICATE-----" block). `+
+				`It must hold the root certificates of %s, or be "" for the system roots only.`, a.Name, s, of))
 		return ""
 	}
 	return s
@@ -544,6 +554,86 @@ func (d *decoder) challenges(a *hcl.Attribute) ([]string, bool) {
 		return def, false
 	}
 	return list, true
+}
+
+// exampleServerName is the server_name shown in messages.
+const exampleServerName = "openfire.internal"
+
+// backendTLS decodes the tls block b of backend be, whose address is
+// decoded already ("" when it is invalid).
+func (d *decoder) backendTLS(b *hcl.Block, be Backend) *BackendTLS {
+	a := d.content(b.Body, backendTLSSchema, "A backend's tls block").Attributes
+	t := &BackendTLS{
+		ServerName:         d.serverName(a["server_name"], be.Address),
+		CAFile:             d.roots(a["ca_file"], "/etc/guard/backend-ca.pem", "CA file", "the CA that issued the backend's certificate"),
+		InsecureSkipVerify: d.boolean(a["insecure_skip_verify"], false),
+		MinVersion:         d.oneOf(a["min_version"], defaultMinVersion, "TLS version", tlsVersions...),
+	}
+	if !t.InsecureSkipVerify {
+		return t
+	}
+	at := a["insecure_skip_verify"]
+	d.warnf(at.Expr.Range(), &at.Range, "Backend certificate not verified",
+		fmt.Sprintf("With insecure_skip_verify = true Guard accepts any certificate from backend %q, so whoever is on the network path "+
+			"can read and change its streams, passwords included. Use it for tests only; for a backend with a certificate of a private CA, "+
+			"set ca_file to the CA's root certificate instead.", be.Name))
+	if ca := a["ca_file"]; t.CAFile != "" {
+		d.warnf(ca.Expr.Range(), &ca.Range, "Unused ca_file",
+			fmt.Sprintf("insecure_skip_verify = true turns verification off, so Guard never uses ca_file %q. "+
+				"Remove insecure_skip_verify for Guard to verify the backend with it, or remove ca_file.", t.CAFile))
+		t.CAFile = ""
+	}
+	return t
+}
+
+// serverName returns the value of a, the name Guard verifies in a
+// backend's certificate, or its default: the host of address, the
+// backend's address ("" when it is invalid), an IP address without its
+// IPv6 zone.
+func (d *decoder) serverName(a *hcl.Attribute, address string) string {
+	def := ""
+	if host, _, err := net.SplitHostPort(address); err == nil {
+		def = host
+		if _, err := netip.ParseAddr(host); err == nil {
+			def, _, _ = strings.Cut(host, "%")
+		}
+	}
+	s, ok := d.value(a, exampleServerName)
+	if !ok {
+		return def
+	}
+	if s == "" {
+		or := "leave it out for the host of address"
+		if def != "" {
+			or = fmt.Sprintf("leave it out for the default, the host of address (%q)", def)
+		}
+		d.errorf(a.Expr.Range(), &a.Range, "Empty server_name",
+			fmt.Sprintf(`server_name = "" names no server to verify. Write the name in the backend's certificate, e.g. server_name = %q, or %s.`,
+				exampleServerName, or))
+		return def
+	}
+	if ip, err := netip.ParseAddr(s); err == nil && ip.Zone() == "" {
+		return s
+	}
+	var why string
+	inner := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	ip, ipErr := netip.ParseAddr(inner)
+	switch {
+	case ipErr == nil && ip.Zone() != "":
+		why = fmt.Sprintf("an IP address is written without its zone, %q", ip.WithZone("").String())
+	case ipErr == nil:
+		why = fmt.Sprintf("write an IP address without brackets, %q", inner)
+	case strings.Contains(s, "*"):
+		why = "it is a wildcard. Write the name of the one server Guard connects to (a wildcard certificate matches it)"
+	default:
+		why = dnsName(s)
+	}
+	if why == "" {
+		return s
+	}
+	d.errorf(a.Expr.Range(), &a.Range, "Invalid server_name",
+		fmt.Sprintf("%q is not a DNS name or an IP address: %s.", s, why))
+	return def
 }
 
 // certificates checks, across blocks, that every listener that terminates

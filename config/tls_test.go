@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // testPKI is a certificate and key pair, and a root, written into a
@@ -464,5 +466,205 @@ func TestDNSName(t *testing.T) {
 		if why := dnsName(name); why == "" {
 			t.Errorf("dnsName(%q) is valid, want a reason", name)
 		}
+	}
+}
+
+// tlsBackend returns a listener, then on line 5 a backend "xmpp" at address
+// whose tls block, on line 7, has body. A diagnostic in body's first line
+// is on line 8.
+func tlsBackend(address, body string) string {
+	return "listener \"c2s\" {\n  address = \"0.0.0.0:5222\"\n  backend = \"xmpp\"\n}\n" +
+		fmt.Sprintf("backend \"xmpp\" {\n  address = %q\n  tls {\n", address) + body + "\n  }\n}\n"
+}
+
+func TestParseBackendTLSValid(t *testing.T) {
+	p := newPKI(t)
+	tests := []struct {
+		name string
+		src  string
+		want *BackendTLS
+	}{
+		{"an empty tls block verifies the host of address", tlsBackend("openfire.internal:5223", ""),
+			&BackendTLS{ServerName: "openfire.internal", MinVersion: "1.2"}},
+		{"an IPv4 host is kept", tlsBackend("10.0.0.7:5223", ""),
+			&BackendTLS{ServerName: "10.0.0.7", MinVersion: "1.2"}},
+		{"an IPv6 host is kept, without brackets", tlsBackend("[2001:db8::7]:5223", ""),
+			&BackendTLS{ServerName: "2001:db8::7", MinVersion: "1.2"}},
+		{"an IPv6 host loses its zone", tlsBackend("[fe80::1%eth0]:5223", ""),
+			&BackendTLS{ServerName: "fe80::1", MinVersion: "1.2"}},
+		{"every key", tlsBackend("10.0.0.7:5223", fmt.Sprintf(`server_name = "Openfire.Internal"
+ca_file = %q
+insecure_skip_verify = false
+min_version = "1.3"`, p.rootFile)),
+			&BackendTLS{ServerName: "Openfire.Internal", CAFile: p.rootFile, MinVersion: "1.3"}},
+		{"a chain holds certificates too", tlsBackend("openfire.internal:5223", fmt.Sprintf(`ca_file = %q`, p.certFile)),
+			&BackendTLS{ServerName: "openfire.internal", CAFile: p.certFile, MinVersion: "1.2"}},
+		{"server_name an IPv4 address", tlsBackend("openfire.internal:5223", `server_name = "192.0.2.1"`),
+			&BackendTLS{ServerName: "192.0.2.1", MinVersion: "1.2"}},
+		{"server_name an IPv6 address", tlsBackend("openfire.internal:5223", `server_name = "2001:db8::1"`),
+			&BackendTLS{ServerName: "2001:db8::1", MinVersion: "1.2"}},
+		{"defaults written out", tlsBackend("openfire.internal:5223", `ca_file = ""
+insecure_skip_verify = false
+min_version = "1.2"`),
+			&BackendTLS{ServerName: "openfire.internal", MinVersion: "1.2"}},
+		{"null takes the defaults", tlsBackend("openfire.internal:5223", `server_name = null
+ca_file = null
+insecure_skip_verify = null
+min_version = null`),
+			&BackendTLS{ServerName: "openfire.internal", MinVersion: "1.2"}},
+		{"min_version as a number", tlsBackend("openfire.internal:5223", `min_version = 1.3`),
+			&BackendTLS{ServerName: "openfire.internal", MinVersion: "1.3"}},
+		{"no tls block is plaintext", minimal, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("test.hcl", []byte(tt.src))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if w := c.Warnings(); w != nil {
+				t.Errorf("Warnings: %v", w)
+			}
+			if got := c.Backends[0].TLS; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("TLS:\n got %+v\nwant %+v", got, tt.want)
+			}
+			if got := c.Listeners[0].TLS; !reflect.DeepEqual(got, TLS{Mode: "none", MinVersion: "1.2"}) {
+				t.Errorf("the listener's TLS changed: %+v", got)
+			}
+		})
+	}
+}
+
+func TestParseBackendTLSRules(t *testing.T) {
+	p := newPKI(t)
+	const addr = "openfire.internal:5223"
+	tests := []struct {
+		name   string
+		src    string
+		want   []string // diagLines
+		detail string   // a substring of the first diagnostic's detail
+	}{
+		{"empty server_name", tlsBackend(addr, `server_name = ""`),
+			[]string{"8,15 Empty server_name"},
+			`server_name = "" names no server to verify. Write the name in the backend's certificate, e.g. server_name = "openfire.internal", ` +
+				`or leave it out for the default, the host of address ("openfire.internal").`},
+		{"empty server_name, bad address", tlsBackend("openfire.internal", `server_name = ""`),
+			[]string{"6,13 Invalid address", "8,15 Empty server_name"}, `is not HOST:PORT`},
+		{"a bad address is reported once", tlsBackend("openfire.internal", ""),
+			[]string{"6,13 Invalid address"}, `is not HOST:PORT`},
+		{"wildcard server_name", tlsBackend(addr, `server_name = "*.internal"`),
+			[]string{"8,15 Invalid server_name"}, `"*.internal" is not a DNS name or an IP address: it is a wildcard.`},
+		{"server_name with a port", tlsBackend(addr, `server_name = "openfire.internal:5223"`),
+			[]string{"8,15 Invalid server_name"}, `write the name alone, without scheme, port or path`},
+		{"server_name a URL", tlsBackend(addr, `server_name = "https://openfire.internal"`),
+			[]string{"8,15 Invalid server_name"}, `write the name alone, without scheme, port or path`},
+		{"server_name in brackets", tlsBackend(addr, `server_name = "[2001:db8::1]"`),
+			[]string{"8,15 Invalid server_name"}, `write an IP address without brackets, "2001:db8::1".`},
+		{"server_name with a zone", tlsBackend(addr, `server_name = "fe80::1%eth0"`),
+			[]string{"8,15 Invalid server_name"}, `an IP address is written without its zone, "fe80::1".`},
+		{"server_name with a final dot", tlsBackend(addr, `server_name = "openfire.internal."`),
+			[]string{"8,15 Invalid server_name"}, `write it without the final dot, "openfire.internal"`},
+		{"server_name with an underscore", tlsBackend(addr, `server_name = "open_fire.internal"`),
+			[]string{"8,15 Invalid server_name"}, `'_' is not allowed`},
+		{"server_name a list", tlsBackend(addr, `server_name = ["openfire.internal"]`),
+			[]string{"8,15 Incorrect argument type"}, `server_name must be a string in quotes, not a list`},
+		{"missing ca_file", tlsBackend(addr, fmt.Sprintf(`ca_file = %q`, filepath.Join(p.dir, "none.pem"))),
+			[]string{"8,11 Unreadable CA file"}, `Guard cannot read ca_file "` + filepath.Join(p.dir, "none.pem") + `": no such file or directory.`},
+		{"missing relative ca_file", tlsBackend(addr, `ca_file = "backend-ca.pem"`),
+			[]string{"8,11 Unreadable CA file"}, `A relative path is read from Guard's working directory`},
+		{"ca_file a directory", tlsBackend(addr, fmt.Sprintf(`ca_file = %q`, p.dir)),
+			[]string{"8,11 Unreadable CA file"}, `: not a regular file.`},
+		{"ca_file too large", tlsBackend(addr, fmt.Sprintf(`ca_file = %q`, p.file(t, "huge.pem", strings.Repeat("x", 1<<20+1)))),
+			[]string{"8,11 Unreadable CA file"}, `larger than 1MiB`},
+		{"ca_file of 1 MiB without a certificate", tlsBackend(addr, fmt.Sprintf(`ca_file = %q`, p.file(t, "big.pem", strings.Repeat("x", 1<<20)))),
+			[]string{"8,11 No certificate in ca_file"}, `holds no PEM certificate that parses`},
+		{"ca_file without a certificate", tlsBackend(addr, fmt.Sprintf(`ca_file = %q`, p.keyFile)),
+			[]string{"8,11 No certificate in ca_file"},
+			`It must hold the root certificates of the CA that issued the backend's certificate, or be "" for the system roots only.`},
+		{"insecure_skip_verify in quotes", tlsBackend(addr, `insecure_skip_verify = "true"`),
+			[]string{"8,24 Incorrect argument type"}, `insecure_skip_verify must be true or false, written without quotes: insecure_skip_verify = true.`},
+		{"insecure_skip_verify a number", tlsBackend(addr, `insecure_skip_verify = 1`),
+			[]string{"8,24 Incorrect argument type"}, `insecure_skip_verify must be true or false, not number, e.g. insecure_skip_verify = true.`},
+		{"insecure_skip_verify a bare word", tlsBackend(addr, `insecure_skip_verify = yes`),
+			[]string{"8,24 Variables not allowed"}, ``},
+		{"bad min_version", tlsBackend(addr, `min_version = "1.1"`),
+			[]string{"8,15 Invalid TLS version"}, `Use one of "1.2", "1.3"; the default is "1.2".`},
+		{"insecure with an unreadable ca_file", tlsBackend(addr, `ca_file = "backend-ca.pem"
+insecure_skip_verify = true`),
+			[]string{"8,11 Unreadable CA file", "9,24 warning: Backend certificate not verified"}, `Guard cannot read ca_file`},
+		{"a listener's tls key", tlsBackend(addr, `mode = "direct"`),
+			[]string{"8,1 Unsupported argument"},
+			`A backend's tls block takes the arguments "server_name", "ca_file", "insecure_skip_verify", "min_version".`},
+		{"duplicate tls block", "listener \"c2s\" {\n  address = \":5222\"\n  backend = \"xmpp\"\n}\n" +
+			"backend \"xmpp\" {\n  address = \"h:1\"\n  tls {}\n  tls {}\n}\n",
+			[]string{"8,3 Duplicate tls block"}, `Only one tls block is allowed`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("test.hcl", []byte(tt.src))
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("Parse = %+v, %v; want an *Error", c, err)
+			}
+			got := diagLines(e.Diags)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("diagnostics:\n got %q\nwant %q\n%v", got, tt.want, e)
+			}
+			for _, d := range e.Diags {
+				if d.Summary == "" || d.Detail == "" || d.Subject == nil {
+					t.Errorf("diagnostic without summary, detail or position: %+v", d)
+				}
+			}
+			if tt.detail != "" && !strings.Contains(e.Diags[0].Detail, tt.detail) {
+				t.Errorf("detail %q\ndoes not contain %q", e.Diags[0].Detail, tt.detail)
+			}
+		})
+	}
+}
+
+func TestParseBackendTLSWarnings(t *testing.T) {
+	p := newPKI(t)
+	tests := []struct {
+		name   string
+		src    string
+		want   []string // diagLines
+		detail string   // a substring of the first warning's detail
+		tls    *BackendTLS
+	}{
+		{"insecure_skip_verify", tlsBackend("10.0.0.7:5223", `insecure_skip_verify = true`),
+			[]string{"8,24 warning: Backend certificate not verified"},
+			`With insecure_skip_verify = true Guard accepts any certificate from backend "xmpp"`,
+			&BackendTLS{ServerName: "10.0.0.7", InsecureSkipVerify: true, MinVersion: "1.2"}},
+		{"insecure_skip_verify with ca_file", tlsBackend("openfire.internal:5223", fmt.Sprintf(`ca_file = %q
+insecure_skip_verify = true`, p.rootFile)),
+			[]string{"8,11 warning: Unused ca_file", "9,24 warning: Backend certificate not verified"},
+			`insecure_skip_verify = true turns verification off, so Guard never uses ca_file "` + p.rootFile + `".`,
+			&BackendTLS{ServerName: "openfire.internal", InsecureSkipVerify: true, MinVersion: "1.2"}},
+		{"insecure_skip_verify with server_name and min_version", tlsBackend("10.0.0.7:5223", `server_name = "openfire.internal"
+insecure_skip_verify = true
+min_version = "1.3"`),
+			[]string{"9,24 warning: Backend certificate not verified"}, `Use it for tests only`,
+			&BackendTLS{ServerName: "openfire.internal", InsecureSkipVerify: true, MinVersion: "1.3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("test.hcl", []byte(tt.src))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			var diags []*hcl.Diagnostic
+			if w := c.Warnings(); w != nil {
+				diags = w.(*Error).Diags
+			}
+			if got := diagLines(diags); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("warnings:\n got %q\nwant %q\n%v", got, tt.want, c.Warnings())
+			}
+			if len(diags) > 0 && !strings.Contains(diags[0].Detail, tt.detail) {
+				t.Errorf("detail %q\ndoes not contain %q", diags[0].Detail, tt.detail)
+			}
+			if got := c.Backends[0].TLS; !reflect.DeepEqual(got, tt.tls) {
+				t.Errorf("TLS:\n got %+v\nwant %+v", got, tt.tls)
+			}
+		})
 	}
 }
