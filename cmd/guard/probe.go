@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -36,6 +37,11 @@ func probeBackends(cfg *config.Config, domain string, w io.Writer) bool {
 			fmt.Fprintf(w, "  offers <starttls/>: fine, Guard removes it on TLS listeners\n")
 		}
 		if bytes.Contains(features, []byte("-PLUS</mechanism>")) {
+			if b.TLS != nil && len(terminating) == 0 {
+				// Guard's TLS to the backend is not the client's: the
+				// binding cannot match whatever the listener does.
+				terminating = []string{"(any: Guard speaks TLS to this backend)"}
+			}
 			if len(terminating) > 0 {
 				fmt.Fprintf(w, "  PROBLEM: offers SASL -PLUS mechanisms (channel binding) behind TLS-terminating listeners %q: "+
 					"clients that pick them fail to log in. Turn them off on the backend (docs/tls.md).\n", terminating)
@@ -51,11 +57,24 @@ func probeBackends(cfg *config.Config, domain string, w io.Writer) bool {
 // probeBackend sends a client stream header and returns the backend's
 // first stream features.
 func probeBackend(b config.Backend, domain string) ([]byte, error) {
+	var c net.Conn
 	c, err := net.DialTimeout("tcp", b.Address, b.ConnectTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("unreachable: %w", err)
 	}
 	defer c.Close()
+	if b.TLS != nil {
+		tc, err := backendTLSConfig(b.TLS)
+		if err != nil {
+			return nil, err
+		}
+		t := tls.Client(c, tc)
+		t.SetDeadline(time.Now().Add(b.ConnectTimeout))
+		if err := t.Handshake(); err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		c = t
+	}
 	c.SetDeadline(time.Now().Add(b.ReplyTimeout))
 	hdr := "<?xml version='1.0'?><stream:stream to='" + domain + "' xmlns='jabber:client' xmlns:stream='" + xmpp.StreamsNS + "' version='1.0'>"
 	if _, err := io.WriteString(c, hdr); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -125,6 +126,14 @@ func (g *guard) apply(cfg *config.Config) error {
 	var ls []proxy.ListenerConfig
 	for _, l := range cfg.Listeners {
 		lc := listenerConfig(cfg, l, pol)
+		b, _ := cfg.Backend(l.Backend)
+		if b.TLS != nil {
+			tc, err := backendTLSConfig(b.TLS)
+			if err != nil {
+				return fmt.Errorf("backend %q: TLS: %w", b.Name, err)
+			}
+			lc.Backend.TLS = tc
+		}
 		if lc.TLS.Mode == proxy.TLSStartTLS || lc.TLS.Mode == proxy.TLSDirect {
 			tc, err := g.tlsConfig(cfg, l)
 			if err != nil {
@@ -278,6 +287,25 @@ func (g *guard) closeTLS() {
 	for _, m := range g.tls {
 		m.Close()
 	}
+}
+
+// backendTLSConfig is the client TLS configuration toward a backend.
+func backendTLSConfig(t *config.BackendTLS) (*tls.Config, error) {
+	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.MinVersion == "1.3" {
+		c.MinVersion = tls.VersionTLS13
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", t.CAFile)
+		}
+	}
+	return c, nil
 }
 
 // tlsModes maps the configuration's TLS modes to the proxy's.
