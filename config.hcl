@@ -61,6 +61,15 @@ listener "c2s" {
   #   alpn        = ["xmpp-client"] # direct only (its default there)
   #   min_version = "1.2"           # "1.2" | "1.3"
   # }
+
+  # Behind a layer-4 load balancer that sends the PROXY protocol (v1 or v2):
+  # connections from these addresses must begin with its header, whose
+  # source then counts as the client's (limits, logs, the backend). List only
+  # the balancers: whoever connects from them chooses the address Guard sees.
+  # Off here (no block, or trusted = []).
+  # proxy_protocol {
+  #   trusted = ["10.0.0.0/8", "192.0.2.7"] # addresses or CIDR prefixes
+  # }
 }
 
 # The XMPP server Guard forwards to (Openfire, Prosody, ejabberd).
@@ -77,6 +86,11 @@ backend "xmpp" {
   queue_timeout          = "10s" # longest wait in the queue, then resource-constraint
   new_streams_per_second = 0     # pace of new streams after a backend restart; 0 = no limit (e.g. 200)
   new_streams_burst      = 0     # back to back before the pace applies; 0 = one second's worth, at least 1
+
+  # 1 or 2: send a PROXY protocol header of that version with the client's
+  # address before anything else, for Prosody's mod_net_proxy or ejabberd's
+  # use_proxy_protocol: true. 0 = none; Openfire does not support it.
+  proxy_protocol = 0
 
   # TLS to the backend, for one reached over a network that is not trusted.
   # Off here (plaintext, for loopback). With the block, even empty, Guard

@@ -18,6 +18,7 @@ package config
 
 import (
 	"math"
+	"net/netip"
 	"time"
 
 	"github.com/guard-xmpp/guard/policy"
@@ -81,6 +82,21 @@ type Listener struct {
 	Timeouts Timeouts
 	Limits   Limits
 	TLS      TLS
+	// ProxyProtocol is the listener's proxy_protocol block: which load
+	// balancers put a PROXY protocol header before their connections.
+	ProxyProtocol ProxyProtocol
+}
+
+// ProxyProtocol is a listener's proxy_protocol block. A connection from a
+// Trusted address (a layer-4 load balancer) must begin with a PROXY protocol
+// header, version 1 or 2, whose source address then counts as the client's
+// for per-address limits, logs and the backend. From any other address no
+// header is read: a spoofed one is refused as not-well-formed XMPP.
+type ProxyProtocol struct {
+	// Trusted are the networks of the balancers, masked (an address is a
+	// /32 or /128), as proxyproto.ParseTrusted returns them. nil: off, the
+	// default.
+	Trusted []netip.Prefix
 }
 
 // TLS is a listener's tls block: whether and how Guard speaks TLS with the
@@ -222,6 +238,12 @@ type Backend struct {
 	// before NewStreamsPerSecond applies. Default max(1,
 	// ceil(NewStreamsPerSecond)); 0 exactly when NewStreamsPerSecond is 0.
 	NewStreamsBurst int
+
+	// ProxyProtocol is the version of the PROXY protocol header, 1 or 2,
+	// that Guard sends the backend with the client's address before
+	// anything else on each connection (before TLS too), for Prosody's
+	// mod_net_proxy or ejabberd's use_proxy_protocol. Default 0: none.
+	ProxyProtocol int
 
 	// TLS is the backend's tls block: Guard speaks Direct TLS to the
 	// backend (TLS from the first byte), for a backend reached over a

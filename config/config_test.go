@@ -100,6 +100,9 @@ listener "c2s" {
     alpn        = []
     min_version = "1.2"
   }
+  proxy_protocol {
+    trusted = []
+  }
 }
 backend "xmpp" {
   address                = "127.0.0.1:5262"
@@ -110,6 +113,7 @@ backend "xmpp" {
   queue_timeout          = "10s"
   new_streams_per_second = 0
   new_streams_burst      = 0
+  proxy_protocol         = 0
 }
 policy {
   see_other_host  = ""
@@ -502,7 +506,7 @@ backend = "xmpp"
 timeout { idle = "1s" }
 bakend = "xmpp"`) + backend,
 			[]string{"4,1 Unsupported block type", "5,1 Unsupported argument"},
-			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls".`},
+			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol".`},
 		{"unknown block", "cache {}\n" + minimal,
 			[]string{"1,1 Unsupported block type"},
 			`The top level of the file takes the blocks "log", "admin", "shutdown", "listener", "backend", "policy", "acme".`},
@@ -1167,7 +1171,7 @@ func TestErrorString(t *testing.T) {
 		`testdata/x.hcl:1,15-18: Invalid log level; "x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`,
 		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no address. Add one, e.g. address = "0.0.0.0:5222".`,
 		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no backend. Add one, e.g. backend = "xmpp".`,
-		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls".`,
+		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol".`,
 	}, "\n")
 	if err == nil || err.Error() != want {
 		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
@@ -1216,7 +1220,7 @@ func TestDocs(t *testing.T) {
 	}
 	for _, s := range []*hcl.BodySchema{
 		fileSchema, logSchema, adminSchema, shutdownSchema, listenerSchema, timeoutsSchema, limitsSchema,
-		tlsSchema, backendSchema, backendTLSSchema, policySchema, eventSchema, acmeSchema,
+		tlsSchema, backendSchema, backendTLSSchema, policySchema, eventSchema, acmeSchema, proxyProtocolSchema,
 	} {
 		for _, a := range s.Attributes {
 			if !strings.Contains(string(doc), "| `"+a.Name+"` |") {

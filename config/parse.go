@@ -85,7 +85,9 @@ var shutdownSchema = &hcl.BodySchema{
 
 var listenerSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "backend"}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "timeouts"}, {Type: "limits"}, {Type: "tls"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "timeouts"}, {Type: "limits"}, {Type: "tls"}, {Type: "proxy_protocol"},
+	},
 }
 
 var timeoutsSchema = &hcl.BodySchema{
@@ -108,6 +110,10 @@ var tlsSchema = &hcl.BodySchema{
 	},
 }
 
+var proxyProtocolSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "trusted"}},
+}
+
 var backendTLSSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "server_name"}, {Name: "ca_file"}, {Name: "insecure_skip_verify"}, {Name: "min_version"},
@@ -125,7 +131,7 @@ var backendSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "address"}, {Name: "connect_timeout"}, {Name: "reply_timeout"},
 		{Name: "max_streams"}, {Name: "queue_size"}, {Name: "queue_timeout"},
-		{Name: "new_streams_per_second"}, {Name: "new_streams_burst"},
+		{Name: "new_streams_per_second"}, {Name: "new_streams_burst"}, {Name: "proxy_protocol"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}},
 }
@@ -272,6 +278,9 @@ func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS]) {
 		t = d.tls(tb)
 		l.TLS = t.value
 	}
+	if pb := d.single(content.Blocks.OfType("proxy_protocol")); pb != nil {
+		l.ProxyProtocol = d.proxyProtocol(pb)
+	}
 	return decoded[Listener]{value: l, block: b, attrs: a}, t
 }
 
@@ -349,6 +358,7 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 		}),
 	}
 	be.NewStreamsBurst = d.burst(a["new_streams_burst"], be.NewStreamsPerSecond, a["new_streams_per_second"], "new_streams_per_second")
+	be.ProxyProtocol = d.proxyVersion(a["proxy_protocol"])
 	if tb := d.single(content.Blocks.OfType("tls")); tb != nil {
 		be.TLS = d.backendTLS(tb, be)
 	}

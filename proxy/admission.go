@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -41,6 +42,11 @@ type backendState struct {
 	name  string
 	gate  *limits.Gate // nil: no cap
 	pacer *limits.Pacer
+
+	poolMu  sync.Mutex
+	nodes   []*nodeState
+	checks  context.CancelFunc // stops the active health checks
+	checkOf HealthCheck        // the settings they run with
 }
 
 // backendFor returns the shared admission state of backend b, creating it,
@@ -52,6 +58,15 @@ func (s *Server) backendFor(b Backend) *backendState {
 	if st == nil {
 		st = &backendState{name: b.Name}
 		s.backends[b.Name] = st
+	}
+	st.setNodes(b)
+	if st.checks == nil || st.checkOf != b.Health {
+		if st.checks != nil {
+			st.checks()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		st.checks, st.checkOf = cancel, b.Health
+		st.startHealthChecks(ctx, b, s.log.Named("health").With("backend", b.Name), &s.checkWG)
 	}
 	a := b.Admission
 	if a.MaxStreams > 0 {
@@ -108,7 +123,7 @@ func (ss *session) admitAddress() (func(), policy.Event) {
 // the release to call when the stream ends, or the event to refuse with.
 // Shutdown (ss.cancel) ends the wait as well.
 func (ss *session) admitBackend(ctx context.Context, a Admission) (func(), policy.Event) {
-	st := ss.st.backend
+	st := ss.bst
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, a.QueueTimeout)
 	defer cancel()

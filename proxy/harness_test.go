@@ -106,8 +106,12 @@ func startGuard(t *testing.T, backend string, cfg ListenerConfig) (*Server, stri
 	t.Helper()
 	cfg.Name = "test"
 	cfg.Address = "127.0.0.1:0"
-	cfg.Backend.Name = "b"
-	cfg.Backend.Address = backend
+	if cfg.Backend.Name == "" {
+		cfg.Backend.Name = "b"
+	}
+	if backend != "" {
+		cfg.Backend.Address = backend
+	}
 	s := New(Options{Logger: testLogger(t)})
 	addr, err := s.Listen(cfg)
 	if err != nil {

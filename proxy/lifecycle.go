@@ -34,7 +34,7 @@ func (s *Server) Apply(cfgs []ListenerConfig) error {
 		default:
 			c = c.withDefaults()
 			l.addrs.SetLimits(addrLimits(c.Limits))
-			l.state.Store(&listenerState{cfg: c, backend: s.backendFor(c.Backend)})
+			l.state.Store(s.newListenerState(c))
 			delete(want, c.Name)
 		}
 	}
@@ -110,6 +110,7 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 			select {
 			case <-timer.C:
 			case <-done:
+				s.stopChecks()
 				return nil // every stream ended by itself before its turn
 			case <-ctx.Done():
 				return s.killAll(ctx.Err())
@@ -120,6 +121,7 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 	// Every stream has been told; wait for the closes to finish.
 	select {
 	case <-done:
+		s.stopChecks()
 		return nil
 	case <-ctx.Done():
 		return s.killAll(ctx.Err())
@@ -153,5 +155,6 @@ func (s *Server) killAll(err error) error {
 		s.log.Warn("deadline reached: closed remaining connections", "count", n)
 	}
 	s.wg.Wait()
+	s.stopChecks()
 	return fmt.Errorf("proxy: drain cut short: %w", err)
 }

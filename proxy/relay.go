@@ -73,6 +73,7 @@ type relay struct {
 
 	domain string         // the domain the client asked for, for Guard's own header
 	shaper *limits.Shaper // paces reads from the client; nil: unlimited
+	node   *nodeState     // the backend node; a reset counts against it
 	raw    bool           // no XMPP framing: bytes pass as they come, ends are bare FINs
 
 	mu          sync.Mutex
@@ -409,6 +410,9 @@ func (r *relay) finWrite(c interface{ CloseWrite() error }, lock *sync.Mutex, cl
 // stream error for ev, the backend socket is reset, and the client's input is
 // drained until its FIN or half_close.
 func (r *relay) failBackend(ev policy.Event) {
+	if r.node != nil && ev == policy.BackendReset {
+		r.node.failed(r.log.base)
+	}
 	r.endClient(ev, "")
 	r.mu.Lock()
 	r.backendEnd = true

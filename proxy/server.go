@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,12 @@ type Backend struct {
 	// TLS, if not nil, makes Guard speak Direct TLS to the backend
 	// (re-encryption), verified as the configuration says.
 	TLS *tls.Config
+	// Nodes is the pool of servers; empty means Address alone. Streams go
+	// to the usable node with the fewest open streams; a failed dial tries
+	// the next.
+	Nodes []Node
+	// Health configures active health checks of the nodes.
+	Health HealthCheck
 	// Admission is the backend's stream cap, queue and pacing. Listeners
 	// naming the same backend (by Name) share one gate and one pacer.
 	Admission Admission
@@ -74,6 +81,10 @@ type ListenerConfig struct {
 	// real address to per-address limits, logs and the backend. Headers
 	// from anyone else are not read (and are not XMPP).
 	ProxyProtocol ProxyProtocol
+	// Routes send streams by their to domain (case-insensitive) to other
+	// backends; a domain without a route goes to Backend, or, when Backend
+	// has no address, is refused with host-unknown.
+	Routes map[string]Backend
 	// Raw relays bytes without XMPP framing (for TLS passthrough, and as
 	// the baseline of the framing benchmarks): no stream errors, only the
 	// close state machine and timeouts.
@@ -129,16 +140,29 @@ func (c ListenerConfig) withDefaults() ListenerConfig {
 	if t.ProbeTimeout <= 0 {
 		t.ProbeTimeout = 30 * time.Second
 	}
-	if c.Backend.ConnectTimeout <= 0 {
-		c.Backend.ConnectTimeout = 2 * time.Second
-	}
-	if c.Backend.ReplyTimeout <= 0 {
-		c.Backend.ReplyTimeout = 5 * time.Second
-	}
-	if c.Backend.Admission.QueueTimeout <= 0 {
-		c.Backend.Admission.QueueTimeout = 10 * time.Second
+	c.Backend = c.Backend.withDefaults()
+	if len(c.Routes) > 0 {
+		routes := make(map[string]Backend, len(c.Routes))
+		for d, b := range c.Routes {
+			routes[d] = b.withDefaults()
+		}
+		c.Routes = routes
 	}
 	return c
+}
+
+// withDefaults fills in what a caller left zero.
+func (b Backend) withDefaults() Backend {
+	if b.ConnectTimeout <= 0 {
+		b.ConnectTimeout = 2 * time.Second
+	}
+	if b.ReplyTimeout <= 0 {
+		b.ReplyTimeout = 5 * time.Second
+	}
+	if b.Admission.QueueTimeout <= 0 {
+		b.Admission.QueueTimeout = 10 * time.Second
+	}
+	return b
 }
 
 var defaultPolicy = func() *policy.Policy {
@@ -168,6 +192,7 @@ type Server struct {
 	listeners map[*listener]struct{}
 	sessions  map[*session]struct{}
 	backends  map[string]*backendState // by backend name
+	checkWG   sync.WaitGroup           // health-check goroutines
 	idle      chan struct{}            // closed and replaced when sessions drops to zero during a drain
 	wg        sync.WaitGroup
 }
@@ -203,6 +228,41 @@ type listener struct {
 type listenerState struct {
 	cfg     ListenerConfig
 	backend *backendState
+	routes  map[string]route // by lower-case domain
+}
+
+// route is where streams to one domain go.
+type route struct {
+	cfg *Backend
+	st  *backendState
+}
+
+// newListenerState resolves cfg's backends to their shared states.
+func (s *Server) newListenerState(cfg ListenerConfig) *listenerState {
+	ls := &listenerState{cfg: cfg}
+	if cfg.Backend.Address != "" || len(cfg.Backend.Nodes) > 0 {
+		ls.backend = s.backendFor(cfg.Backend)
+	}
+	if len(cfg.Routes) > 0 {
+		ls.routes = make(map[string]route, len(cfg.Routes))
+		for domain, b := range cfg.Routes {
+			b := b
+			ls.routes[strings.ToLower(domain)] = route{cfg: &b, st: s.backendFor(b)}
+		}
+	}
+	return ls
+}
+
+// routeFor returns the backend for a stream to domain: the route for the
+// domain, else the listener's backend; ok is false when neither exists.
+func (ls *listenerState) routeFor(domain string) (*Backend, *backendState, bool) {
+	if r, ok := ls.routes[strings.ToLower(domain)]; ok {
+		return r.cfg, r.st, true
+	}
+	if ls.backend == nil {
+		return nil, nil, false
+	}
+	return &ls.cfg.Backend, ls.backend, true
 }
 
 // Listen opens cfg.Address and starts accepting on it. It returns the bound
@@ -231,7 +291,7 @@ func (s *Server) Serve(ln *net.TCPListener, cfg ListenerConfig) error {
 		metrics: s.metrics.forListener(cfg.Name),
 		addrs:   newAddrLimiter(cfg.Limits),
 	}
-	l.state.Store(&listenerState{cfg: cfg, backend: s.backendFor(cfg.Backend)})
+	l.state.Store(s.newListenerState(cfg))
 	s.mu.Lock()
 	if s.draining.Load() {
 		s.mu.Unlock()
@@ -341,6 +401,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.wg.Wait()
+	s.stopChecks()
 	return err
 }
 
@@ -354,6 +415,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.closeSessions()
 	s.wg.Wait()
+	s.stopChecks()
 	return nil
 }
 

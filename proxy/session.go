@@ -26,6 +26,13 @@ type session struct {
 	conn   *sideConn    // the client's connection: the socket, or TLS over it
 	id     uint64
 
+	// bk and bst are the backend the client's stream goes to (after its
+	// header: routing by domain) and its shared state; node is the pool
+	// node the stream was dialed to.
+	bk   *Backend
+	bst  *backendState
+	node *nodeState
+
 	// remote is the client's address: the socket's peer, or the source a
 	// trusted load balancer reported in a PROXY protocol header; local is
 	// the address it connected to, from that header.
@@ -55,6 +62,9 @@ func (ss *session) run() {
 	log := &connLog{base: ss.l.log, id: ss.id, client: ss.remote}
 	start := time.Now()
 	end := func(reason string) {
+		if ss.node != nil {
+			ss.node.open.Add(-1)
+		}
 		if ss.releaseSlot != nil {
 			ss.releaseSlot()
 		}
@@ -155,6 +165,11 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	ss.headerSeen = true
 	ss.mu.Unlock()
 	log.to = hdr.To
+	var routed bool
+	if ss.bk, ss.bst, routed = ss.st.routeFor(hdr.To); !routed {
+		log.Info("no backend for the domain", "domain", hdr.To)
+		return ss.refuse(cfg, hdr.To, policy.HostUnknown, "")
+	}
 
 	// 2. Admission: a slot of the backend, in arrival order, within the
 	// queue timeout; then the storm pacer.
@@ -166,10 +181,10 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	}
 
 	// 3. The backend.
-	backend, err := ss.dialBackend(cfg.Backend)
-	if err != nil {
-		log.Warn("backend unreachable", "backend", cfg.Backend.Name, "address", cfg.Backend.Address, "error", err)
-		return ss.refuse(cfg, hdr.To, policy.BackendRefused, "")
+	backend, ev, err := ss.dialPool(*ss.bk, log)
+	if ev != "" {
+		log.Warn("no backend node available", "backend", ss.bk.Name, "event", ev, "error", err)
+		return ss.refuse(cfg, hdr.To, ev, "")
 	}
 	closeBackend := func(reset bool) {
 		if reset {
@@ -179,7 +194,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	}
 
 	// 4. Replay the client's header (and any whole units after it).
-	backend.SetWriteDeadline(time.Now().Add(cfg.Backend.ReplyTimeout))
+	backend.SetWriteDeadline(time.Now().Add(ss.bk.ReplyTimeout))
 	_, err = backend.Write(cp.units(cs.fwd))
 	backend.SetWriteDeadline(time.Time{})
 	if err != nil {
@@ -196,12 +211,13 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		return ss.refuse(cfg, hdr.To, policy.BackendReset, "")
 	}
 	bp.rewrite = c.tls() != nil
-	bp.setReadDeadline(time.Now().Add(cfg.Backend.ReplyTimeout))
+	bp.setReadDeadline(time.Now().Add(ss.bk.ReplyTimeout))
 	_, bs, bev, btext := readHeader(bp)
 	bp.setReadDeadline(time.Time{})
 	if bev != "" {
 		bp.discardAll()
 		closeBackend(true)
+		ss.node.failed(ss.l.log)
 		ev := backendHeaderEvent(bev)
 		log.Warn("backend did not open the stream", "event", ev, "detail", btext)
 		return ss.refuse(cfg, hdr.To, ev, "")
@@ -217,6 +233,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		log:     log,
 		domain:  hdr.To,
 		shaper:  limits.NewShaper(cfg.Limits.ClientBytesPerSecond, 0),
+		node:    ss.node,
 	}
 
 	// 6. The backend's header to the client; from now on the client's
@@ -583,6 +600,37 @@ func ownHeader(domain string) []byte {
 	return h.AppendTo(make([]byte, 0, 512))
 }
 
+// dialPool connects to a node of backend b: the usable node with the
+// fewest open streams, then the next if the dial fails. When no node can be
+// reached it returns the event to refuse with: every node full (or down and
+// some full) is overload, every node down is a backend failure.
+func (ss *session) dialPool(b Backend, log *connLog) (*sideConn, policy.Event, error) {
+	var tried []*nodeState
+	var lastErr error
+	for {
+		n, full := ss.bst.pick(tried)
+		if n == nil {
+			if full {
+				return nil, policy.QueueFull, lastErr
+			}
+			return nil, policy.BackendRefused, lastErr
+		}
+		tried = append(tried, n)
+		b.Address = n.addr
+		c, err := ss.dialBackend(b)
+		if err != nil {
+			log.Warn("backend node unreachable", "backend", b.Name, "node", n.addr, "error", err)
+			n.failed(ss.l.log)
+			lastErr = err
+			continue
+		}
+		n.succeeded()
+		n.open.Add(1)
+		ss.node = n
+		return c, "", nil
+	}
+}
+
 // dialBackend connects to the backend within its connect timeout, with
 // TLS over the socket when the backend is configured for it (the TLS
 // handshake counts toward the same timeout).
@@ -715,7 +763,7 @@ func (ss *session) admit(cfg *ListenerConfig, cp *pipe, log *connLog) (reason st
 	}
 	ss.stopWait = cancel
 	ss.mu.Unlock()
-	release, ev := ss.admitBackend(ctx, cfg.Backend.Admission)
+	release, ev := ss.admitBackend(ctx, ss.bk.Admission)
 	ss.mu.Lock()
 	ss.stopWait = nil
 	closed := ss.closed

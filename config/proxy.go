@@ -1,0 +1,98 @@
+package config
+
+import (
+	"fmt"
+	"math/big"
+	"net/netip"
+	"strings"
+
+	"github.com/guard-xmpp/guard/proxyproto"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// This file decodes the PROXY protocol settings: a listener's
+// proxy_protocol block (which balancers send a header) and a backend's
+// proxy_protocol key (which version Guard sends).
+
+// exampleTrusted is the list shown in messages.
+const exampleTrusted = `["10.0.0.0/8", "192.0.2.7"]`
+
+// proxyProtocol decodes a listener's proxy_protocol block b: each element
+// of trusted is checked by proxyproto.ParseTrusted and reported at its
+// position; a prefix of every address is a warning.
+func (d *decoder) proxyProtocol(b *hcl.Block) ProxyProtocol {
+	a := d.content(b.Body, proxyProtocolSchema, "A proxy_protocol block").Attributes["trusted"]
+	list, at, _ := d.list(a, exampleTrusted)
+	var p ProxyProtocol
+	for i, s := range list {
+		t, err := proxyproto.ParseTrusted(s)
+		if err != nil {
+			d.errorf(at[i], &a.Range, "Invalid trusted address",
+				fmt.Sprintf("%s List the load balancer's addresses, e.g. trusted = %s.", trustedWhy(s, err), exampleTrusted))
+			continue
+		}
+		if pre := t[0]; pre.Bits() == 0 || pre.Addr().Is4In6() && pre.Bits() == 96 {
+			every := "IPv4"
+			if pre.Addr().Is6() && !pre.Addr().Is4In6() {
+				every = "IPv6"
+			}
+			d.warnf(at[i], &a.Range, "Every address trusted",
+				fmt.Sprintf("%q trusts every %s address, so anyone can claim any address: any client may begin with a PROXY header "+
+					"naming whatever source it likes, escaping the per-address limits and choosing the address that logs and the backend see. "+
+					"List only the load balancer's addresses, e.g. trusted = %s.", s, every, exampleTrusted))
+		}
+		p.Trusted = append(p.Trusted, t[0])
+	}
+	return p
+}
+
+// trustedWhy says why s, an element of trusted, is not an address or a
+// prefix, in a sentence or two; err is what proxyproto.ParseTrusted
+// returned for it.
+func trustedWhy(s string, err error) string {
+	if p, e := netip.ParsePrefix(s); e == nil && p != p.Masked() {
+		return fmt.Sprintf("%q has host bits set, so it is not a prefix. Did you mean the network, %q, or the one address, %q?",
+			s, p.Masked().String(), p.Addr().String())
+	}
+	why := err.Error() // proxyproto: trusted address "x": ParseAddr("x"): reason
+	if i := strings.LastIndex(why, "): "); i >= 0 {
+		why = why[i+len("): "):]
+	}
+	if ap, e := netip.ParseAddrPort(s); e == nil {
+		why = fmt.Sprintf("write the address without a port, %q", ap.Addr().WithZone("").String())
+	} else if a, e := netip.ParseAddr(s); e == nil && a.Zone() != "" {
+		why = fmt.Sprintf("an address is written without its zone, %q", a.WithZone("").String())
+	} else if s == "" {
+		why = "it is empty"
+	} else if !strings.ContainsAny(s, "/:") && strings.ContainsFunc(s, isLetter) && dnsName(s) == "" {
+		why = "Guard does not look names up; write the balancer's IP addresses"
+	}
+	return fmt.Sprintf("%q is not an IP address or a CIDR prefix: %s.", s, why)
+}
+
+func isLetter(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }
+
+// proxyVersion returns the value of a, a backend's proxy_protocol: 0 (no
+// header, the default), 1 or 2, written as a number.
+func (d *decoder) proxyVersion(a *hcl.Attribute) int {
+	v, ok := d.constant(a, false)
+	if !ok {
+		return 0
+	}
+	if v.Type() != cty.Number {
+		// count reports a value that is not a number, and says to remove
+		// quotes from "2".
+		d.count(a, numberRule{max: 2, zero: "send no PROXY header", example: "2"})
+		return 0
+	}
+	n := v.AsBigFloat()
+	if n.IsInt() && n.Sign() >= 0 && n.Cmp(big.NewFloat(2)) <= 0 {
+		i, _ := n.Int64()
+		return int(i)
+	}
+	d.errorf(a.Expr.Range(), &a.Range, "Invalid PROXY protocol version",
+		fmt.Sprintf("proxy_protocol = %s is not a PROXY protocol version. Use one of 0, 1, 2: 1 or 2 sends the backend a header of that version, "+
+			"0 (the default) none.", formatNumber(n)))
+	return 0
+}

@@ -1,0 +1,283 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/guard-xmpp/guard/xmpp"
+)
+
+// Node is one server of a backend pool.
+type Node struct {
+	Address string
+	// MaxStreams caps the streams open to this node; 0 = no cap of its own
+	// (the backend's cap still applies).
+	MaxStreams int
+}
+
+// HealthCheck configures the active checks of a backend's nodes: every
+// Interval Guard opens a stream to each node as a client would (to Domain)
+// and expects a stream header and features within Timeout, then closes
+// the stream cleanly. A failed check takes the node out; a passing check
+// brings it back. Interval 0 disables active checks.
+type HealthCheck struct {
+	Interval time.Duration
+	Timeout  time.Duration
+	Domain   string
+}
+
+// Passive ejection: a node whose dials (or established streams) fail this
+// many times in a row is taken out for ejectFor, then tried again.
+const (
+	ejectAfter = 3
+	ejectFor   = 10 * time.Second
+)
+
+// nodeState is the health and load of one node.
+type nodeState struct {
+	addr string
+	max  int
+	open atomic.Int32
+
+	mu        sync.Mutex
+	failures  int       // consecutive
+	downUntil time.Time // passive ejection
+	checkedUp bool      // the last active check passed (true when none ran)
+}
+
+func (n *nodeState) usable(now time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.checkedUp && !now.Before(n.downUntil)
+}
+
+// failed records a failure of the node (a dial, or a stream reset) and
+// ejects it after ejectAfter in a row.
+func (n *nodeState) failed(log hclog.Logger) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.failures++
+	if n.failures >= ejectAfter && time.Now().After(n.downUntil) {
+		n.downUntil = time.Now().Add(ejectFor)
+		log.Warn("backend node ejected after consecutive failures", "node", n.addr, "failures", n.failures, "for", ejectFor)
+	}
+}
+
+func (n *nodeState) succeeded() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.failures = 0
+}
+
+func (n *nodeState) setChecked(up bool, log hclog.Logger) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if up != n.checkedUp {
+		if up {
+			log.Info("backend node passes its health check again", "node", n.addr)
+			n.downUntil = time.Time{}
+			n.failures = 0
+		} else {
+			log.Warn("backend node fails its health check", "node", n.addr)
+		}
+	}
+	n.checkedUp = up
+}
+
+// setNodes makes the backend's pool the given nodes, keeping the state of
+// nodes whose address is unchanged.
+func (st *backendState) setNodes(b Backend) {
+	nodes := b.Nodes
+	if len(nodes) == 0 {
+		nodes = []Node{{Address: b.Address}}
+	}
+	st.poolMu.Lock()
+	defer st.poolMu.Unlock()
+	old := make(map[string]*nodeState, len(st.nodes))
+	for _, n := range st.nodes {
+		old[n.addr] = n
+	}
+	st.nodes = st.nodes[:0:0]
+	for _, nd := range nodes {
+		n := old[nd.Address]
+		if n == nil {
+			n = &nodeState{addr: nd.Address, checkedUp: true}
+		}
+		n.max = nd.MaxStreams
+		st.nodes = append(st.nodes, n)
+	}
+}
+
+// pick chooses the node for a new stream: usable (healthy, not ejected),
+// below its own cap, the fewest open streams; none of tried. It reports
+// whether any node was merely full (as opposed to down).
+func (st *backendState) pick(tried []*nodeState) (best *nodeState, full bool) {
+	st.poolMu.Lock()
+	nodes := st.nodes
+	st.poolMu.Unlock()
+	now := time.Now()
+	for _, n := range nodes {
+		if slices.Contains(tried, n) || !n.usable(now) {
+			continue
+		}
+		open := n.open.Load()
+		if n.max > 0 && int(open) >= n.max {
+			full = true
+			continue
+		}
+		if best == nil || open < best.open.Load() {
+			best = n
+		}
+	}
+	return best, full
+}
+
+// startHealthChecks runs the active checks of st until ctx ends.
+func (st *backendState) startHealthChecks(ctx context.Context, b Backend, log hclog.Logger, wg *sync.WaitGroup) {
+	hc := b.Health
+	if hc.Interval <= 0 {
+		return
+	}
+	if hc.Timeout <= 0 {
+		hc.Timeout = 2 * time.Second
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(hc.Interval)
+		defer t.Stop()
+		for {
+			st.poolMu.Lock()
+			nodes := slices.Clone(st.nodes)
+			st.poolMu.Unlock()
+			for _, n := range nodes {
+				n.setChecked(checkNode(ctx, n.addr, hc) == nil, log)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// stopChecks ends every backend's active health checks and waits for them.
+func (s *Server) stopChecks() {
+	s.mu.Lock()
+	for _, st := range s.backends {
+		if st.checks != nil {
+			st.checks()
+		}
+	}
+	s.mu.Unlock()
+	s.checkWG.Wait()
+}
+
+// checkNode opens a stream to addr and expects a header and features.
+func checkNode(ctx context.Context, addr string, hc HealthCheck) error {
+	d := net.Dialer{Timeout: hc.Timeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hc.Timeout))
+	domain := hc.Domain
+	if domain == "" {
+		domain = "localhost"
+	}
+	hdr := "<?xml version='1.0'?><stream:stream to='" + domain + "' xmlns='jabber:client' xmlns:stream='" + xmpp.StreamsNS + "' version='1.0'>"
+	if _, err := io.WriteString(c, hdr); err != nil {
+		return err
+	}
+	tok := xmpp.NewTokenizer(64 << 10)
+	buf := make([]byte, 4096)
+	header := false
+	for {
+		k, rerr := c.Read(buf)
+		b := buf[:k]
+		for len(b) > 0 {
+			n, kind, err := tok.Next(b)
+			if err != nil {
+				return err
+			}
+			b = b[n:]
+			switch kind {
+			case xmpp.KindHeader:
+				header = true
+			case xmpp.KindElement:
+				if header {
+					io.WriteString(c, "</stream:stream>")
+					return nil
+				}
+			case xmpp.KindEnd:
+				return io.ErrUnexpectedEOF
+			}
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// BackendStatus is a backend's pool as GET /backends reports it.
+type BackendStatus struct {
+	Name       string       `json:"name"`
+	Streams    int          `json:"streams"`
+	MaxStreams int          `json:"max_streams"`
+	Waiting    int          `json:"waiting"`
+	Nodes      []NodeStatus `json:"nodes"`
+}
+
+// NodeStatus is one node's state.
+type NodeStatus struct {
+	Address    string `json:"address"`
+	Up         bool   `json:"up"`      // usable now
+	Ejected    bool   `json:"ejected"` // out after consecutive failures
+	Healthy    bool   `json:"healthy"` // the last active check passed
+	Streams    int    `json:"streams"`
+	MaxStreams int    `json:"max_streams"`
+	Failures   int    `json:"consecutive_failures"`
+}
+
+// Backends reports every backend pool, sorted by name.
+func (s *Server) Backends() []BackendStatus {
+	s.mu.Lock()
+	states := make([]*backendState, 0, len(s.backends))
+	for _, st := range s.backends {
+		states = append(states, st)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(states, func(a, b *backendState) int { return strings.Compare(a.name, b.name) })
+	out := make([]BackendStatus, 0, len(states))
+	now := time.Now()
+	for _, st := range states {
+		bs := BackendStatus{Name: st.name}
+		if st.gate != nil {
+			g := st.gate.Stats()
+			bs.Streams, bs.MaxStreams, bs.Waiting = g.InUse, g.Capacity, g.Waiting
+		}
+		st.poolMu.Lock()
+		nodes := slices.Clone(st.nodes)
+		st.poolMu.Unlock()
+		for _, n := range nodes {
+			n.mu.Lock()
+			ns := NodeStatus{Address: n.addr, Healthy: n.checkedUp, Ejected: now.Before(n.downUntil),
+				Streams: int(n.open.Load()), MaxStreams: n.max, Failures: n.failures}
+			n.mu.Unlock()
+			ns.Up = ns.Healthy && !ns.Ejected
+			bs.Nodes = append(bs.Nodes, ns)
+		}
+		out = append(out, bs)
+	}
+	return out
+}

@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/guard-xmpp/guard/internal/leakcheck"
+	"github.com/guard-xmpp/guard/internal/prosodytest"
+	"github.com/guard-xmpp/guard/internal/xmppclient"
+)
+
+// nodeOf returns the pool status of the node at addr.
+func nodeOf(s *Server, backend, addr string) NodeStatus {
+	for _, b := range s.Backends() {
+		if b.Name != backend {
+			continue
+		}
+		for _, n := range b.Nodes {
+			if n.Address == addr {
+				return n
+			}
+		}
+	}
+	return NodeStatus{}
+}
+
+// A pool of three real Prosody nodes: streams spread by least load; when a
+// node is killed its clients hear a stream error (never a reset), the node
+// is taken out, reconnections land on the others; when it comes back it is
+// readmitted.
+func TestPoolFailoverWithProsody(t *testing.T) {
+	leakcheck.Check(t)
+	var nodes []*prosodytest.Server
+	for i := 0; i < 3; i++ {
+		nodes = append(nodes, prosodytest.Start(t, prosodytest.Options{}))
+	}
+	pool := Backend{Name: "pool", Health: HealthCheck{Interval: 200 * time.Millisecond, Timeout: time.Second, Domain: "localhost"}}
+	for _, n := range nodes {
+		pool.Nodes = append(pool.Nodes, Node{Address: n.Addr})
+	}
+	s, addr := startGuard(t, "", ListenerConfig{Backend: pool})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	login := func(i int) *xmppclient.Client {
+		t.Helper()
+		c, err := xmppclient.DialOptions(ctx, addr, "localhost", "alice", "alice-pw", xmppclient.Options{Resource: fmt.Sprintf("r%d", i)})
+		if err != nil {
+			t.Fatalf("login %d through Guard: %v", i, err)
+		}
+		return c
+	}
+	var clients []*xmppclient.Client
+	for i := 0; i < 6; i++ {
+		clients = append(clients, login(i))
+	}
+	for _, n := range nodes {
+		if got := nodeOf(s, "pool", n.Addr).Streams; got != 2 {
+			t.Fatalf("node %s holds %d streams; want the 6 spread 2 by 2: %+v", n.Addr, got, s.Backends())
+		}
+	}
+
+	// Node 0 dies: its two clients hear internal-server-error.
+	dead := nodes[0]
+	dead.Kill()
+	errs := 0
+	var alive []*xmppclient.Client
+	for _, c := range clients {
+		rctx, rcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, _, err := c.ReadMessage(rctx)
+		rcancel()
+		var se *xmppclient.StreamError
+		if errors.As(err, &se) {
+			if se.Condition != "internal-server-error" {
+				t.Errorf("stream error %q, want internal-server-error", se.Condition)
+			}
+			errs++
+			c.Close() // as a client does before it reconnects
+			continue
+		}
+		alive = append(alive, c)
+	}
+	clients = alive
+	if errs != 2 {
+		t.Fatalf("%d clients heard a stream error; want the 2 on the killed node", errs)
+	}
+	waitFor(t, "the dead node taken out", func() bool { return !nodeOf(s, "pool", dead.Addr).Up })
+	waitFor(t, "the dead node's streams closed", func() bool { return nodeOf(s, "pool", dead.Addr).Streams == 0 })
+	// Reconnections land on the healthy nodes.
+	for i := 6; i < 10; i++ {
+		clients = append(clients, login(i))
+	}
+	if n := nodeOf(s, "pool", dead.Addr).Streams; n != 0 {
+		t.Fatalf("%d streams on the dead node", n)
+	}
+	// It comes back on the same address, and is readmitted.
+	back := prosodytest.Start(t, prosodytest.Options{Addr: dead.Addr})
+	waitFor(t, "the node readmitted", func() bool { return nodeOf(s, "pool", back.Addr).Up })
+	clients = append(clients, login(10))
+	if n := nodeOf(s, "pool", back.Addr).Streams; n != 1 {
+		t.Fatalf("the readmitted node holds %d streams; the least loaded node should take the next one", n)
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	waitOpen(t, s, 0)
+}
+
+// Routing by the stream's to domain: two domains on two Prosody servers;
+// an unknown domain is refused with host-unknown from Guard itself.
+func TestRoutingByDomain(t *testing.T) {
+	leakcheck.Check(t)
+	a := prosodytest.Start(t, prosodytest.Options{Domain: "a.test"})
+	b := prosodytest.Start(t, prosodytest.Options{Domain: "b.test"})
+	s, addr := startGuard(t, "", ListenerConfig{Routes: map[string]Backend{
+		"a.test": {Name: "a", Address: a.Addr},
+		"B.TEST": {Name: "b", Address: b.Addr},
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, domain := range []string{"a.test", "b.test"} {
+		c, err := xmppclient.Dial(ctx, addr, domain, "alice", "alice-pw")
+		if err != nil {
+			t.Fatalf("login to %s through Guard: %v", domain, err)
+		}
+		if got := c.BareJID(); got != "alice@"+domain {
+			t.Fatalf("bound %s, want alice@%s", got, domain)
+		}
+		c.Close()
+	}
+	c := dial(t, addr)
+	write(t, c, "<?xml version='1.0'?><stream:stream to='c.test' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+	expectStreamError(t, c, "", true, "c.test", "host-unknown", "")
+	waitOpen(t, s, 0)
+}
+
+// Without active checks, a node whose dials fail is tried, skipped for the
+// next node, and ejected after consecutive failures; clients never notice.
+func TestPoolPassiveEjection(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	dead := freeLoopbackAddr(t)
+	s, addr := startGuard(t, "", ListenerConfig{Backend: Backend{Name: "pool", Nodes: []Node{{Address: dead}, {Address: b.addr()}}}})
+	for i := 0; i < ejectAfter; i++ {
+		c, bc := openStream(t, b, addr) // served by the live node every time
+		c.Close()
+		bc.Close()
+	}
+	if n := nodeOf(s, "pool", dead); !n.Ejected || n.Up {
+		t.Fatalf("dead node after %d failed dials: %+v; want it ejected", ejectAfter, n)
+	}
+	waitOpen(t, s, 0)
+}
+
+// freeLoopbackAddr returns an address nothing listens on.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	c := dial(t, newTestBackend(t).addr())
+	addr := c.LocalAddr().String() // a port in use by us, not listening
+	return addr
+}
