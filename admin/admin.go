@@ -3,6 +3,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -24,6 +25,9 @@ type Options struct {
 	// Reload reloads the configuration file; its error (diagnostics) is
 	// returned to the caller. Nil disables the endpoint.
 	Reload func() error
+	// Backends returns the backend pools' state, served as JSON on
+	// GET /backends. Nil disables the endpoint.
+	Backends func() any
 }
 
 // Server is the admin HTTP endpoint:
@@ -33,6 +37,7 @@ type Options struct {
 //	GET /metrics  Prometheus text format
 //	POST /-/drain (and GET, for Kubernetes preStop hooks) start the drain
 //	POST /-/reload reload the configuration file
+//	GET /backends  the backend pools: nodes, health, streams (JSON)
 type Server struct {
 	opts Options
 	http *http.Server
@@ -77,6 +82,14 @@ func New(opts Options) *Server {
 				return
 			}
 			w.Write([]byte("reloaded\n"))
+		})
+	}
+	if opts.Backends != nil {
+		mux.HandleFunc("GET /backends", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			enc.Encode(opts.Backends())
 		})
 	}
 	if opts.Gatherer != nil {

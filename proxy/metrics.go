@@ -175,12 +175,18 @@ var (
 		"The admission cap (max_streams) of a backend.", []string{"backend"}, nil)
 	queueDepthDesc = prometheus.NewDesc("guard_admission_queue_length",
 		"Clients waiting in a backend's admission queue.", []string{"backend"}, nil)
+	nodeUpDesc = prometheus.NewDesc("guard_backend_node_up",
+		"1 if a backend node takes new streams (healthy and not ejected), else 0.", []string{"backend", "node"}, nil)
+	nodeStreamsDesc = prometheus.NewDesc("guard_backend_node_streams",
+		"Streams open to a backend node.", []string{"backend", "node"}, nil)
 )
 
 func (c admissionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- backendStreamsDesc
 	ch <- backendCapacityDesc
 	ch <- queueDepthDesc
+	ch <- nodeUpDesc
+	ch <- nodeStreamsDesc
 }
 
 func (c admissionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -194,6 +200,16 @@ func (c admissionCollector) Collect(ch chan<- prometheus.Metric) {
 		states = append(states, st)
 	}
 	s.mu.Unlock()
+	for _, bs := range s.Backends() {
+		for _, n := range bs.Nodes {
+			up := 0.0
+			if n.Up {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(nodeUpDesc, prometheus.GaugeValue, up, bs.Name, n.Address)
+			ch <- prometheus.MustNewConstMetric(nodeStreamsDesc, prometheus.GaugeValue, float64(n.Streams), bs.Name, n.Address)
+		}
+	}
 	for _, st := range states {
 		if st.gate == nil {
 			continue

@@ -84,6 +84,7 @@ func run(path string, cfg *config.Config, logger hclog.Logger) error {
 			Ready:    func() bool { return !g.draining.Load() },
 			Drain:    g.requestDrain,
 			Reload:   g.reload,
+			Backends: func() any { return g.srv.Backends() },
 		})
 		if _, err := adm.Listen(cfg.Admin.Address); err != nil {
 			g.srv.Close()
