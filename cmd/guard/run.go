@@ -25,6 +25,7 @@ import (
 	"github.com/guard-xmpp/guard/config"
 	"github.com/guard-xmpp/guard/policy"
 	"github.com/guard-xmpp/guard/proxy"
+	"github.com/guard-xmpp/guard/proxyproto"
 	"github.com/guard-xmpp/guard/tlsconf"
 )
 
@@ -329,6 +330,7 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 			Address:        b.Address,
 			ConnectTimeout: b.ConnectTimeout,
 			ReplyTimeout:   b.ReplyTimeout,
+			ProxyProtocol:  b.ProxyProtocol,
 			Admission: proxy.Admission{
 				MaxStreams:          b.MaxStreams,
 				QueueSize:           b.QueueSize,
@@ -355,5 +357,6 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 		MaxHeaderSize: l.Limits.MaxHeaderSize,
 		Policy:        pol,
 		TLS:           proxy.TLS{Mode: tlsModes[l.TLS.Mode]},
+		ProxyProtocol: proxy.ProxyProtocol{Trusted: proxyproto.Trusted(l.ProxyProtocol.Trusted)},
 	}
 }
