@@ -27,7 +27,14 @@ shutdown {
 # must be unique.
 listener "c2s" {
   address = "0.0.0.0:5222" # required: host:port to listen on
-  backend = "xmpp"         # required: the name of a backend block
+  backend = "xmpp"         # the name of a backend block; required unless there are routes
+
+  # Routing by domain: streams whose "to" is this domain (any case) go to
+  # another backend. With routes, backend above is optional: without it,
+  # other domains get host-unknown.
+  # route "chat.example.net" {
+  #   backend = "chat" # required
+  # }
 
   timeouts {
     handshake     = "10s" # the client's stream header must arrive within this
@@ -74,7 +81,12 @@ listener "c2s" {
 
 # The XMPP server Guard forwards to (Openfire, Prosody, ejabberd).
 backend "xmpp" {
-  address         = "127.0.0.1:5262" # required: host:port to connect to
+  address         = "127.0.0.1:5262" # host:port to connect to; required unless node blocks
+  # A pool instead of address (one or the other): each stream goes to the
+  # usable node with the fewest streams; a failed dial tries the next; a
+  # node failing 3 times in a row is left out for 10s.
+  # node "10.0.0.1:5262" { max_streams = 5000 } # its own cap; 0 = none (the default)
+  # node "10.0.0.2:5262" {}
   connect_timeout = "2s"
   reply_timeout   = "5s" # its stream header must arrive within this after the client's
 
@@ -91,6 +103,14 @@ backend "xmpp" {
   # address before anything else, for Prosody's mod_net_proxy or ejabberd's
   # use_proxy_protocol: true. 0 = none; Openfire does not support it.
   proxy_protocol = 0
+
+  # Active health checks (none without the block): every interval, a test
+  # stream to each node; a node that fails is left out until one passes.
+  # health_check {
+  #   interval = "5s"        # required
+  #   timeout  = "2s"        # < interval
+  #   domain   = "localhost" # the XMPP domain asked for; one the backend serves
+  # }
 
   # TLS to the backend, for one reached over a network that is not trusted.
   # Off here (plaintext, for loopback). With the block, even empty, Guard

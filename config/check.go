@@ -67,12 +67,12 @@ func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema, what string) *h
 			diag.Detail += " " + allowed(schema, what)
 		}
 		// Wrong label counts: show the form that is right.
-		typ, found := strings.CutPrefix(diag.Summary, "Missing name for ")
-		if !found {
-			typ, found = strings.CutPrefix(diag.Summary, "Extraneous label for ")
-		}
 		for _, h := range schema.Blocks {
-			if found && h.Type == typ {
+			found := diag.Summary == "Extraneous label for "+h.Type
+			for _, l := range h.LabelNames {
+				found = found || diag.Summary == fmt.Sprintf("Missing %s for %s", l, h.Type)
+			}
+			if found {
 				form := h.Type
 				for _, l := range h.LabelNames {
 					form += fmt.Sprintf(" %q", strings.ToUpper(l))
@@ -183,12 +183,25 @@ func blockName(b *hcl.Block) string {
 	return fmt.Sprintf("%s %q", b.Type, b.Labels[0])
 }
 
-// required returns attrs[name], reporting its absence at b.
+// required returns attrs[name], reporting its absence at b; a key set to
+// null is absent.
 func (d *decoder) required(b *hcl.Block, attrs hcl.Attributes, name, example string) *hcl.Attribute {
-	a := attrs[name]
+	a := present(attrs[name])
 	if a == nil {
 		d.errorf(b.DefRange, nil, "Missing required argument",
 			fmt.Sprintf("%s has no %s. Add one, e.g. %s = %q.", blockName(b), name, name, example))
+	}
+	return a
+}
+
+// present returns a, or nil when a is nil or set to null, which is the same
+// as leaving the key out.
+func present(a *hcl.Attribute) *hcl.Attribute {
+	if a == nil {
+		return nil
+	}
+	if v, diags := a.Expr.Value(nil); !diags.HasErrors() && v.IsNull() {
+		return nil
 	}
 	return a
 }
@@ -308,9 +321,11 @@ func (d *decoder) duration(a *hcl.Attribute, rule durationRule) time.Duration {
 		d.errorf(a.Expr.Range(), &a.Range, "Negative duration", detail)
 		return rule.def
 	case v == 0 && rule.zero == "":
-		d.errorf(a.Expr.Range(), &a.Range, "Duration must be positive",
-			fmt.Sprintf("%s must be greater than zero. Use a positive duration such as %q, or leave it out for the default, %s.",
-				a.Name, rule.example, rule.def))
+		detail := fmt.Sprintf("%s must be greater than zero. Use a positive duration such as %q", a.Name, rule.example)
+		if rule.def > 0 { // else the key is required
+			detail += fmt.Sprintf(", or leave it out for the default, %s", rule.def)
+		}
+		d.errorf(a.Expr.Range(), &a.Range, "Duration must be positive", detail+".")
 		return rule.def
 	}
 	return v
@@ -665,11 +680,18 @@ func (d *decoder) address(a *hcl.Attribute, def string, rule addrRule) string {
 	if !ok {
 		return def
 	}
+	return d.addressAt(s, a.Expr.Range(), &a.Range, def, rule)
+}
+
+// addressAt returns s, a host:port with a numeric port, or def, reporting
+// a bad s at subject within context: the value of an attribute, or the
+// label of a block (a backend's node).
+func (d *decoder) addressAt(s string, subject hcl.Range, context *hcl.Range, def string, rule addrRule) string {
 	if s == "" && rule.optional {
 		return ""
 	}
 	bad := func(summary, detail string) string {
-		d.errorf(a.Expr.Range(), &a.Range, summary, detail)
+		d.errorf(subject, context, summary, detail)
 		return def
 	}
 	host, port, err := net.SplitHostPort(s)
@@ -699,6 +721,24 @@ func (d *decoder) address(a *hcl.Attribute, def string, rule addrRule) string {
 		return bad("Missing host", fmt.Sprintf("%q names no host to connect to. Add one, e.g. %q.", s, rule.example))
 	}
 	return s
+}
+
+// Examples in messages.
+const (
+	exampleNode   = "10.0.0.1:5262"
+	exampleDomain = "example.net"
+)
+
+// xmppDomain returns why name is not a DNS name that can be an XMPP domain
+// (a route's label, a health check's domain), or "".
+func xmppDomain(name string) string {
+	switch {
+	case strings.Contains(name, "*"):
+		return "it is a wildcard; name each domain"
+	case net.ParseIP(strings.Trim(name, "[]")) != nil:
+		return "it is an IP address"
+	}
+	return dnsName(name)
 }
 
 // freePort reports whether addr asks for a free port (port 0).

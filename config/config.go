@@ -11,8 +11,8 @@
 //
 // The result is a Config of plain values: durations are time.Duration, sizes
 // are bytes, rates are per second, the policy block is a policy.Config that
-// policy.New accepts, every default is filled in, and every listener names a
-// backend that exists.
+// policy.New accepts, every default is filled in, and every backend that a
+// listener or a route names exists.
 // The reference for every block and key is docs/config.md.
 package config
 
@@ -76,15 +76,32 @@ type Shutdown struct {
 
 // Listener is one listener block: an address where clients connect.
 type Listener struct {
-	Name     string // the block label, unique among listeners
-	Address  string // host:port to listen on; port 0 picks a free port (tests)
-	Backend  string // name of the Backend that receives this listener's streams
+	Name    string // the block label, unique among listeners
+	Address string // host:port to listen on; port 0 picks a free port (tests)
+	// Backend is the name of the Backend that receives this listener's
+	// streams, those of the domains without a route. "" only when Routes
+	// is not empty: then a stream to any other domain is refused with
+	// host-unknown.
+	Backend string
+	// Routes are the listener's route blocks, in file order: streams to
+	// these domains go to other backends. nil without route blocks.
+	Routes   []Route
 	Timeouts Timeouts
 	Limits   Limits
 	TLS      TLS
 	// ProxyProtocol is the listener's proxy_protocol block: which load
 	// balancers put a PROXY protocol header before their connections.
 	ProxyProtocol ProxyProtocol
+}
+
+// Route is a listener's route block: the streams whose to is Domain go to
+// Backend instead of the listener's own backend.
+type Route struct {
+	// Domain is the block label, a DNS name as written; streams match it
+	// without regard to case, and no two routes of a listener have the
+	// same domain regardless of case.
+	Domain  string
+	Backend string // name of the Backend that receives the domain's streams
 }
 
 // ProxyProtocol is a listener's proxy_protocol block. A connection from a
@@ -209,8 +226,20 @@ type Limits struct {
 
 // Backend is one backend block: an XMPP server that Guard connects to.
 type Backend struct {
-	Name           string        // the block label, unique among backends
-	Address        string        // host:port to dial
+	Name string // the block label, unique among backends
+	// Address is the host:port to dial for a backend of one server; ""
+	// when Nodes is set. Exactly one of Address and Nodes is set.
+	Address string
+	// Nodes are the backend's node blocks, in file order: a pool of
+	// servers, addresses unique. Each stream goes to the usable node with
+	// the fewest open streams; a failed dial tries the next node; a node
+	// that fails 3 times in a row is ejected for 10s. nil when Address is
+	// set.
+	Nodes []Node
+	// HealthCheck is the backend's health_check block: active checks of
+	// its nodes (or of Address). nil without the block: no active checks.
+	HealthCheck *HealthCheck
+
 	ConnectTimeout time.Duration // bounds each dial; default 2s; always > 0
 	// ReplyTimeout is how long the backend has to send its stream header
 	// after Guard forwarded the client's. Default 5s; always > 0.
@@ -251,6 +280,27 @@ type Backend struct {
 	TLS *BackendTLS
 }
 
+// Node is one node block of a backend: one server of its pool.
+type Node struct {
+	Address string // the block label: host:port to dial
+	// MaxStreams caps the streams open to this node at once, within the
+	// backend's MaxStreams. Default 0: no cap of its own.
+	MaxStreams int
+}
+
+// HealthCheck is a backend's health_check block. Every Interval Guard opens
+// a test stream to each node, to Domain, as a client would; a node that
+// does not send its stream header and features within Timeout is taken out
+// until a check passes again.
+type HealthCheck struct {
+	Interval time.Duration // between two checks of a node; required; always > 0
+	// Timeout bounds each check. Default 2s; always > 0 and < Interval.
+	Timeout time.Duration
+	// Domain is the XMPP domain the test stream is addressed to (its to),
+	// a DNS name. Default "localhost".
+	Domain string
+}
+
 // BackendTLS is a backend's tls block: how Guard verifies the backend when
 // it speaks TLS to it. The backend then holds TLS itself and may offer SASL
 // -PLUS mechanisms, bound to the Guard-to-backend channel, which cannot
@@ -259,8 +309,8 @@ type BackendTLS struct {
 	// ServerName is the name sent in SNI and verified in the backend's
 	// certificate: a DNS name, or an IP address, verified against the IP
 	// addresses of the certificate (and then not sent in SNI). Default: the
-	// host of Backend.Address, an IP address kept as it is (without an IPv6
-	// zone); never "" when Backend.Address is valid.
+	// host of Backend.Address, or of the first of Backend.Nodes, an IP
+	// address kept as it is (without an IPv6 zone); never "".
 	ServerName string
 	// CAFile is a PEM file of the root certificates the backend's
 	// certificate is verified with, instead of the system roots. Default
@@ -294,6 +344,9 @@ const (
 	defaultMaxHeaderSize  = 4 * kiB
 	defaultConnectTimeout = 2 * time.Second
 	defaultReplyTimeout   = 5 * time.Second
+	defaultHealthTimeout  = 2 * time.Second
+	defaultHealthDomain   = "localhost"
+	defaultNodeMaxStreams = 0
 
 	defaultMaxConnsPerIP        = 0 // NAT: operators who know their clients set it
 	defaultConnRatePerIP        = 0
@@ -336,7 +389,8 @@ const (
 )
 
 // Backend returns the backend with the given name and whether it exists.
-// In a Config returned by Parse or LoadFile, every Listener.Backend exists.
+// In a Config returned by Parse or LoadFile, every Route.Backend exists, and
+// so does every Listener.Backend but "" (a listener with routes only).
 func (c *Config) Backend(name string) (Backend, bool) {
 	for _, b := range c.Backends {
 		if b.Name == name {

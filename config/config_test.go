@@ -434,6 +434,48 @@ backend "xmpp" {
 			c.Backends[0].MaxStreams, c.Backends[0].QueueSize = 1000000000, 1000000000
 			c.Backends[0].NewStreamsPerSecond, c.Backends[0].NewStreamsBurst = 1000000, 1
 		})},
+		{"pool, health check and routes", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+  route "Chat.Example.net" { backend = "chat" }
+  route "example.org" { backend = "xmpp" }
+}
+backend "xmpp" {
+  address = "127.0.0.1:5262"
+  health_check { interval = "5s" }
+}
+backend "chat" {
+  node "10.0.0.1:5262" { max_streams = 2500 }
+  node "[2001:db8::2]:5262" {}
+  node "openfire-2.internal:5262" { max_streams = 0 }
+  health_check {
+    interval = "10s"
+    timeout  = "9s"
+    domain   = "chat.example.net"
+  }
+  tls {}
+}
+`, withDefaults(func(c *Config) {
+			c.Listeners[0].Routes = []Route{{Domain: "Chat.Example.net", Backend: "chat"}, {Domain: "example.org", Backend: "xmpp"}}
+			c.Backends[0].HealthCheck = &HealthCheck{Interval: 5 * time.Second, Timeout: 2 * time.Second, Domain: "localhost"}
+			chat := defaultBackend
+			chat.Name, chat.Address = "chat", ""
+			chat.Nodes = []Node{{"10.0.0.1:5262", 2500}, {"[2001:db8::2]:5262", 0}, {"openfire-2.internal:5262", 0}}
+			chat.HealthCheck = &HealthCheck{Interval: 10 * time.Second, Timeout: 9 * time.Second, Domain: "chat.example.net"}
+			chat.TLS = &BackendTLS{ServerName: "10.0.0.1", MinVersion: "1.2"}
+			c.Backends = append(c.Backends, chat)
+		})},
+		{"routes without a listener backend", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  route "example.net" { backend = "xmpp" }
+}
+backend "xmpp" { address = "127.0.0.1:5262" }
+`, withDefaults(func(c *Config) {
+			c.Listeners[0].Backend = ""
+			c.Listeners[0].Routes = []Route{{Domain: "example.net", Backend: "xmpp"}}
+		})},
 		{"null means the default", `
 log { level = null }
 listener "c2s" {
@@ -506,7 +548,7 @@ backend = "xmpp"
 timeout { idle = "1s" }
 bakend = "xmpp"`) + backend,
 			[]string{"4,1 Unsupported block type", "5,1 Unsupported argument"},
-			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol".`},
+			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol", "route".`},
 		{"unknown block", "cache {}\n" + minimal,
 			[]string{"1,1 Unsupported block type"},
 			`The top level of the file takes the blocks "log", "admin", "shutdown", "listener", "backend", "policy", "acme".`},
@@ -883,6 +925,84 @@ backend "c" { address = "h:0" }
 			"8,1 Missing required argument",
 			"9,25 Invalid port",
 		}, ""},
+		{"address and nodes", listener(`address = ":5222"
+backend = "xmpp"`) + "backend \"xmpp\" {\naddress = \"h:1\"\nnode \"h:2\" {}\n}\n",
+			[]string{"5,1 Both address and node blocks"},
+			`backend "xmpp" has an address (line 6) and 1 node block: keep one of the two. Keep address for a single server, or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node "h:1" {}.`},
+		{"neither address nor nodes", listener(`address = ":5222"
+backend = "xmpp"`) + "backend \"xmpp\" {\nhealth_check { interval = \"5s\" }\n}\n",
+			[]string{"5,1 Missing required argument"}, `or for a pool of servers one node block each, e.g. node "10.0.0.1:5262" {}.`},
+		{"address set to null", listener(`address = ":5222"
+backend = "xmpp"`) + "backend \"xmpp\" { address = null }\n",
+			[]string{"5,1 Missing required argument"}, `backend "xmpp" has no address.`},
+		{"listener backend set to null", listener(`address = ":5222"
+backend = null`) + backend,
+			[]string{"1,1 Missing required argument"}, `listener "c2s" has no backend.`},
+		{"bad node addresses", listener(`address = ":5222"
+backend = "xmpp"`) + `backend "xmpp" {
+node "h" {}
+node ":5262" {}
+node "h:0" {}
+node "H:5262" { max_streams = -1 }
+node "h:5262" {}
+node "[::1]:5262" {}
+node "[0::1]:5262" {}
+}
+`,
+			[]string{"6,6 Invalid address", "7,6 Missing host", "8,6 Invalid port", "9,31 Negative number",
+				"10,1 Duplicate node", "12,1 Duplicate node"},
+			`"h" is not HOST:PORT (missing port in address). Write it as host, colon, port, e.g. "10.0.0.1:5262"`},
+		{"node without a label", listener(`address = ":5222"
+backend = "xmpp"`) + "backend \"xmpp\" {\nnode {}\n}\n",
+			[]string{"6,6 Missing address for node"}, `Write it as node "ADDRESS" { ... }.`},
+		{"route without a label", listener(`address = ":5222"
+route {
+  backend = "xmpp"
+}`) + backend,
+			[]string{"3,7 Missing domain for route"}, `Write it as route "DOMAIN" { ... }.`},
+		{"health check", listener(`address = ":5222"
+backend = "xmpp"`) + `backend "xmpp" {
+address = "h:1"
+health_check {
+  timeout = "0s"
+  domain  = "*.example.net"
+  port    = 5222
+}
+}
+`,
+			[]string{"7,1 Missing required argument", "8,13 Duration must be positive", "9,13 Invalid domain", "10,3 Unsupported argument"},
+			`health_check has no interval. Add one, e.g. interval = "5s".`},
+		{"health check interval zero", listener(`address = ":5222"
+backend = "xmpp"`) + "backend \"xmpp\" {\naddress = \"h:1\"\nhealth_check { interval = \"0s\" }\n}\n",
+			[]string{"7,27 Duration must be positive"}, `interval must be greater than zero. Use a positive duration such as "5s".`},
+		{"health check timeout not below interval", listener(`address = ":5222"
+backend = "xmpp"`) + "backend \"xmpp\" {\naddress = \"h:1\"\nhealth_check {\ninterval = \"3s\"\ntimeout = \"3s\"\n}\n}\n",
+			[]string{"9,11 Health check timeout too long"}, `timeout (3s) must be shorter than interval (3s)`},
+		{"health check interval below the default timeout", listener(`address = ":5222"
+backend = "xmpp"`) + "backend \"xmpp\" {\naddress = \"h:1\"\nhealth_check { interval = \"1s\" }\n}\n",
+			[]string{"7,27 Health check timeout too long"}, `e.g. timeout = "500ms"`},
+		{"health check domain", listener(`address = ":5222"
+backend = "xmpp"`) + "backend \"xmpp\" {\naddress = \"h:1\"\nhealth_check {\ninterval = \"5s\"\ndomain = \"10.0.0.1\"\n}\nhealth_check { interval = \"1s\" }\n}\n",
+			[]string{"9,10 Invalid domain", "11,1 Duplicate health_check block"}, `"10.0.0.1" is not a DNS name: it is an IP address.`},
+		{"routes", listener(`address = ":5222"
+route "example.net" { backend = "xmpp" }
+route "Example.NET" { backend = "xmpp" }
+route "example.net." { backend = "xmpp" }
+route "10.0.0.1" { backend = "xmpp" }
+route "example.org" {}
+route "example.com" { backend = "" }
+route "example.info" { backend = "xmp" }
+route "example.edu" { server = "xmpp" }`) + backend,
+			[]string{"4,1 Duplicate route", "5,7 Invalid route domain", "6,7 Invalid route domain", "7,1 Missing required argument",
+				"8,33 Empty backend name", "9,34 Unknown backend", "10,1 Missing required argument", "10,23 Unsupported argument"},
+			`The domain "Example.NET" is already routed at test.hcl:3,1-20 (as "example.net"; case does not matter).`},
+		{"route to a missing backend", listener(`address = ":5222"
+backend = "xmpp"
+route "example.net" { backend = "chat" }`) + backend,
+			[]string{"4,33 Unknown backend"},
+			`route "example.net" of listener "c2s" names backend "chat", but no backend block has that name. Defined backends: "xmpp".`},
+		{"listener without backend or routes", listener(`address = ":5222"`) + backend,
+			[]string{"1,1 Missing required argument"}, `listener "c2s" has no backend.`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -971,6 +1091,12 @@ func TestAdmissionWarnings(t *testing.T) {
 		{"burst with a zero rate", listener + "  limits {\n    connection_rate_per_ip = \"0/s\"\n    connection_burst_per_ip = 3\n  }\n}\n" +
 			"backend \"xmpp\" { address = \"127.0.0.1:5262\" }\n",
 			[]string{"6,31 warning: Unused connection_burst_per_ip"}, nil},
+		{"backend used only by a route", listener + "  route \"example.net\" { backend = \"chat\" }\n}\n" +
+			"backend \"xmpp\" { address = \"127.0.0.1:5262\" }\nbackend \"chat\" { address = \"127.0.0.1:5263\" }\n",
+			nil, nil},
+		{"backend used by no listener or route", "listener \"c2s\" {\n  address = \"0.0.0.0:5222\"\n  route \"example.net\" { backend = \"chat\" }\n}\n" +
+			"backend \"xmpp\" { address = \"127.0.0.1:5262\" }\nbackend \"chat\" { address = \"127.0.0.1:5263\" }\n",
+			[]string{"5,1 warning: Unused backend"}, func(c *Config) bool { return c.Listeners[0].Backend == "" }},
 		{"burst below the rate is kept", listener + "  limits {\n    connection_rate_per_ip = \"10/s\"\n    connection_burst_per_ip = 1\n  }\n}\n" +
 			"backend \"xmpp\" { address = \"127.0.0.1:5262\" }\n",
 			nil, func(c *Config) bool { return c.Listeners[0].Limits.ConnBurstPerIP == 1 }},
@@ -1155,7 +1281,7 @@ func TestConfigBackend(t *testing.T) {
 	if !ok || b.Address != "127.0.0.1:5262" {
 		t.Errorf(`Backend("xmpp") = %+v, %v`, b, ok)
 	}
-	if b, ok := c.Backend("nope"); ok || b != (Backend{}) {
+	if b, ok := c.Backend("nope"); ok || !reflect.DeepEqual(b, Backend{}) {
 		t.Errorf(`Backend("nope") = %+v, %v; want zero, false`, b, ok)
 	}
 	for _, l := range c.Listeners {
@@ -1171,7 +1297,7 @@ func TestErrorString(t *testing.T) {
 		`testdata/x.hcl:1,15-18: Invalid log level; "x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`,
 		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no address. Add one, e.g. address = "0.0.0.0:5222".`,
 		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no backend. Add one, e.g. backend = "xmpp".`,
-		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol".`,
+		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol", "route".`,
 	}, "\n")
 	if err == nil || err.Error() != want {
 		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
@@ -1221,6 +1347,7 @@ func TestDocs(t *testing.T) {
 	for _, s := range []*hcl.BodySchema{
 		fileSchema, logSchema, adminSchema, shutdownSchema, listenerSchema, timeoutsSchema, limitsSchema,
 		tlsSchema, backendSchema, backendTLSSchema, policySchema, eventSchema, acmeSchema, proxyProtocolSchema,
+		routeSchema, nodeSchema, healthCheckSchema,
 	} {
 		for _, a := range s.Attributes {
 			if !strings.Contains(string(doc), "| `"+a.Name+"` |") {

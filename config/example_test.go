@@ -67,7 +67,8 @@ backend "xmpp" {
 	//   on guard.hcl line 9, in backend "xmpp":
 	//    9: backend "xmpp" {
 	//
-	// backend "xmpp" has no address. Add one, e.g. address = "127.0.0.1:5262".
+	// backend "xmpp" has no address. Add one, e.g. address = "127.0.0.1:5262", or
+	// for a pool of servers one node block each, e.g. node "10.0.0.1:5262" {}.
 	//
 	// guard.hcl:10:3: error: Unsupported argument
 	// Error: Unsupported argument
@@ -78,14 +79,14 @@ backend "xmpp" {
 	// An argument named "adress" is not expected here. Did you mean "address"? A
 	// backend block takes the arguments "address", "connect_timeout",
 	// "reply_timeout", "max_streams", "queue_size", "queue_timeout",
-	// "new_streams_per_second", "new_streams_burst", "proxy_protocol" and the block
-	// "tls".
+	// "new_streams_per_second", "new_streams_burst", "proxy_protocol" and the blocks
+	// "tls", "node", "health_check".
 }
 
 func ExampleDefault() {
 	c := config.Default("127.0.0.1:5222", "127.0.0.1:5262")
 	fmt.Printf("%+v\n%+v\n", c.Listeners[0], c.Backends[0])
 	// Output:
-	// {Name:default Address:127.0.0.1:5222 Backend:default Timeouts:{Handshake:10s Idle:0s Probe:1m0s ProbeTimeout:30s HalfClose:5s} Limits:{MaxStanzaSize:262144 MaxHeaderSize:4096 MaxConnsPerIP:0 ConnRatePerIP:0 ConnBurstPerIP:0 TrackedAddresses:100000 ClientBytesPerSecond:0} TLS:{Mode:none CertFile: KeyFile: ALPN:[] MinVersion:1.2} ProxyProtocol:{Trusted:[]}}
-	// {Name:default Address:127.0.0.1:5262 ConnectTimeout:2s ReplyTimeout:5s MaxStreams:10000 QueueSize:1000 QueueTimeout:10s NewStreamsPerSecond:0 NewStreamsBurst:0 ProxyProtocol:0 TLS:<nil>}
+	// {Name:default Address:127.0.0.1:5222 Backend:default Routes:[] Timeouts:{Handshake:10s Idle:0s Probe:1m0s ProbeTimeout:30s HalfClose:5s} Limits:{MaxStanzaSize:262144 MaxHeaderSize:4096 MaxConnsPerIP:0 ConnRatePerIP:0 ConnBurstPerIP:0 TrackedAddresses:100000 ClientBytesPerSecond:0} TLS:{Mode:none CertFile: KeyFile: ALPN:[] MinVersion:1.2} ProxyProtocol:{Trusted:[]}}
+	// {Name:default Address:127.0.0.1:5262 Nodes:[] HealthCheck:<nil> ConnectTimeout:2s ReplyTimeout:5s MaxStreams:10000 QueueSize:1000 QueueTimeout:10s NewStreamsPerSecond:0 NewStreamsBurst:0 ProxyProtocol:0 TLS:<nil>}
 }

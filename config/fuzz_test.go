@@ -25,6 +25,21 @@ func FuzzParse(f *testing.F) {
 		f.Add(src)
 	}
 	f.Add([]byte(minimal))
+	f.Add([]byte(`listener "c2s" {
+  address = ":5222"
+  route "chat.example.net" { backend = "chat" }
+}
+backend "chat" {
+  node "10.0.0.1:5262" { max_streams = 10 }
+  node "10.0.0.2:5262" {}
+  health_check {
+    interval = "5s"
+    timeout  = "1s"
+    domain   = "chat.example.net"
+  }
+  tls {}
+}
+`))
 	// Files that exist and load, so that the checks past reading them run too.
 	p := newPKI(f)
 	f.Add([]byte(tlsListener(fmt.Sprintf("mode = \"direct\"\ncert_file = %q\nkey_file = %q\nalpn = [\"xmpp-client\"]", p.certFile, p.keyFile))))
@@ -58,8 +73,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("accepted a config without listeners")
 		}
 		for _, l := range c.Listeners {
-			if _, ok := c.Backend(l.Backend); !ok {
+			if _, ok := c.Backend(l.Backend); !ok && (l.Backend != "" || len(l.Routes) == 0) {
 				t.Fatalf("listener %q names missing backend %q", l.Name, l.Backend)
+			}
+			domains := map[string]bool{}
+			for _, r := range l.Routes {
+				if _, ok := c.Backend(r.Backend); !ok || r.Domain == "" || domains[strings.ToLower(r.Domain)] {
+					t.Fatalf("listener %q has bad route %+v", l.Name, r)
+				}
+				domains[strings.ToLower(r.Domain)] = true
 			}
 			tt := l.Timeouts
 			if tt.Handshake <= 0 || tt.HalfClose <= 0 || tt.Idle < 0 || tt.Probe < 0 || tt.ProbeTimeout <= 0 {
@@ -90,6 +112,22 @@ func FuzzParse(f *testing.F) {
 		for _, b := range c.Backends {
 			if b.ConnectTimeout <= 0 || b.ReplyTimeout <= 0 {
 				t.Fatalf("backend %q has connect timeout %v, reply timeout %v", b.Name, b.ConnectTimeout, b.ReplyTimeout)
+			}
+			if (b.Address == "") == (len(b.Nodes) == 0) {
+				t.Fatalf("backend %q has address %q and nodes %+v", b.Name, b.Address, b.Nodes)
+			}
+			nodes := map[string]bool{}
+			for _, n := range b.Nodes {
+				if n.Address == "" || n.MaxStreams < 0 || nodes[n.Address] {
+					t.Fatalf("backend %q has bad node %+v", b.Name, n)
+				}
+				nodes[n.Address] = true
+			}
+			if h := b.HealthCheck; h != nil && (h.Interval <= 0 || h.Timeout <= 0 || h.Timeout >= h.Interval || h.Domain == "") {
+				t.Fatalf("backend %q has bad health check %+v", b.Name, h)
+			}
+			if b.TLS != nil && b.TLS.ServerName == "" {
+				t.Fatalf("backend %q has no server name", b.Name)
 			}
 			if b.MaxStreams < 0 || b.QueueSize < 0 || b.QueueTimeout <= 0 || !goodRate(b.NewStreamsPerSecond, b.NewStreamsBurst) {
 				t.Fatalf("backend %q has bad admission limits %+v", b.Name, b)

@@ -2,12 +2,15 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // LoadFile reads and parses the configuration file at path. Diagnostics name
@@ -87,7 +90,12 @@ var listenerSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "backend"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "timeouts"}, {Type: "limits"}, {Type: "tls"}, {Type: "proxy_protocol"},
+		{Type: "route", LabelNames: []string{"domain"}},
 	},
+}
+
+var routeSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "backend"}},
 }
 
 var timeoutsSchema = &hcl.BodySchema{
@@ -133,7 +141,17 @@ var backendSchema = &hcl.BodySchema{
 		{Name: "max_streams"}, {Name: "queue_size"}, {Name: "queue_timeout"},
 		{Name: "new_streams_per_second"}, {Name: "new_streams_burst"}, {Name: "proxy_protocol"},
 	},
-	Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "tls"}, {Type: "node", LabelNames: []string{"address"}}, {Type: "health_check"},
+	},
+}
+
+var nodeSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "max_streams"}},
+}
+
+var healthCheckSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "interval"}, {Name: "timeout"}, {Name: "domain"}},
 }
 
 var policySchema = &hcl.BodySchema{
@@ -180,10 +198,12 @@ func (d *decoder) file(f *hcl.File) *Config {
 	d.unique(blocks["backend"])
 	var listeners []decoded[Listener]
 	var tlsBlocks []decoded[TLS]
+	var routes [][]decoded[Route]
 	for _, b := range blocks["listener"] {
-		l, t := d.listener(b)
+		l, t, r := d.listener(b)
 		listeners = append(listeners, l)
 		tlsBlocks = append(tlsBlocks, t)
+		routes = append(routes, r)
 		c.Listeners = append(c.Listeners, l.value)
 	}
 	var backends []decoded[Backend]
@@ -208,7 +228,7 @@ func (d *decoder) file(f *hcl.File) *Config {
 		c.ACME = acme.value
 	}
 
-	d.backendReferences(listeners, backends)
+	d.backendReferences(listeners, routes, backends)
 	d.listenAddresses(admin, acme, listeners)
 	d.certificates(listeners, tlsBlocks, acme)
 	return c
@@ -253,19 +273,29 @@ func (d *decoder) shutdown(b *hcl.Block) Shutdown {
 	return s
 }
 
-// listener decodes a listener block, and returns its tls block apart for
-// the checks between blocks (certificates).
-func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS]) {
+// listener decodes a listener block, and returns its tls block and its
+// route blocks apart for the checks between blocks (certificates, backend
+// references).
+func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS], []decoded[Route]) {
 	content := d.content(b.Body, listenerSchema, "A listener block")
 	a := content.Attributes
 	d.name(b)
+	address := d.address(d.required(b, a, "address", "0.0.0.0:5222"), "", addrRule{listen: true, example: "0.0.0.0:5222"})
+	routes := d.routes(content.Blocks.OfType("route"))
+	backend := present(a["backend"])
+	if !hasBlock(b.Body, "route") { // with routes, the listener's own backend is optional
+		backend = d.required(b, a, "backend", "xmpp")
+	}
 	l := Listener{
 		Name:     b.Labels[0],
-		Address:  d.address(d.required(b, a, "address", "0.0.0.0:5222"), "", addrRule{listen: true, example: "0.0.0.0:5222"}),
-		Backend:  d.backendName(d.required(b, a, "backend", "xmpp")),
+		Address:  address,
+		Backend:  d.backendName(backend),
 		Timeouts: defaultTimeouts(),
 		Limits:   defaultLimits(),
 		TLS:      defaultTLS(),
+	}
+	for _, r := range routes {
+		l.Routes = append(l.Routes, r.value)
 	}
 	if tb := d.single(content.Blocks.OfType("timeouts")); tb != nil {
 		l.Timeouts = d.timeouts(tb)
@@ -281,7 +311,32 @@ func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS]) {
 	if pb := d.single(content.Blocks.OfType("proxy_protocol")); pb != nil {
 		l.ProxyProtocol = d.proxyProtocol(pb)
 	}
-	return decoded[Listener]{value: l, block: b, attrs: a}, t
+	return decoded[Listener]{value: l, block: b, attrs: a}, t, routes
+}
+
+// routes decodes the route blocks of a listener; a domain routed twice
+// (regardless of case) is an error at the second block.
+func (d *decoder) routes(blocks hcl.Blocks) []decoded[Route] {
+	var routes []decoded[Route]
+	first := map[string]*hcl.Block{}
+	for _, b := range blocks {
+		a := d.content(b.Body, routeSchema, "A route block").Attributes
+		domain := b.Labels[0]
+		if why := xmppDomain(domain); why != "" {
+			d.errorf(b.LabelRanges[0], &b.DefRange, "Invalid route domain",
+				fmt.Sprintf("%q is not a DNS name: %s. Write the XMPP domain that clients put in their stream's to, e.g. route %q.",
+					domain, why, exampleDomain))
+		} else if f, dup := first[strings.ToLower(domain)]; dup {
+			d.errorf(b.DefRange, nil, "Duplicate route",
+				fmt.Sprintf("The domain %q is already routed at %s (as %q; case does not matter). Route each domain once.",
+					domain, f.DefRange, f.Labels[0]))
+		} else {
+			first[strings.ToLower(domain)] = b
+		}
+		r := Route{Domain: domain, Backend: d.backendName(d.required(b, a, "backend", "xmpp"))}
+		routes = append(routes, decoded[Route]{value: r, block: b, attrs: a})
+	}
+	return routes
 }
 
 // backendName returns the value of a listener's backend attribute; whether
@@ -341,9 +396,11 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 	content := d.content(b.Body, backendSchema, "A backend block")
 	a := content.Attributes
 	d.name(b)
+	addr := present(a["address"])
 	be := Backend{
 		Name:           b.Labels[0],
-		Address:        d.address(d.required(b, a, "address", "127.0.0.1:5262"), "", addrRule{example: "127.0.0.1:5262"}),
+		Address:        d.address(addr, "", addrRule{example: "127.0.0.1:5262"}),
+		Nodes:          d.nodes(b, addr, content.Blocks.OfType("node")),
 		ConnectTimeout: d.duration(a["connect_timeout"], durationRule{def: defaultConnectTimeout, example: "2s"}),
 		ReplyTimeout:   d.duration(a["reply_timeout"], durationRule{def: defaultReplyTimeout, example: "5s"}),
 		MaxStreams: d.count(a["max_streams"], numberRule{
@@ -359,11 +416,92 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 	}
 	be.NewStreamsBurst = d.burst(a["new_streams_burst"], be.NewStreamsPerSecond, a["new_streams_per_second"], "new_streams_per_second")
 	be.ProxyProtocol = d.proxyVersion(a["proxy_protocol"])
+	if hb := d.single(content.Blocks.OfType("health_check")); hb != nil {
+		be.HealthCheck = d.healthCheck(hb)
+	}
 	if tb := d.single(content.Blocks.OfType("tls")); tb != nil {
 		be.TLS = d.backendTLS(tb, be)
 	}
 	d.admission(be, a)
 	return decoded[Backend]{value: be, block: b, attrs: a}
+}
+
+// nodes decodes the node blocks of backend b, whose address attribute is
+// addr (nil when absent): a backend has either an address or node blocks.
+// The result is nil without node blocks.
+func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []Node {
+	switch {
+	case addr == nil && !hasBlock(b.Body, "node"): // a node block without a label is reported already
+		d.errorf(b.DefRange, nil, "Missing required argument",
+			fmt.Sprintf(`%s has no address. Add one, e.g. address = "127.0.0.1:5262", or for a pool of servers one node block each, e.g. node %q {}.`,
+				blockName(b), exampleNode))
+	case addr != nil && len(blocks) > 0:
+		server := "HOST:PORT"
+		if v, diags := addr.Expr.Value(nil); !diags.HasErrors() && v.Type() == cty.String && v.IsKnown() {
+			server = v.AsString()
+		}
+		d.errorf(b.DefRange, nil, "Both address and node blocks",
+			fmt.Sprintf("%s has an address (line %d) and %d node %s: keep one of the two. Keep address for a single server, "+
+				"or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node %q {}.",
+				blockName(b), addr.Range.Start.Line, len(blocks), plural("block", len(blocks)), server))
+	}
+	var nodes []Node
+	first := map[string]*hcl.Block{}
+	for _, nb := range blocks {
+		a := d.content(nb.Body, nodeSchema, "A node block").Attributes
+		addr := d.addressAt(nb.Labels[0], nb.LabelRanges[0], &nb.DefRange, "", addrRule{example: exampleNode})
+		if addr != "" {
+			key := strings.ToLower(addr)
+			if ap, err := netip.ParseAddrPort(addr); err == nil {
+				key = ap.String()
+			}
+			if f, dup := first[key]; dup {
+				d.errorf(nb.DefRange, nil, "Duplicate node",
+					fmt.Sprintf("%s already has the node %q at %s. List each server once.", blockName(b), f.Labels[0], f.DefRange))
+			} else {
+				first[key] = nb
+			}
+		}
+		nodes = append(nodes, Node{
+			Address: addr,
+			MaxStreams: d.count(a["max_streams"], numberRule{
+				def: defaultNodeMaxStreams, max: maxCount, zero: "set no cap of its own", example: "2500",
+			}),
+		})
+	}
+	return nodes
+}
+
+// healthCheck decodes a backend's health_check block.
+func (d *decoder) healthCheck(b *hcl.Block) *HealthCheck {
+	a := d.content(b.Body, healthCheckSchema, "A health_check block").Attributes
+	h := &HealthCheck{
+		Interval: d.duration(d.required(b, a, "interval", "5s"), durationRule{example: "5s"}),
+		Timeout:  d.duration(a["timeout"], durationRule{def: defaultHealthTimeout, example: "2s"}),
+		Domain:   defaultHealthDomain,
+	}
+	if at := a["domain"]; at != nil {
+		if s, ok := d.value(at, exampleDomain); ok {
+			if why := xmppDomain(s); why != "" {
+				d.errorf(at.Expr.Range(), &at.Range, "Invalid domain",
+					fmt.Sprintf("%q is not a DNS name: %s. Write an XMPP domain the backend serves, e.g. domain = %q, or leave it out for %q.",
+						s, why, exampleDomain, defaultHealthDomain))
+			} else {
+				h.Domain = s
+			}
+		}
+	}
+	iv, to := a["interval"], a["timeout"]
+	if h.Interval > 0 && h.Timeout >= h.Interval && (iv == nil || !d.reported(iv)) && (to == nil || !d.reported(to)) {
+		at := iv
+		if to != nil {
+			at = to
+		}
+		d.errorf(at.Expr.Range(), &at.Range, "Health check timeout too long",
+			fmt.Sprintf("timeout (%s) must be shorter than interval (%s), so that a check ends before the next one starts: "+
+				"lower timeout, e.g. timeout = %q, or raise interval.", h.Timeout, h.Interval, (h.Interval/2).String()))
+	}
+	return h
 }
 
 // burst returns the value of a, the burst of a rate (a second) set by the
@@ -405,9 +543,10 @@ func (d *decoder) admission(be Backend, a hcl.Attributes) {
 	}
 }
 
-// backendReferences checks that every listener names a defined backend, and
-// warns about backends that no listener names.
-func (d *decoder) backendReferences(listeners []decoded[Listener], backends []decoded[Backend]) {
+// backendReferences checks that every listener and route names a defined
+// backend, and warns about backends that none names. routes[i] are the
+// route blocks of listeners[i].
+func (d *decoder) backendReferences(listeners []decoded[Listener], routes [][]decoded[Route], backends []decoded[Backend]) {
 	var names []string
 	byName := map[string]decoded[Backend]{}
 	for _, b := range backends {
@@ -417,20 +556,18 @@ func (d *decoder) backendReferences(listeners []decoded[Listener], backends []de
 		}
 	}
 	used := map[string]bool{}
-	// Which backends are unused is known only when every listener names one.
+	// Which backends are unused is known only when every reference is valid.
 	allNamed := len(listeners) > 0
-	for _, l := range listeners {
-		attr := l.attrs["backend"]
-		name := l.value.Backend
+	check := func(attr *hcl.Attribute, name, who string) {
 		if attr == nil || name == "" {
 			allNamed = false
-			continue // missing or invalid: already reported
+			return // missing or invalid: already reported
 		}
 		used[name] = true
 		if _, ok := byName[name]; ok {
-			continue
+			return
 		}
-		detail := fmt.Sprintf("listener %q names backend %q, but no backend block has that name.", l.value.Name, name)
+		detail := fmt.Sprintf("%s names backend %q, but no backend block has that name.", who, name)
 		if len(names) == 0 {
 			detail += fmt.Sprintf(` No backend is defined: add one, e.g. backend %q { address = "127.0.0.1:5262" }.`, name)
 		} else {
@@ -440,6 +577,15 @@ func (d *decoder) backendReferences(listeners []decoded[Listener], backends []de
 			detail += " Defined backends: " + quoteList(names) + "."
 		}
 		d.errorf(attr.Expr.Range(), &attr.Range, "Unknown backend", detail)
+	}
+	for i, l := range listeners {
+		who := fmt.Sprintf("listener %q", l.value.Name)
+		if attr := present(l.attrs["backend"]); attr != nil || len(routes[i]) == 0 {
+			check(attr, l.value.Backend, who)
+		}
+		for _, r := range routes[i] {
+			check(r.attrs["backend"], r.value.Backend, fmt.Sprintf("route %q of %s", r.value.Domain, who))
+		}
 	}
 	for _, name := range names {
 		if used[name] || !allNamed {

@@ -559,12 +559,17 @@ func (d *decoder) challenges(a *hcl.Attribute) ([]string, bool) {
 // exampleServerName is the server_name shown in messages.
 const exampleServerName = "openfire.internal"
 
-// backendTLS decodes the tls block b of backend be, whose address is
-// decoded already ("" when it is invalid).
+// backendTLS decodes the tls block b of backend be, whose address or nodes
+// are decoded already ("" when invalid). The server name defaults to the
+// host of the address, or of the first node.
 func (d *decoder) backendTLS(b *hcl.Block, be Backend) *BackendTLS {
 	a := d.content(b.Body, backendTLSSchema, "A backend's tls block").Attributes
+	address := be.Address
+	if address == "" && len(be.Nodes) > 0 {
+		address = be.Nodes[0].Address
+	}
 	t := &BackendTLS{
-		ServerName:         d.serverName(a["server_name"], be.Address),
+		ServerName:         d.serverName(a["server_name"], address),
 		CAFile:             d.roots(a["ca_file"], "/etc/guard/backend-ca.pem", "CA file", "the CA that issued the backend's certificate"),
 		InsecureSkipVerify: d.boolean(a["insecure_skip_verify"], false),
 		MinVersion:         d.oneOf(a["min_version"], defaultMinVersion, "TLS version", tlsVersions...),

@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -184,22 +187,40 @@ func (s *Server) stopChecks() {
 
 // checkNode opens a stream to addr and expects a header and features.
 func checkNode(ctx context.Context, addr string, hc HealthCheck) error {
-	d := net.Dialer{Timeout: hc.Timeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	_, err := ProbeStream(ctx, addr, nil, hc.Domain, hc.Timeout)
+	return err
+}
+
+// ProbeStream opens a client stream to the XMPP server at addr (over TLS
+// when tlsConfig is not nil), asking for domain ("localhost" if empty), and
+// returns the server's first stream features, then ends the stream cleanly;
+// everything within timeout. It is Guard's health check, and what
+// `guard validate -probe` reports on.
+func ProbeStream(ctx context.Context, addr string, tlsConfig *tls.Config, domain string, timeout time.Duration) ([]byte, error) {
+	d := net.Dialer{Timeout: timeout}
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("unreachable: %w", err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(hc.Timeout))
-	domain := hc.Domain
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(timeout))
+	c := raw
+	if tlsConfig != nil {
+		tc := tls.Client(raw, tlsConfig)
+		if err := tc.Handshake(); err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		c = tc
+	}
 	if domain == "" {
 		domain = "localhost"
 	}
 	hdr := "<?xml version='1.0'?><stream:stream to='" + domain + "' xmlns='jabber:client' xmlns:stream='" + xmpp.StreamsNS + "' version='1.0'>"
 	if _, err := io.WriteString(c, hdr); err != nil {
-		return err
+		return nil, err
 	}
 	tok := xmpp.NewTokenizer(64 << 10)
+	var unit []byte
 	buf := make([]byte, 4096)
 	header := false
 	for {
@@ -208,23 +229,27 @@ func checkNode(ctx context.Context, addr string, hc HealthCheck) error {
 		for len(b) > 0 {
 			n, kind, err := tok.Next(b)
 			if err != nil {
-				return err
+				return nil, fmt.Errorf("not XMPP: %w", err)
 			}
+			unit = append(unit, b[:n]...)
 			b = b[n:]
 			switch kind {
+			case xmpp.KindNone:
+				continue
 			case xmpp.KindHeader:
 				header = true
 			case xmpp.KindElement:
 				if header {
 					io.WriteString(c, "</stream:stream>")
-					return nil
+					return unit, nil
 				}
 			case xmpp.KindEnd:
-				return io.ErrUnexpectedEOF
+				return nil, errors.New("the server closed the stream before its features")
 			}
+			unit = unit[:0]
 		}
 		if rerr != nil {
-			return rerr
+			return nil, fmt.Errorf("no stream features: %w", rerr)
 		}
 	}
 }

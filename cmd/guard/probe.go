@@ -2,14 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
-	"time"
 
 	"github.com/guard-xmpp/guard/config"
-	"github.com/guard-xmpp/guard/xmpp"
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // probeBackends opens a stream to each backend as a client would (through
@@ -54,64 +53,19 @@ func probeBackends(cfg *config.Config, domain string, w io.Writer) bool {
 	return ok
 }
 
-// probeBackend sends a client stream header and returns the backend's
-// first stream features.
+// probeBackend opens a stream to the backend (its first node) and returns
+// its first stream features.
 func probeBackend(b config.Backend, domain string) ([]byte, error) {
-	var c net.Conn
-	c, err := net.DialTimeout("tcp", b.Address, b.ConnectTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("unreachable: %w", err)
-	}
-	defer c.Close()
+	var tc *tls.Config
 	if b.TLS != nil {
-		tc, err := backendTLSConfig(b.TLS)
-		if err != nil {
+		var err error
+		if tc, err = backendTLSConfig(b.TLS); err != nil {
 			return nil, err
 		}
-		t := tls.Client(c, tc)
-		t.SetDeadline(time.Now().Add(b.ConnectTimeout))
-		if err := t.Handshake(); err != nil {
-			return nil, fmt.Errorf("TLS: %w", err)
-		}
-		c = t
 	}
-	c.SetDeadline(time.Now().Add(b.ReplyTimeout))
-	hdr := "<?xml version='1.0'?><stream:stream to='" + domain + "' xmlns='jabber:client' xmlns:stream='" + xmpp.StreamsNS + "' version='1.0'>"
-	if _, err := io.WriteString(c, hdr); err != nil {
-		return nil, err
+	addr := b.Address
+	if addr == "" && len(b.Nodes) > 0 {
+		addr = b.Nodes[0].Address
 	}
-	tok := xmpp.NewTokenizer(0)
-	var buf, unit []byte
-	rd := make([]byte, 4096)
-	headerSeen := false
-	for {
-		n, err := c.Read(rd)
-		buf = append(buf, rd[:n]...)
-		for len(buf) > 0 {
-			k, kind, terr := tok.Next(buf)
-			if terr != nil {
-				return nil, fmt.Errorf("not XMPP: %w", terr)
-			}
-			unit = append(unit, buf[:k]...)
-			buf = buf[k:]
-			switch kind {
-			case xmpp.KindHeader:
-				headerSeen = true
-				unit = unit[:0]
-			case xmpp.KindElement:
-				if headerSeen {
-					io.WriteString(c, "</stream:stream>")
-					return unit, nil
-				}
-			case xmpp.KindEnd:
-				return nil, fmt.Errorf("the backend closed the stream before its features")
-			case xmpp.KindNone:
-			default:
-				unit = unit[:0]
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("no stream features: %w", err)
-		}
-	}
+	return proxy.ProbeStream(context.Background(), addr, tc, domain, b.ConnectTimeout+b.ReplyTimeout)
 }

@@ -182,3 +182,63 @@ backend "xmpp" {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Routes and pools from config.hcl reach the proxy: a stream to a routed
+// domain goes to its backend's pool, an unknown domain gets host-unknown,
+// and GET /backends shows the pool.
+func TestRoutesAndPoolsFromConfig(t *testing.T) {
+	const features = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>"
+	a, b := featuresBackend(t, features), featuresBackend(t, features)
+	listen, admin := freeAddr(t), freeAddr(t)
+	cmd, stderr := startProcess(t, fmt.Sprintf(`
+admin {
+  address = %q
+}
+listener "c2s" {
+  address = %q
+  route "aaaa.test" {
+    backend = "a"
+  }
+}
+backend "a" {
+  node %q {}
+  node %q {
+    max_streams = 5
+  }
+  health_check {
+    interval = "1s"
+    timeout  = "500ms"
+    domain   = "aaaa.test"
+  }
+}
+`, admin, listen, a, b))
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	waitListening(t, listen)
+	waitListening(t, admin)
+	c, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, strings.Replace(clientHeader, "to='localhost'", "to='aaaa.test'", 1))
+	buf := make([]byte, len(backendHeader))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != backendHeader {
+		t.Fatalf("routed stream: %q, %v\n%s", buf, err, stderr)
+	}
+	u, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	io.WriteString(u, strings.Replace(clientHeader, "to='localhost'", "to='x.test'", 1))
+	u.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(u)
+	if !strings.Contains(string(got), "<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>") || !strings.Contains(string(got), "from='x.test'") {
+		t.Fatalf("unknown domain: got %q, want Guard's header from x.test and host-unknown", got)
+	}
+	code, body := httpGet(t, "http://"+admin+"/backends")
+	if code != 200 || !strings.Contains(body, a) || !strings.Contains(body, `"max_streams": 5`) {
+		t.Fatalf("GET /backends: %d %s", code, body)
+	}
+}

@@ -128,13 +128,8 @@ func (g *guard) apply(cfg *config.Config) error {
 	var ls []proxy.ListenerConfig
 	for _, l := range cfg.Listeners {
 		lc := listenerConfig(cfg, l, pol)
-		b, _ := cfg.Backend(l.Backend)
-		if b.TLS != nil {
-			tc, err := backendTLSConfig(b.TLS)
-			if err != nil {
-				return fmt.Errorf("backend %q: TLS: %w", b.Name, err)
-			}
-			lc.Backend.TLS = tc
+		if err := withBackendTLS(cfg, &lc); err != nil {
+			return err
 		}
 		if lc.TLS.Mode == proxy.TLSStartTLS || lc.TLS.Mode == proxy.TLSDirect {
 			tc, err := g.tlsConfig(cfg, l)
@@ -291,6 +286,32 @@ func (g *guard) closeTLS() {
 	}
 }
 
+// withBackendTLS adds the TLS configuration of every backend lc uses.
+func withBackendTLS(cfg *config.Config, lc *proxy.ListenerConfig) error {
+	set := func(pb *proxy.Backend) error {
+		b, ok := cfg.Backend(pb.Name)
+		if !ok || b.TLS == nil {
+			return nil
+		}
+		tc, err := backendTLSConfig(b.TLS)
+		if err != nil {
+			return fmt.Errorf("backend %q: TLS: %w", b.Name, err)
+		}
+		pb.TLS = tc
+		return nil
+	}
+	if err := set(&lc.Backend); err != nil {
+		return err
+	}
+	for d, b := range lc.Routes {
+		if err := set(&b); err != nil {
+			return err
+		}
+		lc.Routes[d] = b
+	}
+	return nil
+}
+
 // backendTLSConfig is the client TLS configuration toward a backend.
 func backendTLSConfig(t *config.BackendTLS) (*tls.Config, error) {
 	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
@@ -321,24 +342,9 @@ var tlsModes = map[string]proxy.TLSMode{
 
 // listenerConfig translates one configured listener for the proxy.
 func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) proxy.ListenerConfig {
-	b, _ := cfg.Backend(l.Backend)
-	return proxy.ListenerConfig{
+	lc := proxy.ListenerConfig{
 		Name:    l.Name,
 		Address: l.Address,
-		Backend: proxy.Backend{
-			Name:           b.Name,
-			Address:        b.Address,
-			ConnectTimeout: b.ConnectTimeout,
-			ReplyTimeout:   b.ReplyTimeout,
-			ProxyProtocol:  b.ProxyProtocol,
-			Admission: proxy.Admission{
-				MaxStreams:          b.MaxStreams,
-				QueueSize:           b.QueueSize,
-				QueueTimeout:        b.QueueTimeout,
-				NewStreamsPerSecond: b.NewStreamsPerSecond,
-				NewStreamsBurst:     b.NewStreamsBurst,
-			},
-		},
 		Timeouts: proxy.Timeouts{
 			Handshake:    l.Timeouts.Handshake,
 			Idle:         l.Timeouts.Idle,
@@ -359,4 +365,41 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 		TLS:           proxy.TLS{Mode: tlsModes[l.TLS.Mode]},
 		ProxyProtocol: proxy.ProxyProtocol{Trusted: proxyproto.Trusted(l.ProxyProtocol.Trusted)},
 	}
+	if b, ok := cfg.Backend(l.Backend); ok {
+		lc.Backend = backendConfig(b)
+	}
+	if len(l.Routes) > 0 {
+		lc.Routes = make(map[string]proxy.Backend, len(l.Routes))
+		for _, r := range l.Routes {
+			b, _ := cfg.Backend(r.Backend)
+			lc.Routes[r.Domain] = backendConfig(b)
+		}
+	}
+	return lc
+}
+
+// backendConfig translates one configured backend for the proxy (TLS is
+// added by apply, which reads the CA file).
+func backendConfig(b config.Backend) proxy.Backend {
+	pb := proxy.Backend{
+		Name:           b.Name,
+		Address:        b.Address,
+		ConnectTimeout: b.ConnectTimeout,
+		ReplyTimeout:   b.ReplyTimeout,
+		ProxyProtocol:  b.ProxyProtocol,
+		Admission: proxy.Admission{
+			MaxStreams:          b.MaxStreams,
+			QueueSize:           b.QueueSize,
+			QueueTimeout:        b.QueueTimeout,
+			NewStreamsPerSecond: b.NewStreamsPerSecond,
+			NewStreamsBurst:     b.NewStreamsBurst,
+		},
+	}
+	for _, n := range b.Nodes {
+		pb.Nodes = append(pb.Nodes, proxy.Node{Address: n.Address, MaxStreams: n.MaxStreams})
+	}
+	if hc := b.HealthCheck; hc != nil {
+		pb.Health = proxy.HealthCheck{Interval: hc.Interval, Timeout: hc.Timeout, Domain: hc.Domain}
+	}
+	return pb
 }
