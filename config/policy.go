@@ -25,7 +25,7 @@ type policyGroup struct {
 }
 
 var policyGroups = []policyGroup{
-	{"overload", []policy.Event{policy.QueueFull, policy.QueueTimeout},
+	{"overload", []policy.Event{policy.QueueFull, policy.QueueTimeout, policy.PoolUnavailable},
 		[]string{"resource-constraint", "see-other-host"}},
 	{"shutdown", []policy.Event{policy.Shutdown},
 		[]string{"system-shutdown", "see-other-host"}},

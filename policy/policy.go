@@ -17,6 +17,7 @@ type Event string
 const (
 	QueueFull         Event = "queue-full"          // no admission slot and no room in the wait queue
 	QueueTimeout      Event = "queue-timeout"       // no admission slot within the queue timeout
+	PoolUnavailable   Event = "pool-unavailable"    // every node of the backend's pool is down or full
 	RateLimited       Event = "rate-limited"        // a connection-rate limit was exceeded
 	AddressLimit      Event = "address-limit"       // too many connections from one address
 	Denied            Event = "denied"              // the client's address is on a deny list
@@ -51,6 +52,7 @@ type Decision struct {
 var Defaults = map[Event]Decision{
 	QueueFull:         {"resource-constraint", "the server is at capacity; try again later"},
 	QueueTimeout:      {"resource-constraint", "no capacity became free in time; try again later"},
+	PoolUnavailable:   {"resource-constraint", "no server is available; try again later"},
 	RateLimited:       {"policy-violation", "too many new connections; slow down"},
 	AddressLimit:      {"policy-violation", "too many connections from your address"},
 	Denied:            {"policy-violation", "connections from your address are not accepted"},
@@ -86,7 +88,7 @@ func Events() []string {
 
 // redirectable events may answer with see-other-host: the ones where another
 // node can serve the client (overload and shutdown).
-var redirectable = map[Event]bool{QueueFull: true, QueueTimeout: true, Shutdown: true}
+var redirectable = map[Event]bool{QueueFull: true, QueueTimeout: true, PoolUnavailable: true, Shutdown: true}
 
 // Override replaces the default decision of one event.
 type Override struct {

@@ -161,3 +161,14 @@ func freeLoopbackAddr(t *testing.T) string {
 	addr := c.LocalAddr().String() // a port in use by us, not listening
 	return addr
 }
+
+// When no node of a pool can take the stream, the client hears the overload
+// condition (resource-constraint, or the configured redirect), not a reset.
+func TestPoolUnavailable(t *testing.T) {
+	leakcheck.Check(t)
+	s, addr := startGuard(t, "", ListenerConfig{Backend: Backend{Name: "pool", Nodes: []Node{{Address: freeLoopbackAddr(t)}, {Address: freeLoopbackAddr(t)}}}})
+	c := dial(t, addr)
+	write(t, c, clientHeader)
+	expectStreamError(t, c, "", true, "localhost", "resource-constraint", "no server is available; try again later")
+	waitOpen(t, s, 0)
+}

@@ -608,12 +608,15 @@ func (ss *session) dialPool(b Backend, log *connLog) (*sideConn, policy.Event, e
 	var tried []*nodeState
 	var lastErr error
 	for {
-		n, full := ss.bst.pick(tried)
+		n, _ := ss.bst.pick(tried)
 		if n == nil {
-			if full {
-				return nil, policy.QueueFull, lastErr
+			if len(tried) == 1 && len(ss.bst.nodes) == 1 {
+				// A single server that cannot be reached: a backend failure.
+				return nil, policy.BackendRefused, lastErr
 			}
-			return nil, policy.BackendRefused, lastErr
+			// No node of a pool can take the stream: overload, which the
+			// policy may answer with a redirect to another cluster.
+			return nil, policy.PoolUnavailable, lastErr
 		}
 		tried = append(tried, n)
 		b.Address = n.addr
