@@ -108,8 +108,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		log.Info("refused by per-address limits", "event", ev)
 		if cfg.Raw || cfg.TLS.Mode == TLSDirect {
 			// No XMPP before TLS on these: a bare close.
-			ss.client.Close()
-			return eventReason(ev)
+			return ss.closeQuietly(cfg, eventReason(ev))
 		}
 		return ss.refuse(cfg, "", ev, "")
 	}
@@ -440,22 +439,32 @@ func (ss *session) serveRaw(cfg *ListenerConfig, log *connLog, end func(string))
 	ss.mu.Lock()
 	ss.headerSeen = true
 	ss.mu.Unlock()
-	backend, err := dialTCP(cfg.Backend)
-	if err != nil {
-		log.Warn("backend unreachable", "backend", cfg.Backend.Name, "address", cfg.Backend.Address, "error", err)
-		c.Close()
-		return eventReason(policy.BackendRefused)
+	// The same admission and pool as a framed stream; only the answers
+	// differ: without XMPP, a refusal is a bare close.
+	var routed bool
+	if ss.bk, ss.bst, routed = ss.st.routeFor(""); !routed {
+		return ss.closeQuietly(cfg, eventReason(policy.HostUnknown))
 	}
-	if err := tuneBackend(backend); err != nil {
-		log.Debug("setting backend socket options failed", "error", err)
+	if reason, refused := ss.admit(cfg, cp, log); refused {
+		if reason == "" {
+			reason = eventReason(ss.admitEvent)
+		}
+		return ss.closeQuietly(cfg, reason)
 	}
-	bp, err := newPipe(backend, nil)
+	raw := *ss.bk
+	raw.TLS = nil // passthrough: the client's TLS goes to the backend as it is
+	backend, ev, err := ss.dialPool(raw, log)
+	if ev != "" {
+		log.Warn("no backend node available", "backend", raw.Name, "event", ev, "error", err)
+		return ss.closeQuietly(cfg, eventReason(ev))
+	}
+	bp, err := newPipe(backend.tcp, nil)
 	if err != nil {
-		backend.Close()
+		backend.tcp.Close()
 		c.Close()
 		return ReasonBackendError
 	}
-	r := &relay{client: ss.conn, backend: newSideConn(backend), cp: cp, bp: bp, cfg: cfg, metrics: ss.l.metrics, log: log, raw: true}
+	r := &relay{client: ss.conn, backend: backend, cp: cp, bp: bp, cfg: cfg, metrics: ss.l.metrics, log: log, raw: true, node: ss.node}
 	return ss.startRelay(r, log, end)
 }
 
@@ -579,6 +588,17 @@ func (ss *session) refuse(cfg *ListenerConfig, domain string, ev policy.Event, t
 	}
 	c.Close()
 	return eventReason(ev)
+}
+
+// closeQuietly ends a connection Guard cannot speak XMPP on (raw, or before
+// Direct TLS) without a reset: a FIN, then the client's input read and
+// discarded for a bounded time before the close, since closing a socket
+// with unread input makes the kernel send RST.
+func (ss *session) closeQuietly(cfg *ListenerConfig, reason string) string {
+	ss.client.CloseWrite()
+	lingerRead(ss.client, cfg.Timeouts.HalfClose)
+	ss.client.Close()
+	return reason
 }
 
 // lingerRead reads and discards c's input until EOF, an error, or d.

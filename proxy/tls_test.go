@@ -270,3 +270,29 @@ func TestBackendTLS(t *testing.T) {
 		waitOpen(t, s, 0)
 	})
 }
+
+// Passthrough keeps admission: a client over the backend's cap is closed
+// (Guard cannot speak XMPP inside TLS it does not terminate), never let
+// through, and the relayed bytes pass untouched.
+func TestPassthroughAdmission(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{
+		TLS:     TLS{Mode: TLSPassthrough},
+		Backend: Backend{Admission: Admission{MaxStreams: 1, QueueSize: 0}},
+	})
+	first := dial(t, addr)
+	write(t, first, "\x16\x03\x01 not parsed")
+	bc := b.accept(t)
+	expect(t, bc, "\x16\x03\x01 not parsed")
+	second := dial(t, addr)
+	write(t, second, "\x16\x03\x01")
+	if got, err := readAll(t, second, 5*time.Second); err != nil || len(got) != 0 {
+		t.Fatalf("over the cap: read %q, %v; want a bare close", got, err)
+	}
+	second.Close()
+	b.noConn(t)
+	first.Close()
+	bc.Close()
+	waitOpen(t, s, 0)
+}
