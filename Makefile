@@ -42,6 +42,7 @@ bench-smoke:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./proxy ./xmpp
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench
+	$(GO) test -count=1 -run '^TestPlots$$' ./bench
 
 build:
 	$(GO) build -o bin/guard ./cmd/guard
