@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -39,9 +40,11 @@ type AddrLimits struct {
 
 // backendState is the admission state of one backend, shared by listeners.
 type backendState struct {
-	name  string
-	gate  *limits.Gate // nil: no cap
-	pacer *limits.Pacer
+	name string
+	// gate and pacer are swapped by Apply while sessions read them; nil:
+	// no cap, no pacing.
+	gate  atomic.Pointer[limits.Gate]
+	pacer atomic.Pointer[limits.Pacer]
 
 	poolMu  sync.Mutex
 	nodes   []*nodeState
@@ -63,25 +66,30 @@ func (s *Server) backendFor(b Backend) *backendState {
 	if st.checks == nil || st.checkOf != b.Health {
 		if st.checks != nil {
 			st.checks()
+			if b.Health.Interval <= 0 {
+				st.resetChecks() // no more checks: no node stays down for one
+			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		st.checks, st.checkOf = cancel, b.Health
 		st.startHealthChecks(ctx, b, s.log.Named("health").With("backend", b.Name), &s.checkWG)
 	}
 	a := b.Admission
-	if a.MaxStreams > 0 {
-		if st.gate == nil {
-			st.gate = limits.NewGate(a.MaxStreams, a.QueueSize)
-		} else {
-			st.gate.SetLimits(a.MaxStreams, a.QueueSize)
-		}
+	switch g := st.gate.Load(); {
+	case a.MaxStreams <= 0:
+		st.gate.Store(nil) // tickets already out release into the old gate
+	case g == nil:
+		st.gate.Store(limits.NewGate(a.MaxStreams, a.QueueSize))
+	default:
+		g.SetLimits(a.MaxStreams, a.QueueSize)
 	}
-	if a.NewStreamsPerSecond > 0 {
-		if st.pacer == nil {
-			st.pacer = limits.NewPacer(a.NewStreamsPerSecond, a.NewStreamsBurst)
-		} else {
-			st.pacer.SetRate(a.NewStreamsPerSecond, a.NewStreamsBurst)
-		}
+	switch p := st.pacer.Load(); {
+	case a.NewStreamsPerSecond <= 0:
+		st.pacer.Store(nil)
+	case p == nil:
+		st.pacer.Store(limits.NewPacer(a.NewStreamsPerSecond, a.NewStreamsBurst))
+	default:
+		p.SetRate(a.NewStreamsPerSecond, a.NewStreamsBurst)
 	}
 	return st
 }
@@ -128,8 +136,8 @@ func (ss *session) admitBackend(ctx context.Context, a Admission) (func(), polic
 	ctx, cancel := context.WithTimeout(ctx, a.QueueTimeout)
 	defer cancel()
 	release := func() {}
-	if st.gate != nil {
-		t, err := st.gate.Acquire(ctx)
+	if g := st.gate.Load(); g != nil {
+		t, err := g.Acquire(ctx)
 		switch {
 		case err == nil:
 			release = t.Release
@@ -141,8 +149,8 @@ func (ss *session) admitBackend(ctx context.Context, a Admission) (func(), polic
 			return nil, policy.QueueTimeout
 		}
 	}
-	if st.pacer != nil {
-		if err := st.pacer.Wait(ctx); err != nil {
+	if p := st.pacer.Load(); p != nil {
+		if err := p.Wait(ctx); err != nil {
 			release()
 			ss.l.metrics.rejected(st.name, "queue_timeout")
 			return nil, policy.QueueTimeout

@@ -116,7 +116,9 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 				return s.killAll(ctx.Err())
 			}
 		}
-		ss.forceClose()
+		// Its own goroutine: a client that does not read must not delay
+		// the schedule of the others.
+		go ss.forceClose()
 	}
 	// Every stream has been told; wait for the closes to finish.
 	select {

@@ -211,10 +211,11 @@ func (c admissionCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, st := range states {
-		if st.gate == nil {
+		g := st.gate.Load()
+		if g == nil {
 			continue
 		}
-		gs := st.gate.Stats()
+		gs := g.Stats()
 		ch <- prometheus.MustNewConstMetric(backendStreamsDesc, prometheus.GaugeValue, float64(gs.InUse), st.name)
 		ch <- prometheus.MustNewConstMetric(backendCapacityDesc, prometheus.GaugeValue, float64(gs.Capacity), st.name)
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(gs.Waiting), st.name)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/guard-xmpp/guard/proxyproto"
 	"github.com/guard-xmpp/guard/xmpp"
 )
 
@@ -47,7 +48,7 @@ const (
 // nodeState is the health and load of one node.
 type nodeState struct {
 	addr string
-	max  int
+	max  atomic.Int32 // 0: no cap of its own
 	open atomic.Int32
 
 	mu        sync.Mutex
@@ -114,7 +115,7 @@ func (st *backendState) setNodes(b Backend) {
 		if n == nil {
 			n = &nodeState{addr: nd.Address, checkedUp: true}
 		}
-		n.max = nd.MaxStreams
+		n.max.Store(int32(nd.MaxStreams))
 		st.nodes = append(st.nodes, n)
 	}
 }
@@ -127,20 +128,35 @@ func (st *backendState) pick(tried []*nodeState) (best *nodeState, full bool) {
 	nodes := st.nodes
 	st.poolMu.Unlock()
 	now := time.Now()
-	for _, n := range nodes {
-		if slices.Contains(tried, n) || !n.usable(now) {
+	for {
+		best, full = nil, false
+		for _, n := range nodes {
+			if slices.Contains(tried, n) || !n.usable(now) {
+				continue
+			}
+			open := n.open.Load()
+			if max := n.max.Load(); max > 0 && open >= max {
+				full = true
+				continue
+			}
+			if best == nil || open < best.open.Load() {
+				best = n
+			}
+		}
+		if best == nil {
+			return nil, full
+		}
+		// Reserve the stream on the node now, so that concurrent picks
+		// cannot all take its last place; the caller gives it back if the
+		// dial fails.
+		open := best.open.Load()
+		if max := best.max.Load(); max > 0 && open >= max {
 			continue
 		}
-		open := n.open.Load()
-		if n.max > 0 && int(open) >= n.max {
-			full = true
-			continue
-		}
-		if best == nil || open < best.open.Load() {
-			best = n
+		if best.open.CompareAndSwap(open, open+1) {
+			return best, full
 		}
 	}
-	return best, full
 }
 
 // startHealthChecks runs the active checks of st until ctx ends.
@@ -162,7 +178,11 @@ func (st *backendState) startHealthChecks(ctx context.Context, b Backend, log hc
 			nodes := slices.Clone(st.nodes)
 			st.poolMu.Unlock()
 			for _, n := range nodes {
-				n.setChecked(checkNode(ctx, n.addr, hc) == nil, log)
+				err := checkNode(ctx, n.addr, b, hc)
+				if ctx.Err() != nil {
+					return // cancelled (reload, shutdown): not the node's fault
+				}
+				n.setChecked(err == nil, log)
 			}
 			select {
 			case <-ctx.Done():
@@ -186,8 +206,8 @@ func (s *Server) stopChecks() {
 }
 
 // checkNode opens a stream to addr and expects a header and features.
-func checkNode(ctx context.Context, addr string, hc HealthCheck) error {
-	_, err := ProbeStream(ctx, addr, nil, hc.Domain, hc.Timeout)
+func checkNode(ctx context.Context, addr string, b Backend, hc HealthCheck) error {
+	_, err := ProbeStream(ctx, addr, b.TLS, b.ProxyProtocol, hc.Domain, hc.Timeout)
 	return err
 }
 
@@ -196,7 +216,7 @@ func checkNode(ctx context.Context, addr string, hc HealthCheck) error {
 // returns the server's first stream features, then ends the stream cleanly;
 // everything within timeout. It is Guard's health check, and what
 // `guard validate -probe` reports on.
-func ProbeStream(ctx context.Context, addr string, tlsConfig *tls.Config, domain string, timeout time.Duration) ([]byte, error) {
+func ProbeStream(ctx context.Context, addr string, tlsConfig *tls.Config, proxyVersion int, domain string, timeout time.Duration) ([]byte, error) {
 	d := net.Dialer{Timeout: timeout}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -204,6 +224,18 @@ func ProbeStream(ctx context.Context, addr string, tlsConfig *tls.Config, domain
 	}
 	defer raw.Close()
 	raw.SetDeadline(time.Now().Add(timeout))
+	if proxyVersion != 0 {
+		// A backend that expects a PROXY header gets one: LOCAL (v2) or
+		// UNKNOWN (v1), the forms for a proxy's own connections.
+		h := proxyproto.Header{Command: proxyproto.Local}
+		hb := h.AppendV2(nil)
+		if proxyVersion == 1 {
+			hb = h.AppendV1(nil)
+		}
+		if _, err := raw.Write(hb); err != nil {
+			return nil, err
+		}
+	}
 	c := raw
 	if tlsConfig != nil {
 		tc := tls.Client(raw, tlsConfig)
@@ -240,7 +272,11 @@ func ProbeStream(ctx context.Context, addr string, tlsConfig *tls.Config, domain
 				header = true
 			case xmpp.KindElement:
 				if header {
+					// End the stream and read the server's end, so that
+					// closing leaves no unread input (no reset).
 					io.WriteString(c, "</stream:stream>")
+					c.SetReadDeadline(time.Now().Add(min(timeout, 200*time.Millisecond)))
+					io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 					return unit, nil
 				}
 			case xmpp.KindEnd:
@@ -287,8 +323,8 @@ func (s *Server) Backends() []BackendStatus {
 	now := time.Now()
 	for _, st := range states {
 		bs := BackendStatus{Name: st.name}
-		if st.gate != nil {
-			g := st.gate.Stats()
+		if gate := st.gate.Load(); gate != nil {
+			g := gate.Stats()
 			bs.Streams, bs.MaxStreams, bs.Waiting = g.InUse, g.Capacity, g.Waiting
 		}
 		st.poolMu.Lock()
@@ -297,7 +333,7 @@ func (s *Server) Backends() []BackendStatus {
 		for _, n := range nodes {
 			n.mu.Lock()
 			ns := NodeStatus{Address: n.addr, Healthy: n.checkedUp, Ejected: now.Before(n.downUntil),
-				Streams: int(n.open.Load()), MaxStreams: n.max, Failures: n.failures}
+				Streams: int(n.open.Load()), MaxStreams: int(n.max.Load()), Failures: n.failures}
 			n.mu.Unlock()
 			ns.Up = ns.Healthy && !ns.Ejected
 			bs.Nodes = append(bs.Nodes, ns)
@@ -305,4 +341,22 @@ func (s *Server) Backends() []BackendStatus {
 		out = append(out, bs)
 	}
 	return out
+}
+
+// size returns the number of nodes in the pool.
+func (st *backendState) size() int {
+	st.poolMu.Lock()
+	defer st.poolMu.Unlock()
+	return len(st.nodes)
+}
+
+// resetChecks marks every node as passing, when active checks stop.
+func (st *backendState) resetChecks() {
+	st.poolMu.Lock()
+	defer st.poolMu.Unlock()
+	for _, n := range st.nodes {
+		n.mu.Lock()
+		n.checkedUp = true
+		n.mu.Unlock()
+	}
 }

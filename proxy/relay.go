@@ -204,6 +204,16 @@ func (r *relay) forward(d direction, dst net.Conn, b []byte, s scan) bool {
 			b = r.outgoing(b, s)
 		}
 		_, err = dst.Write(b)
+		if err != nil {
+			// Perhaps a part of the units went out: nothing may follow them.
+			r.mu.Lock()
+			if d == backendToClient {
+				r.clientEnded = true
+			} else {
+				r.backendEnd = true
+			}
+			r.mu.Unlock()
+		}
 	}
 	lock.Unlock()
 	if err != nil {
@@ -341,15 +351,26 @@ func (r *relay) endClient(ev policy.Event, text string) {
 	if se.Text == "" {
 		se.Text = text // the parser's detail, where policy has no text
 	}
+	r.mu.Lock()
+	if r.clientEnded || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	// The close is under way whatever happens next: the timer bounds it.
+	r.startClosingLocked(eventReason(ev))
+	r.mu.Unlock()
+	// A unit being forwarded to a client that does not read holds cw:
+	// bound that write, so this end (idle, drain, a fault) cannot hang.
+	r.client.tcp.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
 	r.cw.Lock()
 	r.mu.Lock()
 	if r.clientEnded || r.closed {
+		// The stuck write failed, perhaps mid-stanza: add nothing to it.
 		r.mu.Unlock()
 		r.cw.Unlock()
 		return
 	}
 	r.clientEnded = true
-	r.startClosingLocked(eventReason(ev))
 	var frame []byte
 	switch {
 	case r.raw:
@@ -362,10 +383,10 @@ func (r *relay) endClient(ev policy.Event, text string) {
 		frame = se.AppendTo(nil)
 	}
 	r.mu.Unlock()
-	r.client.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
+	r.client.tcp.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
 	r.client.Write(frame)
-	r.client.SetWriteDeadline(time.Time{})
 	r.client.CloseWrite()
+	r.client.tcp.SetWriteDeadline(time.Time{})
 	r.cw.Unlock()
 }
 
@@ -574,10 +595,12 @@ func (r *relay) drainClient() bool {
 // connection-timeout (RFC 6120 4.9.3.4 and 4.6.1).
 func (r *relay) probe(now time.Time) {
 	r.lastProbe.Store(now.UnixNano())
-	r.cw.Lock()
+	if !r.cw.TryLock() {
+		return // a write to the client is under way: no need to probe
+	}
 	defer r.cw.Unlock()
 	r.mu.Lock()
-	ended := r.clientEnded || r.closed
+	ended := r.clientEnded || r.closed || r.ended[backendToClient]
 	r.mu.Unlock()
 	if ended {
 		return

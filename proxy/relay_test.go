@@ -188,3 +188,45 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatalf("%d connections open after Shutdown", s.Open())
 	}
 }
+
+// A client that stops reading while the backend sends cannot pin its
+// session: the idle limit still ends it (the stuck write is bounded), and
+// so does a drain.
+func TestClientNotReading(t *testing.T) {
+	leakcheck.Check(t)
+	for _, how := range []string{"idle", "drain"} {
+		t.Run(how, func(t *testing.T) {
+			b := newTestBackend(t)
+			to := Timeouts{HalfClose: 500 * time.Millisecond}
+			if how == "idle" {
+				to.Idle = 500 * time.Millisecond
+			}
+			s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: to})
+			c, bc := openStream(t, b, addr)
+			_ = c // never read from again
+			flood := strings.Repeat(message, 1000)
+			go func() {
+				for i := 0; i < 200; i++ {
+					bc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+					if _, err := bc.Write([]byte(flood)); err != nil {
+						return
+					}
+				}
+			}()
+			time.Sleep(300 * time.Millisecond) // the client's window fills
+			if how == "drain" {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				done := make(chan error, 1)
+				go func() { done <- s.Drain(ctx, 0) }()
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					t.Fatal("Drain hung on a client that does not read")
+				}
+			}
+			waitOpen(t, s, 0)
+			bc.Close()
+		})
+	}
+}

@@ -413,16 +413,29 @@ func (s *Server) Close() error {
 		l.ln.Close()
 	}
 	s.mu.Unlock()
-	s.closeSessions()
+	for _, ss := range s.sessionList() {
+		ss.kill()
+	}
 	s.wg.Wait()
 	s.stopChecks()
 	return nil
 }
 
+// closeSessions ends every session with its shutdown stream error, each in
+// its own goroutine: one client that does not read must not hold up the
+// others, nor s.mu.
 func (s *Server) closeSessions() {
+	for _, ss := range s.sessionList() {
+		go ss.forceClose()
+	}
+}
+
+func (s *Server) sessionList() []*session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	out := make([]*session, 0, len(s.sessions))
 	for ss := range s.sessions {
-		ss.forceClose()
+		out = append(out, ss)
 	}
+	return out
 }

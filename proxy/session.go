@@ -241,6 +241,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	_, err = c.Write(r.outgoing(bp.units(bs.fwd), bs))
 	c.SetWriteDeadline(time.Time{})
 	bp.consume(bs.fwd)
+	ss.streamOpen = true // the backend's header is the client's now
 	if err != nil {
 		bp.discardAll()
 		closeBackend(false)
@@ -628,27 +629,28 @@ func (ss *session) dialPool(b Backend, log *connLog) (*sideConn, policy.Event, e
 	var tried []*nodeState
 	var lastErr error
 	for {
-		n, _ := ss.bst.pick(tried)
+		n, full := ss.bst.pick(tried) // reserves a stream on n
 		if n == nil {
-			if len(tried) == 1 && len(ss.bst.nodes) == 1 {
-				// A single server that cannot be reached: a backend failure.
+			if !full && len(tried) == 1 && ss.bst.size() == 1 {
+				// The one server did not answer: a backend failure.
 				return nil, policy.BackendRefused, lastErr
 			}
-			// No node of a pool can take the stream: overload, which the
-			// policy may answer with a redirect to another cluster.
+			// No node of the pool can take the stream (full, down,
+			// ejected): overload, which the policy may redirect to
+			// another cluster.
 			return nil, policy.PoolUnavailable, lastErr
 		}
 		tried = append(tried, n)
 		b.Address = n.addr
 		c, err := ss.dialBackend(b)
 		if err != nil {
+			n.open.Add(-1)
 			log.Warn("backend node unreachable", "backend", b.Name, "node", n.addr, "error", err)
 			n.failed(ss.l.log)
 			lastErr = err
 			continue
 		}
 		n.succeeded()
-		n.open.Add(1)
 		ss.node = n
 		return c, "", nil
 	}

@@ -67,5 +67,5 @@ func probeBackend(b config.Backend, domain string) ([]byte, error) {
 	if addr == "" && len(b.Nodes) > 0 {
 		addr = b.Nodes[0].Address
 	}
-	return proxy.ProbeStream(context.Background(), addr, tc, domain, b.ConnectTimeout+b.ReplyTimeout)
+	return proxy.ProbeStream(context.Background(), addr, tc, b.ProxyProtocol, domain, b.ConnectTimeout+b.ReplyTimeout)
 }
