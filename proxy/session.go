@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -304,7 +305,10 @@ func (ss *session) readClientHeader(cfg *ListenerConfig, cp *pipe, deadline time
 // policy-violation (RFC 6120 5.3.1).
 func (ss *session) startTLS(cfg *ListenerConfig, cp *pipe, hdr xmpp.Header, cs scan, deadline time.Time, log *connLog) string {
 	c := ss.conn
-	cp.consume(cs.fwd) // the plaintext header ends here
+	// The plaintext header ends here; whole units the client sent right
+	// after it (a pipelined <starttls/>) are judged like later ones.
+	pending := cs.fwd - cp.hdrEnd
+	cp.consume(cp.hdrEnd)
 	c.SetWriteDeadline(deadline)
 	_, err := c.Write(append(ownHeader(hdr.To), startTLSFeatures...))
 	c.SetWriteDeadline(time.Time{})
@@ -316,9 +320,20 @@ func (ss *session) startTLS(cfg *ListenerConfig, cp *pipe, hdr xmpp.Header, cs s
 	cp.setReadDeadline(deadline)
 	defer cp.setReadDeadline(time.Time{})
 	for {
-		s, err := cp.fill()
+		var s scan
+		if pending > 0 {
+			s, err = scan{fwd: pending}, nil
+			pending = 0
+		} else {
+			s, err = cp.fill()
+		}
 		if s.fwd > 0 {
-			if !isStartTLS(cp.units(s.fwd)) {
+			units := cp.units(s.fwd)
+			if len(bytes.TrimSpace(units)) == 0 {
+				cp.consume(s.fwd) // whitespace keepalives: wait on
+				continue
+			}
+			if !isStartTLS(units) {
 				log.Info("client did not start TLS where it is required")
 				cp.setReadDeadline(time.Time{})
 				return ss.refuse(cfg, hdr.To, policy.TLSRequired, "")

@@ -296,3 +296,49 @@ func TestPassthroughAdmission(t *testing.T) {
 	bc.Close()
 	waitOpen(t, s, 0)
 }
+
+// STARTTLS tolerates whitespace keepalives before <starttls/> and a
+// <starttls/> pipelined right after the header.
+func TestStartTLSWhitespaceAndPipelining(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	ltls, ctls := tlsListener(t, TLSStartTLS)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{TLS: ltls})
+	for _, first := range []string{clientHeader + startTLSCommand, clientHeader} {
+		raw := dial(t, addr)
+		write(t, raw, first)
+		if first == clientHeader {
+			expectGuardStartTLS(t, raw)
+			write(t, raw, " ")
+			time.Sleep(20 * time.Millisecond)
+			write(t, raw, "\n"+startTLSCommand)
+			expect(t, raw, proceedTLS)
+		} else {
+			// Pipelined: Guard's features and <proceed/> may come in one read.
+			raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var got []byte
+			buf := make([]byte, 1024)
+			for !strings.HasSuffix(string(got), proceedTLS) {
+				n, err := raw.Read(buf)
+				if err != nil {
+					t.Fatalf("read %q, %v", got, err)
+				}
+				got = append(got, buf[:n]...)
+			}
+			raw.SetReadDeadline(time.Time{})
+			if !strings.Contains(string(got), startTLSFeatures+proceedTLS) {
+				t.Fatalf("got %q", got)
+			}
+		}
+		c := tls.Client(raw, ctls)
+		if err := c.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		write(t, c, clientHeader)
+		bc := b.accept(t)
+		expect(t, bc, clientHeader)
+		c.Close()
+		bc.Close()
+	}
+	waitOpen(t, s, 0)
+}
