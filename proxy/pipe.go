@@ -2,13 +2,9 @@ package proxy
 
 import (
 	"errors"
-	"io"
 	"net"
 	"os"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/guard-xmpp/guard/xmpp"
 )
@@ -35,12 +31,6 @@ type pipe struct {
 	buffered bool
 	deadline time.Time // the read deadline set through setReadDeadline
 
-	// Plain sockets are read inside the poller's callback: one recvfrom
-	// per wake-up, into a buffer borrowed only when bytes are there.
-	recvFn func(fd uintptr) bool // p.recv, bound once so reading does not allocate
-	got    int                   // what the last recv returned
-	gotErr error
-
 	buf     []byte // nil when empty
 	n       int    // bytes in buf
 	scanned int    // bytes of buf given to tok
@@ -60,9 +50,7 @@ func newPipe(src *net.TCPConn, tok *xmpp.Tokenizer) (*pipe, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pipe{src: src, wait: w, tok: tok, hdrStart: -1}
-	p.recvFn = p.recv
-	return p, nil
+	return &pipe{src: src, wait: w, tok: tok, hdrStart: -1}, nil
 }
 
 // newSidePipe reads from a client connection, over TLS if it has it.
@@ -101,19 +89,6 @@ type scan struct {
 // It returns the scan and the read error (io.EOF included), either of which
 // may come with bytes to forward.
 func (p *pipe) fill() (scan, error) {
-	if !p.tls {
-		if err := p.wait.rc.Read(p.recvFn); err != nil {
-			return scan{}, err // a deadline, or the socket closed
-		}
-		k, rerr := p.got, p.gotErr
-		p.n += k
-		s := p.scan()
-		s.read = k
-		if p.n == 0 {
-			p.release()
-		}
-		return s, rerr
-	}
 	if p.buffered {
 		// What TLS read ahead, if anything, without touching the socket:
 		// a deadline in the past fails only a read that would wait.
@@ -262,37 +237,3 @@ func putBuf(b []byte) {
 
 // aLongTimeAgo is a read deadline that has passed.
 var aLongTimeAgo = time.Unix(1, 0)
-
-// recv reads what the socket holds into the buffer, borrowing one first. It
-// reports false, holding no buffer unless part of a unit is kept, when
-// there is nothing yet: the poller then waits for readability and calls it
-// again. Returning true ends the wait with p.got and p.gotErr set.
-func (p *pipe) recv(fd uintptr) bool {
-	if p.buf == nil {
-		p.buf = getBuf()
-	} else if p.n == len(p.buf) {
-		p.grow()
-	}
-	b := p.buf[p.n:]
-	for {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
-		switch errno {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			if p.n == 0 {
-				p.release()
-			}
-			return false
-		case 0:
-			p.got, p.gotErr = int(n), nil
-			if n == 0 {
-				p.gotErr = io.EOF
-			}
-			return true
-		default:
-			p.got, p.gotErr = 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("recvfrom", errno)}
-			return true
-		}
-	}
-}
