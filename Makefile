@@ -21,16 +21,7 @@ unit:
 # Every Fuzz* target of every package whose tests declare one, each for
 # $(FUZZTIME). Found anew on each run: new targets need no change here.
 fuzz:
-	@set -e; \
-	pkgs=$$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u); \
-	if [ -z "$$pkgs" ]; then echo "fuzz: no Fuzz targets"; exit 0; fi; \
-	for dir in $$pkgs; do \
-		pkg=$$($(GO) list "$$dir"); \
-		for name in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
-			echo "fuzz: $$pkg $$name for $(FUZZTIME)"; \
-			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) "$$pkg"; \
-		done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz-smoke.sh
 
 # Every benchmark once, at smoke size, so the suite cannot rot. Asserts
 # behaviour (no resets from Guard in the storm), never timing.
