@@ -46,7 +46,34 @@ func (s *Server) Apply(cfgs []ListenerConfig) error {
 			errs = append(errs, err)
 		}
 	}
+	s.dropUnusedBackends()
 	return errors.Join(errs...)
+}
+
+// dropUnusedBackends forgets the backends no listener uses any more: their
+// health checks stop and they leave /backends and the metrics. Streams
+// already relayed to them keep their state until they end.
+func (s *Server) dropUnusedBackends() {
+	used := make(map[*backendState]bool)
+	for _, l := range s.listenerList() {
+		st := l.state.Load()
+		if st.backend != nil {
+			used[st.backend] = true
+		}
+		for _, r := range st.routes {
+			used[r.st] = true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, st := range s.backends {
+		if !used[st] {
+			if st.checks != nil {
+				st.checks()
+			}
+			delete(s.backends, name)
+		}
+	}
 }
 
 // listenerList returns the current listeners.

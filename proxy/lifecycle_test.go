@@ -129,6 +129,15 @@ func TestApplyReload(t *testing.T) {
 	if err := s.Apply([]ListenerConfig{a}); err != nil {
 		t.Fatal(err)
 	}
+	// A backend no listener names any more is forgotten.
+	a2 := a
+	a2.Backend.Name = "b2"
+	if err := s.Apply([]ListenerConfig{a2}); err != nil {
+		t.Fatal(err)
+	}
+	if bs := s.Backends(); len(bs) != 1 || bs[0].Name != "b2" {
+		t.Fatalf("backends after a reload that renamed the only one: %+v", bs)
+	}
 	if c, err := net.DialTimeout("tcp", addrB, time.Second); err == nil {
 		c.Close()
 		t.Fatal("removed listener b still accepts")
