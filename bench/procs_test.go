@@ -109,12 +109,13 @@ func freePort(b testing.TB) string {
 }
 
 func startGuard(b testing.TB, backend string) (string, int, func()) {
-	return startGuardWith(b, backend, "")
+	return startGuardWith(b, backend, "", "")
 }
 
-// startGuardWith starts Guard with extra lines (e.g. admission keys) in its
-// backend block.
-func startGuardWith(b testing.TB, backend, backendExtra string) (string, int, func()) {
+// startGuardWith starts Guard with extra lines in its listener block (e.g.
+// a tls block) and in its backend block (e.g. admission keys), after
+// checking the file with guard validate.
+func startGuardWith(b testing.TB, backend, listenerExtra, backendExtra string) (string, int, func()) {
 	bin, err := buildGuard()
 	if err != nil {
 		b.Fatal(err)
@@ -130,14 +131,17 @@ admin {
 listener "bench" {
   address = %q
   backend = "sink"
-}
+%s}
 backend "sink" {
   address = %q
 %s}
-`, addr, backend, backendExtra)
+`, addr, listenerExtra, backend, backendExtra)
 	path := filepath.Join(b.TempDir(), "guard.hcl")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "validate", "-config", path).CombinedOutput(); err != nil {
+		b.Fatalf("guard validate: %v\n%s", err, out)
 	}
 	return startProcess(b, addr, bin, "-config", path)
 }

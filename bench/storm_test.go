@@ -166,7 +166,7 @@ func stormProxies(b *testing.B) []stormProxy {
 }
 
 func startStormGuard(b *testing.B, s stormSettings, backend string) (string, func() []byte) {
-	addr, _, stop := startGuardWith(b, backend, fmt.Sprintf(
+	addr, _, stop := startGuardWith(b, backend, "", fmt.Sprintf(
 		"  max_streams   = %d\n  queue_size    = %d\n  queue_timeout = %q\n",
 		s.Capacity, s.QueueSize, s.QueueTimeout))
 	return addr, func() []byte { stop(); return nil }

@@ -205,39 +205,12 @@ func tlsProxies(b testing.TB) []tlsProxy {
 
 // startGuardTLS starts Guard with a Direct TLS listener.
 func startGuardTLS(b testing.TB, backend string, c *tlsCert) (string, int, func()) {
-	bin, err := buildGuard()
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := freePort(b)
-	cfg := fmt.Sprintf(`
-log {
-  level = "warn"
-}
-admin {
-  address = ""
-}
-listener "bench" {
-  address = %q
-  backend = "sink"
-  tls {
+	return startGuardWith(b, backend, fmt.Sprintf(`  tls {
     mode      = "direct"
     cert_file = %q
     key_file  = %q
   }
-}
-backend "sink" {
-  address = %q
-}
-`, addr, c.certFile, c.keyFile, backend)
-	path := filepath.Join(b.TempDir(), "guard.hcl")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	if out, err := exec.Command(bin, "validate", "-config", path).CombinedOutput(); err != nil {
-		b.Fatalf("guard validate: %v\n%s", err, out)
-	}
-	return startProcess(b, addr, bin, "-config", path)
+`, c.certFile, c.keyFile), "")
 }
 
 // startHAProxyTLS starts HAProxy terminating TLS in mode tcp, configured as
