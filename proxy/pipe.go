@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/guard-xmpp/guard/xmpp"
@@ -30,6 +31,13 @@ type pipe struct {
 	tls      bool
 	buffered bool
 	deadline time.Time // the read deadline set through setReadDeadline
+
+	// park, once the relay runs, lets fill give up the goroutine after
+	// parkAfter of quiet (see reactor.go); nil: fill always waits in Go's
+	// poller. pollDeadline is the deadline the socket has now: deadline,
+	// or an earlier moment to stop waiting and park.
+	park         *parker
+	pollDeadline time.Time
 
 	buf     []byte // nil when empty
 	n       int    // bytes in buf
@@ -70,7 +78,66 @@ func newSidePipe(c *sideConn, tok *xmpp.Tokenizer) (*pipe, error) {
 // a TLS read-ahead check can put it back.
 func (p *pipe) setReadDeadline(t time.Time) {
 	p.deadline = t
+	p.setPollDeadline(t)
+}
+
+func (p *pipe) setPollDeadline(t time.Time) {
+	p.pollDeadline = t
 	p.src.SetReadDeadline(t)
+}
+
+// errParked is fill's answer when the pump parked: its goroutine must
+// return at once; the reactor resumes the pump in another.
+var errParked = errors.New("parked")
+
+// await waits until the source is readable, like wait.wait, but parks the
+// pump (errParked) once the source has been quiet for parkAfter, unless the
+// read deadline comes first.
+func (p *pipe) await() error {
+	if p.park == nil {
+		return p.wait.wait()
+	}
+	now := time.Now()
+	parkAt := now.Add(parkAfter)
+	switch {
+	case !p.deadline.IsZero() && !p.deadline.After(parkAt):
+		if !p.pollDeadline.Equal(p.deadline) {
+			p.setPollDeadline(p.deadline)
+		}
+	case p.pollDeadline.IsZero() || p.pollDeadline.After(parkAt) || p.pollDeadline.Before(now.Add(parkAfter/2)):
+		// Moved only now and then on a busy stream: a park comes after
+		// between parkAfter/2 and parkAfter of quiet.
+		p.setPollDeadline(parkAt)
+	}
+	err := p.wait.wait()
+	if !p.parkTime(err) {
+		return err
+	}
+	// Quiet: park with the relay's deadline on the socket, so that a pump
+	// resumed at that deadline sees it pass.
+	p.setPollDeadline(p.deadline)
+	if p.park.park(p.deadline) {
+		return errParked
+	}
+	return p.wait.wait() // cannot be watched (closed, say): wait here
+
+}
+
+// parkTime reports whether err is the socket's deadline passing at a moment
+// set to park, not at the relay's own deadline.
+func (p *pipe) parkTime(err error) bool {
+	if p.park == nil || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT) {
+		return false
+	}
+	return p.deadline.IsZero() || time.Now().Before(p.deadline)
+}
+
+// unpark resumes the pump if it is parked, so that it sees its socket
+// closed.
+func (p *pipe) unpark() {
+	if p.park != nil {
+		p.park.wake()
+	}
 }
 
 // scan is the outcome of one fill.
@@ -93,7 +160,7 @@ func (p *pipe) fill() (scan, error) {
 		// What TLS read ahead, if anything, without touching the socket:
 		// a deadline in the past fails only a read that would wait.
 		p.src.SetReadDeadline(aLongTimeAgo)
-	} else if err := p.wait.wait(); err != nil {
+	} else if err := p.await(); err != nil {
 		return scan{}, err
 	}
 	if p.buf == nil {
@@ -103,10 +170,15 @@ func (p *pipe) fill() (scan, error) {
 	}
 	k, rerr := p.src.Read(p.buf[p.n:])
 	if p.buffered {
-		p.src.SetReadDeadline(p.deadline)
+		p.setPollDeadline(p.deadline)
 		if k == 0 && errors.Is(rerr, os.ErrDeadlineExceeded) {
 			rerr = nil // nothing was buffered: wait on the socket next time
 		}
+	}
+	if k == 0 && p.parkTime(rerr) {
+		// The moment to park passed between the wait and the read (or
+		// in the middle of a TLS record): nothing is lost, fill again.
+		rerr = nil
 	}
 	p.buffered = p.tls && k > 0 && rerr == nil
 	p.n += k

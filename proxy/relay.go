@@ -95,8 +95,16 @@ func (r *relay) start(done func(reason string)) {
 	r.lastActive.Store(time.Now().UnixNano())
 	r.done = done
 	r.running.Store(2)
+	r.armClientTimer(time.Now())
 	go r.pump(clientToBackend)
 	go r.pump(backendToClient)
+}
+
+// enableParking lets the pumps park when their sources are quiet. Called
+// before anything else can see the relay (a kill would unpark).
+func (r *relay) enableParking() {
+	r.cp.park = newParker(r.cp.wait.rc, func() { r.pump(clientToBackend) })
+	r.bp.park = newParker(r.bp.wait.rc, func() { r.pump(backendToClient) })
 }
 
 // pumpDone is called by each pump as it returns; the last one reports.
@@ -114,17 +122,25 @@ func (r *relay) pumpDone() {
 }
 
 // pump moves one direction until EOF, an error, or the relay being closed.
+// A pump that parks (its source quiet) returns and is called again, in a new
+// goroutine, when the source has input or its deadline passes.
 func (r *relay) pump(d direction) {
-	defer r.pumpDone()
+	if !r.run(d) {
+		r.pumpDone()
+	}
+}
+
+// run is the pump's loop; it reports whether the pump parked.
+func (r *relay) run(d direction) (parked bool) {
 	p, dst := r.cp, net.Conn(r.backend)
 	if d == backendToClient {
 		p, dst = r.bp, r.client
 	}
-	if d == clientToBackend {
-		r.armClientTimer(time.Now())
-	}
 	for {
 		s, err := p.fill()
+		if err == errParked {
+			return true
+		}
 		if d == clientToBackend && r.shaper != nil && s.read > 0 {
 			// Back-pressure, not loss: the client's TCP window closes
 			// while Guard waits to read more.
@@ -137,7 +153,7 @@ func (r *relay) pump(d direction) {
 				if d == clientToBackend {
 					r.drainClient()
 				}
-				return
+				return false
 			}
 			p.consume(s.fwd)
 		}
@@ -150,28 +166,28 @@ func (r *relay) pump(d direction) {
 			// Keep reading (and discarding) until the peer's FIN or the
 			// timer: the lingering half of the close.
 			if !r.drain(d, p) {
-				return
+				return false
 			}
 			r.finish(d)
-			return
+			return false
 		}
 		switch {
 		case err == nil:
 		case err == io.EOF:
 			r.sideEOF(d, p)
-			return
+			return false
 		case errors.Is(err, syscall.ETIMEDOUT):
 			// TCP_USER_TIMEOUT: sent data went unacknowledged. (Checked
 			// first: syscall.Errno counts ETIMEDOUT as a deadline too.)
 			r.ioError(d, true, err)
-			return
+			return false
 		case errors.Is(err, os.ErrDeadlineExceeded) && d == clientToBackend:
 			if !r.clientTimer() {
-				return
+				return false
 			}
 		default:
 			r.ioError(d, true, err)
-			return
+			return false
 		}
 	}
 }
@@ -441,6 +457,7 @@ func (r *relay) failBackend(ev policy.Event) {
 	r.mu.Unlock()
 	r.backend.tcp.SetLinger(0)
 	r.backend.tcp.Close()
+	r.bp.unpark()
 }
 
 // ioError handles a failed read (onRead) or write in direction d.
@@ -508,6 +525,9 @@ func (r *relay) closeLocked(reason string, resetBackend bool) {
 	// sent close_notify with its CloseWrite already.
 	r.client.tcp.Close()
 	r.backend.tcp.Close()
+	// A parked pump is not in the poller: the close does not wake it.
+	r.cp.unpark()
+	r.bp.unpark()
 }
 
 // shutdown ends the stream because Guard is draining: the client hears

@@ -406,6 +406,7 @@ func (ss *session) handshakeTLS(cfg *ListenerConfig, deadline time.Time, log *co
 
 // startRelay hands the connection to r, unless Shutdown came first.
 func (ss *session) startRelay(r *relay, log *connLog, end func(string)) string {
+	r.enableParking()
 	ss.mu.Lock()
 	closed := ss.closed
 	if !closed {
