@@ -50,11 +50,19 @@ func setOpts(c *net.TCPConn, userTimeout time.Duration) error {
 // holding a buffer: an idle stream costs Guard no copy buffer, only the
 // goroutine that waits. It peeks one byte with MSG_PEEK; the byte stays in the
 // kernel for the Read that follows.
+//
+// A peek only answers "not yet": once the poller reports the socket readable,
+// wait returns without peeking again and the Read that follows finds what is
+// there, data, EOF or the socket's error (one system call per wake-up saved).
+// A stale report (input already consumed) makes that Read wait in the poller
+// until input comes or its deadline passes, which the relay sets no later
+// than the moment to park.
 type readWaiter struct {
-	rc   syscall.RawConn
-	fn   func(fd uintptr) bool // w.ready, bound once so that waiting does not allocate
-	peek [1]byte
-	err  syscall.Errno // a socket error the peek consumed
+	rc     syscall.RawConn
+	fn     func(fd uintptr) bool // w.ready, bound once so that waiting does not allocate
+	peek   [1]byte
+	err    syscall.Errno // a socket error the peek consumed
+	waited bool          // the peek said "not yet" and the poller was asked
 }
 
 func newReadWaiter(c *net.TCPConn) (*readWaiter, error) {
@@ -71,6 +79,7 @@ func newReadWaiter(c *net.TCPConn) (*readWaiter, error) {
 // (a deadline, the socket being closed) or of the socket (ECONNRESET,
 // ETIMEDOUT from TCP_USER_TIMEOUT).
 func (w *readWaiter) wait() error {
+	w.waited = false
 	if err := w.rc.Read(w.fn); err != nil {
 		return err
 	}
@@ -86,10 +95,16 @@ func (w *readWaiter) wait() error {
 }
 
 func (w *readWaiter) ready(fd uintptr) bool {
+	if w.waited {
+		return true // the poller says readable: the Read will tell what
+	}
 	_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&w.peek[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
 	switch errno {
-	case unix.EAGAIN, unix.EINTR:
+	case unix.EAGAIN:
+		w.waited = true
 		return false // nothing yet: let the poller wait
+	case unix.EINTR:
+		return false
 	case 0:
 		return true // a byte or EOF, for the Read that follows
 	default:
