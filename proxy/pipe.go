@@ -30,7 +30,7 @@ type pipe struct {
 	// fill reads again, with a deadline in the past, before it waits.
 	tls      bool
 	buffered bool
-	more     bool // the last read filled the buffer: read again without waiting
+	more     bool      // the last read filled the buffer: read again without waiting
 	deadline time.Time // the read deadline set through setReadDeadline
 
 	// park, once the relay runs, lets fill give up the goroutine after
