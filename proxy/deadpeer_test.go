@@ -155,3 +155,37 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, reason string) f
 	}
 	return 0
 }
+
+// Guard's client sockets run no TCP keepalive of their own: combined with
+// TCP_USER_TIMEOUT it ended live, idle streams of clients that run
+// keepalives themselves (see tuneClient). Checked on the accepted socket of
+// a relayed stream, and on one still in its handshake.
+func TestClientSocketsHaveNoKeepalive(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: Timeouts{Probe: time.Minute, ProbeTimeout: 30 * time.Second}})
+	c, _ := openStream(t, b, addr)
+	waiting := dial(t, addr)
+	waitFor(t, "two sessions", func() bool { return s.Open() == 2 })
+	s.mu.Lock()
+	var socks []*net.TCPConn
+	for ss := range s.sessions {
+		socks = append(socks, ss.client)
+	}
+	s.mu.Unlock()
+	for _, sock := range socks {
+		rc, err := sock.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var on int
+		var serr error
+		rc.Control(func(fd uintptr) { on, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE) })
+		if serr != nil || on != 0 {
+			t.Errorf("Guard's socket for client %v: SO_KEEPALIVE = %d (%v), want 0", sock.RemoteAddr(), on, serr)
+		}
+	}
+	c.Close()
+	waiting.Close()
+	waitOpen(t, s, 0)
+}

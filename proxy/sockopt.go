@@ -19,7 +19,19 @@ const finWait2Lifetime = time.Second
 // TCP_USER_TIMEOUT so that data a vanished client never acknowledges fails the
 // connection on Guard's clock, and TCP_LINGER2 so that no socket Guard closed
 // lingers in FIN_WAIT2 for the system default of a minute.
+//
+// It also turns off the TCP keepalive Go enables on accepted sockets (every
+// 15 s). With TCP_USER_TIMEOUT set, Linux ends a connection as soon as one
+// keepalive probe is outstanding and the peer has been silent for the user
+// timeout: no retries. A live client that runs keepalives of its own (Go
+// clients do, every 15 s) sends probes that cross Guard's, and its answer to
+// Guard's probe can be dropped (out-of-window ACKs are rate limited), so
+// live, idle clients were cut 30 to 45 s into their streams. Guard's probe is
+// the whitespace keepalive: data, retransmitted until TCP_USER_TIMEOUT.
 func tuneClient(c *net.TCPConn, userTimeout time.Duration) error {
+	if err := c.SetKeepAlive(false); err != nil {
+		return err
+	}
 	return setOpts(c, userTimeout)
 }
 
