@@ -2,11 +2,9 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -476,10 +474,6 @@ func cpuSeconds(b testing.TB, pid int) float64 {
 }
 
 func writeLatencyResults(b *testing.B, s latencySettings, n int, results []latResult, added map[string]map[string]float64, ratios map[string]float64) {
-	name := "latency.json"
-	if s.Smoke {
-		name = "latency-smoke.json"
-	}
 	out := struct {
 		Benchmark string                        `json:"benchmark"`
 		Date      string                        `json:"date"`
@@ -489,16 +483,5 @@ func writeLatencyResults(b *testing.B, s latencySettings, n int, results []latRe
 		AddedUs   map[string]map[string]float64 `json:"added_over_direct"`
 		Ratios    map[string]float64            `json:"guard_over_haproxy,omitempty"`
 	}{"BenchmarkLatency", time.Now().UTC().Format(time.RFC3339), s, n, results, added, ratios}
-	data, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.MkdirAll("results", 0o755); err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join("results", name)
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("latency figures written to bench/%s", path)
+	writeResults(b, "latency", s.Smoke, out)
 }

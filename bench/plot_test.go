@@ -63,6 +63,21 @@ func TestPlots(t *testing.T) {
 		}
 		t.Logf("wrote %s", path)
 	})
+	t.Run("throughput", func(t *testing.T) { plotThroughputFigure(t, out) })
+	t.Run("idle", func(t *testing.T) {
+		var r idleFile
+		if !readResults(t, "idle.json", &r) {
+			return
+		}
+		if len(r.Peers) == 0 {
+			t.Skip("results/idle.json has no curve (run BenchmarkIdleStreamRSS): no figure")
+		}
+		path := filepath.Join(out, "idle-rss.png")
+		if err := plotIdleRSS(r, path); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", path)
+	})
 }
 
 // readResults decodes results/name into v; it skips the test when the file
@@ -98,9 +113,10 @@ type stormFile struct {
 
 // Colours per peer, the same in every figure.
 var peerColors = map[string]color.Color{
-	"direct":  color.RGBA{0x55, 0x55, 0x55, 0xff},
-	"guard":   color.RGBA{0x1f, 0x77, 0xb4, 0xff},
-	"haproxy": color.RGBA{0xd6, 0x27, 0x28, 0xff},
+	"direct":    color.RGBA{0x55, 0x55, 0x55, 0xff},
+	"guard":     color.RGBA{0x1f, 0x77, 0xb4, 0xff},
+	"guard-raw": color.RGBA{0x17, 0xbe, 0xcf, 0xff},
+	"haproxy":   color.RGBA{0xd6, 0x27, 0x28, 0xff},
 }
 
 func newPlot(title string) *plot.Plot {

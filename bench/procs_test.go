@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +29,14 @@ func TestMain(m *testing.M) {
 	}
 	if spec := os.Getenv(stormBackendEnv); spec != "" {
 		runStormBackend(spec)
+		return
+	}
+	if spec := os.Getenv(idleHolderEnv); spec != "" {
+		runIdleHolder(spec)
+		return
+	}
+	if os.Getenv(throughputSinkEnv) == "1" {
+		runThroughputSink()
 		return
 	}
 	os.Exit(m.Run())
@@ -61,6 +71,38 @@ func runSink() {
 			io.Copy(io.Discard, c)
 		}()
 	}
+}
+
+// writeResults writes v, indented, to bench/results/NAME.json, or
+// NAME-smoke.json for a smoke run (not committed).
+func writeResults(b testing.TB, base string, smoke bool, v any) {
+	name := base + ".json"
+	if smoke {
+		name = base + "-smoke.json"
+	}
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.MkdirAll("results", 0o755); err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join("results", name)
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("results written to bench/%s", path)
+}
+
+// readResults reads bench/results/NAME.json (NAME-smoke.json) into v, and
+// reports whether there was one that parsed.
+func readResultsFile(base string, smoke bool, v any) bool {
+	name := base + ".json"
+	if smoke {
+		name = base + "-smoke.json"
+	}
+	old, err := os.ReadFile(filepath.Join("results", name))
+	return err == nil && json.Unmarshal(old, v) == nil
 }
 
 // startSink starts the sink backend process and returns its address.
@@ -143,7 +185,14 @@ backend "sink" {
 	if out, err := exec.Command(bin, "validate", "-config", path).CombinedOutput(); err != nil {
 		b.Fatalf("guard validate: %v\n%s", err, out)
 	}
-	return startProcess(b, addr, bin, "-config", path)
+	return startProcessEnv(b, addr, guardEnv(), bin, "-config", path)
+}
+
+// guardEnv is Guard's environment: the benchmark's, plus the assignments
+// in GUARD_BENCH_GUARD_ENV (e.g. "GOGC=50 GOMAXPROCS=1"), for tuning
+// experiments that must not touch the benchmark's own clients.
+func guardEnv() []string {
+	return append(os.Environ(), strings.Fields(os.Getenv("GUARD_BENCH_GUARD_ENV"))...)
 }
 
 func startHAProxy(b testing.TB, backend string) (string, int, func()) {
@@ -183,7 +232,18 @@ func startProcess(b testing.TB, addr, name string, args ...string) (string, int,
 // startProcessOutput is startProcess with the proxy's stdout and stderr
 // going to out.
 func startProcessOutput(b testing.TB, addr string, out io.Writer, name string, args ...string) (string, int, func()) {
+	return startProcessFull(b, addr, out, nil, name, args...)
+}
+
+// startProcessEnv is startProcess with the environment env (nil: the
+// benchmark's).
+func startProcessEnv(b testing.TB, addr string, env []string, name string, args ...string) (string, int, func()) {
+	return startProcessFull(b, addr, os.Stderr, env, name, args...)
+}
+
+func startProcessFull(b testing.TB, addr string, out io.Writer, env []string, name string, args ...string) (string, int, func()) {
 	cmd := exec.Command(name, args...)
+	cmd.Env = env
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {

@@ -224,6 +224,10 @@ backend openfire
 // iteration is one round of storms, one per proxy, in rotating order. The
 // outcome table goes to results/storm.json (storm-smoke.json in smoke mode).
 //
+// Then one more round against a backend that frees its slots slowly (each
+// stream held GUARD_BENCH_STORM_SLOW_HOLD, 1 s by default), where queues run
+// out of time: results/storm-slow.json.
+//
 // Whatever the timing, Guard's clients must all be served or refused with a
 // stream error: no reset, no silent close.
 func BenchmarkStorm(b *testing.B) {
@@ -233,9 +237,25 @@ func BenchmarkStorm(b *testing.B) {
 		b.Fatalf("GUARD_BENCH_STORM_N=%d: the clients are in this process, which may hold 20,000 descriptors", s.Clients)
 	}
 	ps := stormProxies(b)
+	stormScenario(b, s, ps, b.N, "storm")
+	slow := s
+	slow.hold = time.Second
+	if s.Smoke {
+		slow.hold = 500 * time.Millisecond
+	}
+	if d, err := time.ParseDuration(os.Getenv("GUARD_BENCH_STORM_SLOW_HOLD")); err == nil && d > 0 {
+		slow.hold = d
+	}
+	slow.Hold = slow.hold.String()
+	stormScenario(b, slow, ps, 1, "storm-slow")
+}
+
+// stormScenario runs n rounds of storms with settings s, writes
+// results/NAME.json and checks Guard's promise.
+func stormScenario(b *testing.B, s stormSettings, ps []stormProxy, n int, name string) {
 	totals := make([]stormTally, len(ps))
 	var rounds [][]stormTally
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < n; i++ {
 		round := make([]stormTally, len(ps))
 		for j := range ps {
 			k := (i + j) % len(ps)
@@ -244,21 +264,25 @@ func BenchmarkStorm(b *testing.B) {
 		}
 		rounds = append(rounds, round)
 	}
-	n := float64(b.N)
-	b.Logf("%d round(s) of %d clients, C=%d, hold %v (counts summed over rounds; metrics are per round):", b.N, s.Clients, s.Capacity, s.hold)
+	per := float64(n)
+	b.Logf("%s: %d round(s) of %d clients, C=%d, hold %v (counts summed over rounds; metrics are per round):", name, n, s.Clients, s.Capacity, s.hold)
 	for k, p := range ps {
 		t := totals[k]
 		t.Proxy = p.name
 		totals[k] = t
-		b.ReportMetric(float64(t.Served)/n, p.name+":served")
-		b.ReportMetric(float64(t.StreamErrors)/n, p.name+":stream_errors")
-		b.ReportMetric(float64(t.Resets)/n, p.name+":resets")
-		b.ReportMetric(float64(t.SilentCloses)/n, p.name+":silent_closes")
-		b.ReportMetric(float64(t.Timeouts)/n, p.name+":timeouts")
-		b.ReportMetric(float64(t.BackendMaxStreams), p.name+":backend_max_streams")
-		b.ReportMetric(float64(t.BackendResets)/n, p.name+":backend_resets")
+		metric := p.name + ":"
+		if name != "storm" {
+			metric = name + ":" + p.name + ":"
+		}
+		b.ReportMetric(float64(t.Served)/per, metric+"served")
+		b.ReportMetric(float64(t.StreamErrors)/per, metric+"stream_errors")
+		b.ReportMetric(float64(t.Resets)/per, metric+"resets")
+		b.ReportMetric(float64(t.SilentCloses)/per, metric+"silent_closes")
+		b.ReportMetric(float64(t.Timeouts)/per, metric+"timeouts")
+		b.ReportMetric(float64(t.BackendMaxStreams), metric+"backend_max_streams")
+		b.ReportMetric(float64(t.BackendResets)/per, metric+"backend_resets")
 		if t.Other > 0 {
-			b.ReportMetric(float64(t.Other)/n, p.name+":other")
+			b.ReportMetric(float64(t.Other)/per, metric+"other")
 		}
 		b.Logf("%-8s served %5d  stream_errors %5d %v  resets %5d  silent_closes %5d  timeouts %5d  other %d  | backend max %d streams, %d resets | slowest %v",
 			p.name, t.Served, t.StreamErrors, t.Conditions, t.Resets, t.SilentCloses, t.Timeouts, t.Other,
@@ -270,7 +294,7 @@ func BenchmarkStorm(b *testing.B) {
 			b.Logf("%-8s other outcomes, e.g. %q", p.name, t.OtherSamples)
 		}
 	}
-	writeStormResults(b, s, b.N, totals, rounds)
+	writeStormResults(b, s, n, totals, rounds, name)
 
 	// Guard's promise, a behaviour rather than a timing.
 	for _, t := range totals {
@@ -278,8 +302,8 @@ func BenchmarkStorm(b *testing.B) {
 			continue
 		}
 		if t.Resets != 0 || t.SilentCloses != 0 || t.Served+t.StreamErrors != t.Clients {
-			b.Errorf("guard: %d clients, %d served, %d stream errors, %d resets, %d silent closes, %d timeouts, %d other: want every client served or refused with a stream error",
-				t.Clients, t.Served, t.StreamErrors, t.Resets, t.SilentCloses, t.Timeouts, t.Other)
+			b.Errorf("guard (%s): %d clients, %d served, %d stream errors, %d resets, %d silent closes, %d timeouts, %d other: want every client served or refused with a stream error",
+				name, t.Clients, t.Served, t.StreamErrors, t.Resets, t.SilentCloses, t.Timeouts, t.Other)
 		}
 	}
 }
@@ -365,11 +389,7 @@ func haproxyTerminations(logs []byte) map[string]int {
 	return m
 }
 
-func writeStormResults(b *testing.B, s stormSettings, n int, totals []stormTally, rounds [][]stormTally) {
-	name := "storm.json"
-	if s.Smoke {
-		name = "storm-smoke.json"
-	}
+func writeStormResults(b *testing.B, s stormSettings, n int, totals []stormTally, rounds [][]stormTally, base string) {
 	out := struct {
 		Benchmark string         `json:"benchmark"`
 		Date      string         `json:"date"`
@@ -381,18 +401,7 @@ func writeStormResults(b *testing.B, s stormSettings, n int, totals []stormTally
 	if n > 1 {
 		out.PerRound = rounds
 	}
-	data, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.MkdirAll("results", 0o755); err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join("results", name)
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("outcome table written to bench/%s", path)
+	writeResults(b, base, s.Smoke, out)
 }
 
 // stormOutcome is what one client saw.

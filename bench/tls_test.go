@@ -743,31 +743,14 @@ func openTLSStreams(b *testing.B, addr string, cfg *tls.Config, n int) []*tls.Co
 // writeTLSResults stores section under key in results/tls.json (or
 // tls-smoke.json), keeping the other benchmark's section.
 func writeTLSResults(b *testing.B, smoke bool, key string, section any) {
-	name := "tls.json"
-	if smoke {
-		name = "tls-smoke.json"
-	}
-	path := filepath.Join("results", name)
 	doc := map[string]json.RawMessage{}
-	if old, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(old, &doc); err != nil {
-			doc = map[string]json.RawMessage{}
-		}
+	if !readResultsFile("tls", smoke, &doc) {
+		doc = map[string]json.RawMessage{}
 	}
 	data, err := json.Marshal(section)
 	if err != nil {
 		b.Fatal(err)
 	}
 	doc[key] = data
-	out, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.MkdirAll("results", 0o755); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(path, append(out, '\n'), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("results written to bench/%s (%q)", path, key)
+	writeResults(b, "tls", smoke, doc)
 }
