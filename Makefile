@@ -29,11 +29,26 @@ bench-smoke:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -short ./...
 
 # The full benchmarks, Guard against HAProxy and a direct connection in the
-# same run (figures for docs/performance.md).
+# same run, about ten minutes on two cores; needs haproxy and prosody
+# (.ci/run installs them). One run makes everything docs/performance.md
+# shows: the machine and its load (bench/results/machine.json), the micro
+# benchmarks of proxy/ and xmpp/ (output in bench/results/micro.txt, medians
+# in micro.json), every benchmark in bench/ (bench/results/*.json), the
+# figures (docs/img/*.png) and the page itself, rendered from
+# bench/performance.md.tmpl.
+BENCH_MICRO_TIME  ?= 1s
+BENCH_MICRO_COUNT ?= 3
+MICRO_BENCH        = $(GO) test -run '^$$' -bench . -benchtime $(BENCH_MICRO_TIME) -count $(BENCH_MICRO_COUNT) ./proxy ./xmpp
+
+bench: SHELL := /bin/bash
+bench: .SHELLFLAGS := -o pipefail -c
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 3 ./proxy ./xmpp
+	GUARD_BENCH_RECORD=1 $(GO) test -count=1 -run '^TestRecordMachine$$' ./bench
+	{ echo "# command: $(MICRO_BENCH)"; $(MICRO_BENCH); } | tee bench/results/micro.txt
+	GUARD_BENCH_RECORD=1 $(GO) test -count=1 -run '^TestRecordMicro$$' ./bench
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench
 	$(GO) test -count=1 -run '^TestPlots$$' ./bench
+	GUARD_BENCH_REPORT=1 $(GO) test -count=1 -run '^TestReport$$' ./bench
 
 build:
 	$(GO) build -o bin/guard ./cmd/guard
