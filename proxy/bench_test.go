@@ -152,3 +152,34 @@ func BenchmarkRelayRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// largeStanzas is 16 message stanzas of 16 KiB each, mostly body text: the
+// bulk case (file transfer in-band, pasted logs, inline images).
+var largeStanzas = func() []byte {
+	const size = 16 << 10
+	head := "<message to='alice@localhost/res' from='bob@localhost/phone' type='chat'><body>"
+	tail := "</body></message>"
+	text := strings.Repeat("All work and no play makes Jack a dull boy. ", size/44+1)
+	one := head + text[:size-len(head)-len(tail)] + tail
+	return []byte(strings.Repeat(one, 16))
+}()
+
+// BenchmarkRelayLargeStanzas is BenchmarkRelayThroughput with 16 KiB
+// stanzas, the size of Guard's read buffer: every stanza straddles reads.
+func BenchmarkRelayLargeStanzas(b *testing.B) {
+	for _, p := range benchPeers {
+		b.Run(p.name, func(b *testing.B) {
+			backend := serveBackend(b, func(c net.Conn) { io.Copy(io.Discard, c) })
+			c := openBenchStream(b, p.setup(b, backend))
+			defer c.Close()
+			b.SetBytes(int64(len(largeStanzas)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Write(largeStanzas); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
