@@ -77,6 +77,7 @@ func idleSmoke() bool { return testing.Short() || os.Getenv("GUARD_BENCH_SMOKE")
 
 // The results file, results/idle.json.
 type idleFile struct {
+	Date     string        `json:"date,omitempty"` // when it was last written, UTC, RFC 3339
 	Settings *idleSettings `json:"settings,omitempty"`
 	Peers    []idlePeer    `json:"peers,omitempty"`
 	Fleet    *idleFleet    `json:"fleet,omitempty"`
@@ -729,6 +730,7 @@ func writeIdleResults(b *testing.B, smoke bool, update func(*idleFile)) {
 		f = idleFile{}
 	}
 	update(&f)
+	f.Date = time.Now().UTC().Format(time.RFC3339)
 	writeResults(b, "idle", smoke, f)
 }
 

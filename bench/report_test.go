@@ -1336,8 +1336,10 @@ func newRepLatencyView(l reportLatency) *repLatencyView {
 			CPU: repRatio(g.ProxyCPUmsPer1000RT, h.ProxyCPUmsPer1000RT), Lost: ""}
 		v.AddedP50Guard, v.AddedP50HAP = repSignedUs(added(g, "p50_us")), repSignedUs(added(h, "p50_us"))
 		v.AddedP99Guard, v.AddedP99HAP = repSignedUs(added(g, "p99_us")), repSignedUs(added(h, "p99_us"))
-		v.GuardP50Lower = added(g, "p50_us") <= added(h, "p50_us")
-		v.GuardP99Lower = added(g, "p99_us") <= added(h, "p99_us")
+		// A proxy cannot take latency away: an added figure below zero is
+		// the direct connection's own noise, and counts as nothing added.
+		v.GuardP50Lower = max(added(g, "p50_us"), 0) <= max(added(h, "p50_us"), 0)
+		v.GuardP99Lower = max(added(g, "p99_us"), 0) <= max(added(h, "p99_us"), 0)
 		v.CPURatio = repNum(g.ProxyCPUmsPer1000RT/h.ProxyCPUmsPer1000RT, 2) + "×"
 		v.GuardLessCPU = g.ProxyCPUmsPer1000RT <= h.ProxyCPUmsPer1000RT
 	}

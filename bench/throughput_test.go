@@ -110,6 +110,7 @@ type throughputResult struct {
 
 // throughputFile is results/throughput.json.
 type throughputFile struct {
+	Date     string             `json:"date"` // when it was written, UTC, RFC 3339
 	Settings throughputSettings `json:"settings"`
 	Results  []throughputResult `json:"results"`
 	Ratios   map[string]float64 `json:"ratios"`
@@ -522,5 +523,6 @@ func keepTail(tail, b []byte) []byte {
 }
 
 func writeThroughputResults(b *testing.B, f throughputFile) {
+	f.Date = time.Now().UTC().Format(time.RFC3339)
 	writeResults(b, "throughput", f.Settings.Smoke, f)
 }
