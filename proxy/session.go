@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/guard-xmpp/guard/limits"
@@ -790,25 +791,65 @@ func (ss *session) forceClose() {
 	}
 }
 
+// errClientGone ends a client's wait in the admission queue when it has
+// closed or reset its connection.
+var errClientGone = errors.New("client gone")
+
+// watchGone watches the client's socket while the session waits for
+// admission, and calls gone if the client closes or resets it: a client that
+// gave up must not keep its place in the queue (a storm of clients that time
+// out and reconnect would fill it with places nobody takes). Bytes from a
+// live client (pipelined stanzas) end the watch: they stay in the socket for
+// the relay. stop ends the watch and returns once it has.
+func watchGone(cp *pipe, gone func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := cp.wait.wait()
+		if err == nil && !cp.wait.gone() {
+			return // data: alive
+		}
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, syscall.ETIMEDOUT) {
+			return // stopped
+		}
+		gone()
+	}()
+	return func() {
+		// A deadline in the past wakes the wait; the socket gets the
+		// session's own deadline back.
+		cp.setPollDeadline(aLongTimeAgo)
+		<-done
+		cp.setPollDeadline(cp.deadline)
+	}
+}
+
 // admit runs the backend admission of a client whose header has arrived.
 // It reports refused with a reason when the connection ended (client gone,
 // shutdown), or with "" when the client must be refused with ss.admitEvent.
 func (ss *session) admit(cfg *ListenerConfig, cp *pipe, log *connLog) (reason string, refused bool) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
 	ss.mu.Lock()
 	if ss.closed {
 		ss.mu.Unlock()
 		ss.admitEvent = policy.Shutdown
 		return "", true
 	}
-	ss.stopWait = cancel
+	ss.stopWait = func() { cancel(nil) }
 	ss.mu.Unlock()
+	stopWatch := watchGone(cp, func() { cancel(errClientGone) })
 	release, ev := ss.admitBackend(ctx, ss.bk.Admission)
+	stopWatch()
 	ss.mu.Lock()
 	ss.stopWait = nil
 	closed := ss.closed
 	ss.mu.Unlock()
+	if ev != "" && !closed && context.Cause(ctx) == errClientGone {
+		// It left the queue with its place: the next client moves up.
+		log.Debug("client left while queued")
+		ss.client.Close()
+		return ReasonClientError, true
+	}
 	if ev != "" {
 		if closed {
 			ev = policy.Shutdown

@@ -311,3 +311,58 @@ func TestStormAgainstProsody(t *testing.T) {
 	t.Logf("prosody storm: %d clients, %d logged in, %d resource-constraint", clients, served, refused)
 	waitOpen(t, s, 0)
 }
+
+// A queued client that closes or resets its connection gives its place in
+// the queue up at once: the next client is queued, not refused, and the
+// backend is never dialed for those that left.
+func TestQueuedClientThatLeavesFreesItsPlace(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), ListenerConfig{
+		Backend: Backend{Admission: Admission{MaxStreams: 1, QueueSize: 2, QueueTimeout: 20 * time.Second}},
+	})
+	waiting := func() int {
+		for _, st := range s.Backends() {
+			return st.Waiting
+		}
+		return -1
+	}
+	queue := func() *net.TCPConn {
+		c := dial(t, addr)
+		write(t, c, clientHeader)
+		return c
+	}
+	c0, bc0 := openStream(t, b, addr) // holds the one slot
+	q1, q2 := queue(), queue()
+	waitFor(t, "two queued", func() bool { return waiting() == 2 })
+	full := queue()
+	expectStreamError(t, full, "", true, "localhost", "resource-constraint", "the server is at capacity; try again later")
+
+	q1.Close() // a FIN
+	waitFor(t, "the closed client's place freed", func() bool { return waiting() == 1 })
+	q2.SetLinger(0)
+	q2.Close() // a reset
+	waitFor(t, "the reset client's place freed", func() bool { return waiting() == 0 })
+	q3, q4 := queue(), queue()
+	waitFor(t, "two new clients queued, none refused", func() bool { return waiting() == 2 })
+	b.noConn(t)
+
+	// The slot comes free: the first live client in line gets it.
+	write(t, c0, streamEnd)
+	c0.CloseWrite()
+	expectEOF(t, bc0, streamEnd)
+	write(t, bc0, streamEnd)
+	bc0.Close()
+	expectEOF(t, c0, streamEnd)
+	bc3 := b.accept(t)
+	expect(t, bc3, clientHeader)
+	write(t, bc3, backendHeader+features)
+	expect(t, q3, backendHeader+features)
+	if n := waiting(); n != 1 {
+		t.Fatalf("%d waiting after q3 was admitted, want 1 (q4)", n)
+	}
+	q3.Close()
+	bc3.Close()
+	q4.Close()
+	waitOpen(t, s, 0)
+}
