@@ -172,3 +172,62 @@ func TestDrainEndsWhenStreamsEnd(t *testing.T) {
 		t.Fatalf("Drain = %v; want nil once every stream had ended", err)
 	}
 }
+
+// A kill (Server.Close, or a drain's deadline) does not wait for sessions
+// still dialing the backend or waiting for its header: those phases end at
+// once, whatever connect_timeout and reply_timeout say, and the backend is
+// not counted as failed for it.
+func TestKillDuringBackendSetup(t *testing.T) {
+	leakcheck.Check(t)
+	// A backend whose accept queue is full: SYNs go unanswered, a dial
+	// hangs (Openfire at its listen backlog).
+	full := listenBacklog(t, 0)
+	var fillers []net.Conn
+	for i := 0; i < 3; i++ {
+		if c, err := net.DialTimeout("tcp", full.Addr().String(), 300*time.Millisecond); err == nil {
+			fillers = append(fillers, c)
+		}
+	}
+	defer func() {
+		for _, c := range fillers {
+			c.Close()
+		}
+	}()
+	// A backend that accepts and never answers.
+	silent := newTestBackend(t)
+
+	long := Backend{ConnectTimeout: 30 * time.Second, ReplyTimeout: 30 * time.Second}
+	for _, tc := range []struct{ name, backend string }{
+		{"dialing", full.Addr().String()},
+		{"waiting for the header", silent.addr()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := ListenerConfig{Backend: long}
+			s, addr := startGuard(t, tc.backend, cfg)
+			c := dial(t, addr)
+			write(t, c, clientHeader)
+			if tc.backend == silent.addr() {
+				bc := silent.accept(t)
+				expect(t, bc, clientHeader)
+			} else {
+				time.Sleep(300 * time.Millisecond) // the dial is under way
+			}
+			start := time.Now()
+			s.Close()
+			if el := time.Since(start); el > 2*time.Second {
+				t.Fatalf("Close took %v with a session in its backend setup (timeouts 30 s)", el)
+			}
+			readAll(t, c, 5*time.Second)
+			if n := s.Open(); n != 0 {
+				t.Fatalf("%d sessions open after Close", n)
+			}
+			for _, st := range s.Backends() {
+				for _, n := range st.Nodes {
+					if n.Ejected {
+						t.Fatalf("node %s ejected for a kill", n.Address)
+					}
+				}
+			}
+		})
+	}
+}

@@ -53,6 +53,7 @@ type session struct {
 	relay      *relay             // set once relaying starts
 	closed     bool               // Shutdown or Close asked this session to end
 	stopWait   context.CancelFunc // ends a wait in the admission queue
+	abortSetup context.CancelFunc // ends the backend's dial and header phase (kill)
 }
 
 // run takes the connection through its phases. It returns when relaying
@@ -182,7 +183,12 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	}
 
 	// 3. The backend.
-	backend, ev, err := ss.dialPool(*ss.bk, log)
+	setup, endSetup := ss.setupPhase()
+	defer endSetup()
+	backend, ev, err := ss.dialPool(setup, *ss.bk, log)
+	if ev == policy.Shutdown {
+		return ss.refuse(cfg, hdr.To, ev, "")
+	}
 	if ev != "" {
 		log.Warn("no backend node available", "backend", ss.bk.Name, "event", ev, "error", err)
 		return ss.refuse(cfg, hdr.To, ev, "")
@@ -193,6 +199,8 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		}
 		backend.tcp.Close()
 	}
+	// A kill closes the backend socket too: the phases below end at once.
+	stopKill := context.AfterFunc(setup, func() { closeBackend(true) })
 
 	// 4. Replay the client's header (and any whole units after it).
 	backend.SetWriteDeadline(time.Now().Add(ss.bk.ReplyTimeout))
@@ -218,11 +226,20 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	if bev != "" {
 		bp.discardAll()
 		closeBackend(true)
+		if setup.Err() != nil {
+			return ReasonShutdown // killed: not the node's fault
+		}
 		ss.node.failed(ss.l.log)
 		ev := backendHeaderEvent(bev)
 		log.Warn("backend did not open the stream", "event", ev, "detail", btext)
 		return ss.refuse(cfg, hdr.To, ev, "")
 	}
+	if !stopKill() {
+		// The kill came as the header did: the backend socket is closed.
+		bp.discardAll()
+		return ReasonShutdown
+	}
+	endSetup()
 
 	r := &relay{
 		client:  c,
@@ -471,9 +488,13 @@ func (ss *session) serveRaw(cfg *ListenerConfig, log *connLog, end func(string))
 	}
 	raw := *ss.bk
 	raw.TLS = nil // passthrough: the client's TLS goes to the backend as it is
-	backend, ev, err := ss.dialPool(raw, log)
-	if ev != "" {
+	setup, endSetup := ss.setupPhase()
+	backend, ev, err := ss.dialPool(setup, raw, log)
+	endSetup()
+	if ev != "" && ev != policy.Shutdown {
 		log.Warn("no backend node available", "backend", raw.Name, "event", ev, "error", err)
+	}
+	if ev != "" {
 		return ss.closeQuietly(cfg, eventReason(ev))
 	}
 	bp, err := newPipe(backend.tcp, nil)
@@ -642,10 +663,13 @@ func ownHeader(domain string) []byte {
 // fewest open streams, then the next if the dial fails. When no node can be
 // reached it returns the event to refuse with: every node full (or down and
 // some full) is overload, every node down is a backend failure.
-func (ss *session) dialPool(b Backend, log *connLog) (*sideConn, policy.Event, error) {
+func (ss *session) dialPool(ctx context.Context, b Backend, log *connLog) (*sideConn, policy.Event, error) {
 	var tried []*nodeState
 	var lastErr error
 	for {
+		if ctx.Err() != nil {
+			return nil, policy.Shutdown, ctx.Err() // killed
+		}
 		n, full := ss.bst.pick(tried) // reserves a stream on n
 		if n == nil {
 			if !full && len(tried) == 1 && ss.bst.size() == 1 {
@@ -659,9 +683,12 @@ func (ss *session) dialPool(b Backend, log *connLog) (*sideConn, policy.Event, e
 		}
 		tried = append(tried, n)
 		b.Address = n.addr
-		c, err := ss.dialBackend(b)
+		c, err := ss.dialBackend(ctx, b)
 		if err != nil {
 			n.open.Add(-1)
+			if ctx.Err() != nil {
+				return nil, policy.Shutdown, err // killed: not the node's fault
+			}
 			log.Warn("backend node unreachable", "backend", b.Name, "node", n.addr, "error", err)
 			n.failed(ss.l.log)
 			lastErr = err
@@ -676,8 +703,8 @@ func (ss *session) dialPool(b Backend, log *connLog) (*sideConn, policy.Event, e
 // dialBackend connects to the backend within its connect timeout, with
 // TLS over the socket when the backend is configured for it (the TLS
 // handshake counts toward the same timeout).
-func (ss *session) dialBackend(b Backend) (*sideConn, error) {
-	c, err := dialTCP(b)
+func (ss *session) dialBackend(ctx context.Context, b Backend) (*sideConn, error) {
+	c, err := dialTCP(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -698,7 +725,7 @@ func (ss *session) dialBackend(b Backend) (*sideConn, error) {
 	}
 	tc := sc.startClientTLS(b.TLS)
 	c.SetDeadline(time.Now().Add(b.ConnectTimeout))
-	err = tc.Handshake()
+	err = tc.HandshakeContext(ctx)
 	c.SetDeadline(time.Time{})
 	if err != nil {
 		c.SetLinger(0)
@@ -737,13 +764,32 @@ func addrPort(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-func dialTCP(b Backend) (*net.TCPConn, error) {
+func dialTCP(ctx context.Context, b Backend) (*net.TCPConn, error) {
 	d := net.Dialer{Timeout: b.ConnectTimeout}
-	c, err := d.Dial("tcp", b.Address)
+	c, err := d.DialContext(ctx, "tcp", b.Address)
 	if err != nil {
 		return nil, err
 	}
 	return c.(*net.TCPConn), nil
+}
+
+// setupPhase returns the context of the backend's dial and header phase,
+// which a kill cancels, and the function that ends the phase (idempotent).
+// A session already killed gets a context canceled from the start.
+func (ss *session) setupPhase() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ss.mu.Lock()
+	if ss.closed && ss.relay == nil {
+		cancel()
+	}
+	ss.abortSetup = cancel
+	ss.mu.Unlock()
+	return ctx, func() {
+		ss.mu.Lock()
+		ss.abortSetup = nil
+		ss.mu.Unlock()
+		cancel()
+	}
 }
 
 // closeIfHandshaking closes the connection if the client has not sent its
@@ -764,6 +810,9 @@ func (ss *session) kill() {
 	ss.closed = true
 	if ss.stopWait != nil {
 		ss.stopWait()
+	}
+	if ss.abortSetup != nil {
+		ss.abortSetup()
 	}
 	ss.mu.Unlock()
 	if r != nil {
