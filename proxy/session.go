@@ -60,7 +60,7 @@ type session struct {
 // starts; the relay's goroutines then end the session.
 func (ss *session) run() {
 	ss.st = ss.l.state.Load()
-	cfg := ss.st.cfg
+	cfg := &ss.st.cfg // the listener state is never changed once stored: no copy
 	ss.remote = addrPort(ss.client.RemoteAddr())
 	log := &connLog{base: ss.l.log, id: ss.id, client: ss.remote}
 	start := time.Now()
@@ -78,7 +78,7 @@ func (ss *session) run() {
 		log.Debug("closed", "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
 		ss.srv.sessionDone(ss)
 	}
-	if reason := ss.serve(&cfg, log, end); reason != "" {
+	if reason := ss.serve(cfg, log, end); reason != "" {
 		end(reason)
 	}
 }

@@ -171,7 +171,10 @@ type Tokenizer struct {
 	nsDeclared bool
 	nsOK       bool
 
-	decl  [maxDecl]byte
+	// The XML declaration being scanned, allocated for it and dropped
+	// after it (it comes once per stream start): a held stream keeps
+	// none.
+	decl  *[maxDecl]byte
 	declN int
 }
 
@@ -186,8 +189,8 @@ func NewTokenizer(maxUnit int) *Tokenizer {
 		MaxHeader: DefaultMaxHeader,
 		MaxDepth:  DefaultMaxDepth,
 		maxUnit:   maxUnit,
-		names:     make([]byte, 0, 128),
-		ends:      make([]int32, 0, 16),
+		names:     make([]byte, 0, 64),
+		ends:      make([]int32, 0, 8),
 		want:      make([]byte, 0, 16),
 	}
 }
@@ -750,6 +753,7 @@ func (t *Tokenizer) Next(p []byte) (n int, kind Kind, err error) {
 					return t.fail(i-t.declN+int(err.Offset), err.Condition, err.Msg)
 				}
 				t.needHeader = true
+				t.decl = nil
 				return t.emit(i, KindDecl)
 			}
 		}
@@ -1191,6 +1195,9 @@ func (t *Tokenizer) pi(i int, c byte) bool {
 	}
 	t.kind = KindDecl
 	t.cap = maxDecl
+	if t.decl == nil {
+		t.decl = new([maxDecl]byte)
+	}
 	t.declN = copy(t.decl[:], "<?xml")
 	t.decl[t.declN] = c
 	t.declN++
