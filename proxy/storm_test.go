@@ -333,7 +333,9 @@ func TestQueuedClientThatLeavesFreesItsPlace(t *testing.T) {
 		return c
 	}
 	c0, bc0 := openStream(t, b, addr) // holds the one slot
-	q1, q2 := queue(), queue()
+	q1 := queue()
+	waitFor(t, "one queued", func() bool { return waiting() == 1 })
+	q2 := queue()
 	waitFor(t, "two queued", func() bool { return waiting() == 2 })
 	full := queue()
 	expectStreamError(t, full, "", true, "localhost", "resource-constraint", "the server is at capacity; try again later")
@@ -343,7 +345,9 @@ func TestQueuedClientThatLeavesFreesItsPlace(t *testing.T) {
 	q2.SetLinger(0)
 	q2.Close() // a reset
 	waitFor(t, "the reset client's place freed", func() bool { return waiting() == 0 })
-	q3, q4 := queue(), queue()
+	q3 := queue()
+	waitFor(t, "a new client queued", func() bool { return waiting() == 1 })
+	q4 := queue()
 	waitFor(t, "two new clients queued, none refused", func() bool { return waiting() == 2 })
 	b.noConn(t)
 
