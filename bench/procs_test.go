@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -103,6 +104,26 @@ func readResultsFile(base string, smoke bool, v any) bool {
 	}
 	old, err := os.ReadFile(filepath.Join("results", name))
 	return err == nil && json.Unmarshal(old, v) == nil
+}
+
+// acceptEach accepts connections on ln in a goroutine of its own and hands
+// each to handle (in that goroutine: handle starts its own for long work),
+// until ln is closed; a failed accept (EMFILE, say) is retried after a
+// millisecond.
+func acceptEach(ln net.Listener, handle func(net.Conn)) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			handle(c)
+		}
+	}()
 }
 
 // startSink starts the sink backend process and returns its address.

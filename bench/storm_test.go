@@ -623,53 +623,43 @@ func runStormBackend(spec string) {
 		mu sync.Mutex
 		st stormBackendStats
 	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				time.Sleep(time.Millisecond) // e.g. EMFILE
-				continue
-			}
-			tc := c.(*net.TCPConn)
-			mu.Lock()
-			st.Accepted++
-			if st.Open >= capacity {
-				st.Resets++
-				mu.Unlock()
-				tc.SetLinger(0)
-				tc.Close()
-				continue
-			}
-			st.Open++
-			st.MaxOpen = max(st.MaxOpen, st.Open)
+	acceptEach(ln, func(c net.Conn) {
+		tc := c.(*net.TCPConn)
+		mu.Lock()
+		st.Accepted++
+		if st.Open >= capacity {
+			st.Resets++
 			mu.Unlock()
-			go func() {
-				open := true
-				end := func() {
-					if open {
-						open = false
-						mu.Lock()
-						st.Open--
-						mu.Unlock()
-					}
-				}
-				defer tc.Close()
-				defer end()
-				if serveStormStream(tc, hold) {
-					mu.Lock()
-					st.Served++
-					mu.Unlock()
-					// The stream has ended (the backend's </stream:stream>
-					// is sent): the slot is free before the close, as for
-					// a server that counts sessions.
-					end()
-				}
-			}()
+			tc.SetLinger(0)
+			tc.Close()
+			return
 		}
-	}()
+		st.Open++
+		st.MaxOpen = max(st.MaxOpen, st.Open)
+		mu.Unlock()
+		go func() {
+			open := true
+			end := func() {
+				if open {
+					open = false
+					mu.Lock()
+					st.Open--
+					mu.Unlock()
+				}
+			}
+			defer tc.Close()
+			defer end()
+			if serveStormStream(tc, hold) {
+				mu.Lock()
+				st.Served++
+				mu.Unlock()
+				// The stream has ended (the backend's </stream:stream>
+				// is sent): the slot is free before the close, as for
+				// a server that counts sessions.
+				end()
+			}
+		}()
+	})
 	fmt.Println(ln.Addr().String())
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {

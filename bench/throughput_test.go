@@ -439,30 +439,20 @@ func runThroughputSink() {
 		mu sync.Mutex
 		st throughputStats
 	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				time.Sleep(time.Millisecond) // e.g. EMFILE
-				continue
+	acceptEach(ln, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			n, clean := countThroughputStream(c)
+			mu.Lock()
+			st.Streams++
+			st.Bytes += n
+			if !clean {
+				st.Unclean++
 			}
-			go func() {
-				defer c.Close()
-				n, clean := countThroughputStream(c)
-				mu.Lock()
-				st.Streams++
-				st.Bytes += n
-				if !clean {
-					st.Unclean++
-				}
-				mu.Unlock()
-				io.WriteString(c, throughputStreamEnd)
-			}()
-		}
-	}()
+			mu.Unlock()
+			io.WriteString(c, throughputStreamEnd)
+		}()
+	})
 	fmt.Println(ln.Addr().String())
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
