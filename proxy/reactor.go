@@ -188,7 +188,10 @@ func (r *reactor) loop(f *os.File, rc syscall.RawConn) {
 				wake = append(wake, p)
 			}
 		}
-		if n == 0 && len(r.parked) == 0 && r.file == f {
+		// Nothing parked (the pumps of this batch's events are still in
+		// r.parked until woken): end. Resetting the deadline instead could
+		// undo the stop a wake-up set since the wait returned.
+		if len(r.parked) == 0 && r.file == f {
 			r.file = nil
 			f.Close() // every registration in it goes with it
 			r.mu.Unlock()
