@@ -130,6 +130,21 @@ func (ss *session) admitAddress() (func(), policy.Event) {
 // for at most the queue timeout, then waits for the storm pacer. It returns
 // the release to call when the stream ends, or the event to refuse with.
 // Shutdown (ss.cancel) ends the wait as well.
+// mayWait reports whether a new stream may have to wait for admission:
+// pacing is on, or every slot of the gate is taken or promised. A stream
+// admitted at once needs no watch over its client.
+func (st *backendState) mayWait() bool {
+	if st.pacer.Load() != nil {
+		return true
+	}
+	g := st.gate.Load()
+	if g == nil {
+		return false
+	}
+	s := g.Stats()
+	return s.Waiting > 0 || (s.Capacity > 0 && s.InUse >= s.Capacity)
+}
+
 func (ss *session) admitBackend(ctx context.Context, a Admission) (func(), policy.Event) {
 	st := ss.bst
 	start := time.Now()

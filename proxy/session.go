@@ -886,7 +886,10 @@ func (ss *session) admit(cfg *ListenerConfig, cp *pipe, log *connLog) (reason st
 	}
 	ss.stopWait = func() { cancel(nil) }
 	ss.mu.Unlock()
-	stopWatch := watchGone(cp, func() { cancel(errClientGone) })
+	stopWatch := func() {}
+	if ss.bst.mayWait() {
+		stopWatch = watchGone(cp, func() { cancel(errClientGone) })
+	}
 	release, ev := ss.admitBackend(ctx, ss.bk.Admission)
 	stopWatch()
 	ss.mu.Lock()
