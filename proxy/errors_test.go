@@ -229,6 +229,9 @@ func TestHandshakeTimeoutSlowloris(t *testing.T) {
 	s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: Timeouts{Handshake: handshake}})
 	for _, name := range []string{"silent", "slowloris"} {
 		t.Run(name, func(t *testing.T) {
+			// Before the dial: Guard's clock starts at its accept, after
+			// it; taken later, a descheduled test could see the cut early.
+			start := time.Now()
 			c := dial(t, addr)
 			stop := make(chan struct{})
 			if name == "slowloris" {
@@ -245,7 +248,6 @@ func TestHandshakeTimeoutSlowloris(t *testing.T) {
 					}
 				}()
 			}
-			start := time.Now()
 			expectStreamError(t, c, "", true, "", "connection-timeout", "no stream header in time")
 			close(stop)
 			if el := time.Since(start); el < handshake {

@@ -121,7 +121,6 @@ func (p *pipe) await() error {
 		return errParked
 	}
 	return p.wait.wait() // cannot be watched (closed, say): wait here
-
 }
 
 // parkTime reports whether err is the socket's deadline passing at a moment
