@@ -68,6 +68,36 @@ func (ns *netns) do(t *testing.T, fn func()) {
 	<-done
 }
 
+// listen opens a loopback listener in the namespace.
+func (ns *netns) listen(t *testing.T) *net.TCPListener {
+	t.Helper()
+	var ln *net.TCPListener
+	var err error
+	ns.do(t, func() {
+		var l net.Listener
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
+			ln = l.(*net.TCPListener)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// dial connects from the namespace; the connection is closed at cleanup.
+func (ns *netns) dial(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	var c net.Conn
+	var err error
+	ns.do(t, func() { c, err = net.Dial("tcp", addr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
 // A client that vanishes (its host drops off the network: no FIN, no reset)
 // is found by the probe: the keepalive goes unacknowledged, TCP_USER_TIMEOUT
 // fails the socket, and Guard ends the stream with connection-timeout (sent
@@ -82,26 +112,8 @@ func TestProbeFindsVanishedClient(t *testing.T) {
 
 	// Guard's listener and the client both live in the namespace; the
 	// backend (and Guard's connection to it) on the host's loopback.
-	var ln *net.TCPListener
-	var c *net.TCPConn
-	ns.do(t, func() {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		ln = l.(*net.TCPListener)
-		conn, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		c = conn.(*net.TCPConn)
-	})
-	if t.Failed() {
-		return
-	}
-	t.Cleanup(func() { c.Close() })
+	ln := ns.listen(t)
+	c := ns.dial(t, ln.Addr().String())
 	err := s.Serve(ln, ListenerConfig{
 		Name:     "ns",
 		Backend:  Backend{Name: "b", Address: b.addr()},

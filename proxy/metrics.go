@@ -35,6 +35,7 @@ type Metrics struct {
 	admittedTotal *prometheus.CounterVec
 	rejectedTotal *prometheus.CounterVec
 	addrRejected  *prometheus.CounterVec
+	retries       *prometheus.CounterVec
 	wait          *prometheus.HistogramVec
 
 	srv atomic.Pointer[Server] // read by the admission collector at scrape time
@@ -80,13 +81,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "guard_address_rejected_total",
 		Help: "Connections refused by per-address limits, by listener and reason (address_limit, rate_limited, table_full).",
 	}, []string{"listener", "reason"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "guard_backend_retries_total",
+		Help: "Backend connections tried again after failing before the backend's stream header, by backend and the failure (backend_refused, backend_reset, backend_closed).",
+	}, []string{"backend", "reason"})
 	m.wait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "guard_admission_wait_seconds",
 		Help:    "Time admitted streams waited for a backend slot and the pacer, by backend.",
 		Buckets: []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 	}, []string{"backend"})
 	reg.MustRegister(m.open, m.accepted, m.closed, m.bytes, m.probes, m.plus,
-		m.admittedTotal, m.rejectedTotal, m.addrRejected, m.wait, admissionCollector{m})
+		m.admittedTotal, m.rejectedTotal, m.addrRejected, m.retries, m.wait, admissionCollector{m})
 	return m
 }
 
@@ -156,6 +161,12 @@ func (lm *listenerMetrics) admitted(backend string, waited time.Duration) {
 func (lm *listenerMetrics) rejected(backend, reason string) {
 	if lm != nil {
 		lm.m.rejectedTotal.WithLabelValues(backend, reason).Inc()
+	}
+}
+
+func (lm *listenerMetrics) retried(backend, reason string) {
+	if lm != nil {
+		lm.m.retries.WithLabelValues(backend, reason).Inc()
 	}
 }
 

@@ -38,8 +38,12 @@ type HealthCheck struct {
 	Domain   string
 }
 
-// Passive ejection: a node whose dials (or established streams) fail this
-// many times in a row is taken out for ejectFor, then tried again.
+// Passive ejection: a node that fails this many times in a row (refused,
+// timed out, a failed TLS handshake, a stalled or garbled header) is taken
+// out for ejectFor, then tried again, unless it is the last usable node of
+// its pool. A reset or close before the backend's header is not counted: an
+// overloaded server (Openfire over its capacity) sheds connections that way
+// while it serves the rest, and ejecting it would turn every client away.
 const (
 	ejectAfter = 3
 	ejectFor   = 10 * time.Second
@@ -63,16 +67,47 @@ func (n *nodeState) usable(now time.Time) bool {
 	return n.checkedUp && !now.Before(n.downUntil)
 }
 
-// failed records a failure of the node (a dial, or a stream reset) and
-// ejects it after ejectAfter in a row.
-func (n *nodeState) failed(log hclog.Logger) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.failures++
-	if n.failures >= ejectAfter && time.Now().After(n.downUntil) {
-		n.downUntil = time.Now().Add(ejectFor)
-		log.Warn("backend node ejected after consecutive failures", "node", n.addr, "failures", n.failures, "for", ejectFor)
+// nodeFailed records a failed connection to n. A hard failure counts
+// toward ejection; n is ejected after ejectAfter in a row if another node of
+// the pool is usable: ejection exists to send traffic elsewhere, and with
+// nowhere else to go the node keeps being dialed (health checks and retries
+// decide).
+func (st *backendState) nodeFailed(n *nodeState, hard bool, log hclog.Logger) {
+	if !hard {
+		return
 	}
+	n.mu.Lock()
+	n.failures++
+	due := n.failures >= ejectAfter && time.Now().After(n.downUntil)
+	failures := n.failures
+	n.mu.Unlock()
+	if !due {
+		return
+	}
+	if !st.otherUsable(n) {
+		if failures == ejectAfter {
+			log.Warn("backend node keeps failing; not ejected: it is the pool's last usable node", "node", n.addr, "failures", failures)
+		}
+		return
+	}
+	n.mu.Lock()
+	n.downUntil = time.Now().Add(ejectFor)
+	n.mu.Unlock()
+	log.Warn("backend node ejected after consecutive failures", "node", n.addr, "failures", failures, "for", ejectFor)
+}
+
+// otherUsable reports whether a node of the pool other than n is usable.
+func (st *backendState) otherUsable(n *nodeState) bool {
+	st.poolMu.Lock()
+	nodes := st.nodes
+	st.poolMu.Unlock()
+	now := time.Now()
+	for _, o := range nodes {
+		if o != n && o.usable(now) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *nodeState) succeeded() {

@@ -162,13 +162,29 @@ func freeLoopbackAddr(t *testing.T) string {
 	return addr
 }
 
-// When no node of a pool can take the stream, the client hears the overload
-// condition (resource-constraint, or the configured redirect), not a reset.
+// When every node of a pool refuses the connection, the client hears a
+// backend failure (internal-server-error), not a reset and not the overload
+// condition: nothing is full, the servers are down.
 func TestPoolUnavailable(t *testing.T) {
 	leakcheck.Check(t)
 	s, addr := startGuard(t, "", ListenerConfig{Backend: Backend{Name: "pool", Nodes: []Node{{Address: freeLoopbackAddr(t)}, {Address: freeLoopbackAddr(t)}}}})
 	c := dial(t, addr)
 	write(t, c, clientHeader)
+	expectStreamError(t, c, "", true, "localhost", "internal-server-error", "backend unreachable")
+	waitOpen(t, s, 0)
+}
+
+// When every usable node of a pool is at its own cap, the client hears the
+// overload condition (resource-constraint, or the configured redirect).
+func TestPoolFull(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, "", ListenerConfig{Backend: Backend{Name: "pool", Nodes: []Node{{Address: b.addr(), MaxStreams: 1}}}})
+	c0, bc0 := openStream(t, b, addr)
+	c := dial(t, addr)
+	write(t, c, clientHeader)
 	expectStreamError(t, c, "", true, "localhost", "resource-constraint", "no server is available; try again later")
+	c0.Close()
+	bc0.Close()
 	waitOpen(t, s, 0)
 }

@@ -73,7 +73,6 @@ type relay struct {
 
 	domain string         // the domain the client asked for, for Guard's own header
 	shaper *limits.Shaper // paces reads from the client; nil: unlimited
-	node   *nodeState     // the backend node; a reset counts against it
 	raw    bool           // no XMPP framing: bytes pass as they come, ends are bare FINs
 
 	mu          sync.Mutex
@@ -234,7 +233,10 @@ func (r *relay) forward(d direction, dst net.Conn, b []byte, s scan) bool {
 	lock.Unlock()
 	if err != nil {
 		r.ioError(d, false, err)
-		return false
+		// A client that cannot be written to is gone, but the backend's
+		// pump goes on (dropping what it reads) until the backend's FIN:
+		// see clientGone.
+		return d == backendToClient && !r.isClosed()
 	}
 	r.lastActive.Store(time.Now().UnixNano())
 	r.relayedBytes[d].Add(int64(len(b)))
@@ -352,12 +354,51 @@ func (r *relay) startClosingLocked(reason string) {
 }
 
 func (r *relay) halfCloseExpired() {
+	r.closeClientStream()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.log.Debug("half_close expired", "client_fin", r.eof[clientToBackend], "backend_fin", r.eof[backendToClient])
 	// A backend that has not sent its FIN is reset rather than waited on.
 	r.closeLocked(ReasonHalfCloseTimeout, !r.eof[backendToClient])
 }
+
+// closeClientStream writes </stream:stream> and a FIN to a client still
+// owed them when half_close runs out: the backend never answered the
+// client's end of stream (or Guard's), and Guard, the client's peer, closes
+// the stream itself (RFC 6120 4.4), at a unit boundary. The write is bounded
+// tightly: a client that does not read by now is not waited on.
+func (r *relay) closeClientStream() {
+	r.mu.Lock()
+	owed := !r.raw && !r.closed && !r.clientEnded && !r.ended[backendToClient]
+	r.mu.Unlock()
+	if !owed {
+		return
+	}
+	// The deadline also ends a unit's write stuck on a client that does
+	// not read, which holds cw.
+	r.client.tcp.SetWriteDeadline(time.Now().Add(closeTagWrite))
+	r.cw.Lock()
+	defer r.cw.Unlock()
+	r.mu.Lock()
+	if r.clientEnded || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.clientEnded = true
+	frame := xmpp.StreamEnd
+	if r.awaitHeader {
+		// The client restarted its stream and has no header for it yet.
+		frame = append(ownHeader(r.domain), xmpp.StreamEnd...)
+	}
+	r.mu.Unlock()
+	r.client.tcp.SetWriteDeadline(time.Now().Add(closeTagWrite))
+	r.client.Write(frame)
+	r.client.CloseWrite()
+}
+
+// closeTagWrite bounds the write of Guard's own </stream:stream> when
+// half_close is over.
+const closeTagWrite = 100 * time.Millisecond
 
 // endClient sends the client the stream error for ev (opening the stream
 // first if the client has not seen a header) and a FIN. Later units from the
@@ -447,9 +488,6 @@ func (r *relay) finWrite(c interface{ CloseWrite() error }, lock *sync.Mutex, cl
 // stream error for ev, the backend socket is reset, and the client's input is
 // drained until its FIN or half_close.
 func (r *relay) failBackend(ev policy.Event) {
-	if r.node != nil && ev == policy.BackendReset {
-		r.node.failed(r.log.base)
-	}
 	r.endClient(ev, "")
 	r.mu.Lock()
 	r.backendEnd = true
@@ -471,19 +509,52 @@ func (r *relay) ioError(d direction, onRead bool, err error) {
 		r.failBackend(backendEvent(err))
 		return
 	}
-	// The client is gone or unresponsive (reset, TCP_USER_TIMEOUT): tell
-	// the backend the stream is over and close.
+	// The client is gone or unresponsive (reset, TCP_USER_TIMEOUT).
 	ev := policy.Event("")
 	if errors.Is(err, syscall.ETIMEDOUT) {
 		ev = policy.ProbeUnanswered
 		r.endClient(ev, "")
 	}
-	r.endBackend()
 	reason := ReasonClientError
 	if ev != "" {
 		reason = eventReason(ev)
 	}
-	r.closeAll(reason, false)
+	r.clientGone(reason)
+}
+
+// clientGone ends a connection whose client socket failed. The client's
+// socket is closed at once; the backend is told the stream is over
+// (</stream:stream>, FIN) and its socket stays open, its input read and
+// dropped, until its FIN or half_close: the backend counts the stream until
+// it has closed its side, and so does the stream's admission slot, which
+// is given back only when the relay ends. Releasing it earlier let Guard
+// admit a stream the backend still had no room for.
+func (r *relay) clientGone(reason string) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	if r.reason == "" {
+		r.reason = reason
+	}
+	r.clientEnded = true
+	r.eof[clientToBackend] = true
+	r.mu.Unlock()
+	closeWithin(r.client.tcp, r.cfg.Timeouts.HalfClose)
+	r.cp.unpark() // a parked client pump wakes to the closed socket and ends
+	r.endBackend()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.eof[backendToClient] {
+		r.closeLocked("", false)
+	}
+}
+
+func (r *relay) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 func backendEvent(err error) policy.Event {
@@ -522,9 +593,15 @@ func (r *relay) closeLocked(reason string, resetBackend bool) {
 	}
 	// The socket, not TLS over it: tls.Conn.Close would write close_notify,
 	// which can block, and this runs under r.mu. Every graceful path has
-	// sent close_notify with its CloseWrite already.
-	r.client.tcp.Close()
-	r.backend.tcp.Close()
+	// sent close_notify with its CloseWrite already. Neither socket outlives
+	// half_close in the kernel (see closeWithin).
+	if reason == ReasonHalfCloseTimeout {
+		closeAtExpiry(r.client.tcp)
+		closeAtExpiry(r.backend.tcp)
+	} else {
+		closeWithin(r.client.tcp, r.cfg.Timeouts.HalfClose)
+		closeWithin(r.backend.tcp, r.cfg.Timeouts.HalfClose)
+	}
 	// A parked pump is not in the poller: the close does not wake it.
 	r.cp.unpark()
 	r.bp.unpark()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -80,28 +81,40 @@ func TestClientFINCompletesBackendStream(t *testing.T) {
 	waitOpen(t, s, 0)
 }
 
-// A backend that never closes after the client left is cut after
-// half_close, with a reset, so Guard keeps no FIN_WAIT2 socket toward it.
+// A backend that neither answers the client's </stream:stream> nor closes:
+// after half_close Guard, the client's peer, completes the client's stream
+// itself with </stream:stream> (RFC 6120 4.4) and a FIN, and resets the
+// backend, so it keeps no FIN_WAIT2 socket toward it. The same whether the
+// client half-closed after its </stream:stream> or waits with TCP open.
 func TestBackendIgnoresClientClose(t *testing.T) {
-	leakcheck.Check(t)
-	b := newTestBackend(t)
-	const halfClose = 300 * time.Millisecond
-	s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: Timeouts{HalfClose: halfClose}})
-	c, bc := openStream(t, b, addr)
-	start := time.Now()
-	write(t, c, streamEnd)
-	c.CloseWrite()
-	expectEOF(t, bc, streamEnd)
-	// The backend does nothing. After half_close the client gets Guard's FIN
-	// (its socket on Guard's side was in CLOSE_WAIT until then) ...
-	expectEOF(t, c, "")
-	if el := time.Since(start); el < halfClose {
-		t.Fatalf("Guard closed after %v, before half_close (%v)", el, halfClose)
+	for _, clientFIN := range []bool{true, false} {
+		t.Run(fmt.Sprintf("client_fin=%v", clientFIN), func(t *testing.T) {
+			leakcheck.Check(t)
+			b := newTestBackend(t)
+			const halfClose = 300 * time.Millisecond
+			s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: Timeouts{HalfClose: halfClose}})
+			c, bc := openStream(t, b, addr)
+			start := time.Now()
+			write(t, c, streamEnd)
+			if clientFIN {
+				c.CloseWrite()
+				expectEOF(t, bc, streamEnd)
+			} else {
+				expect(t, bc, streamEnd)
+			}
+			// The backend does nothing. After half_close the client gets
+			// the closing tag from Guard, then its FIN ...
+			expectEOF(t, c, streamEnd)
+			if el := time.Since(start); el < halfClose {
+				t.Fatalf("Guard closed after %v, before half_close (%v)", el, halfClose)
+			}
+			// ... and the backend a reset.
+			expectReset(t, bc)
+			c.Close()
+			waitOpen(t, s, 0)
+			waitNoLingering(t, addr, b.addr(), 3*time.Second)
+		})
 	}
-	// ... and the backend a reset.
-	expectReset(t, bc)
-	waitOpen(t, s, 0)
-	waitNoLingering(t, addr, b.addr(), 3*time.Second)
 }
 
 // A backend close reaches the client; a client that never closes its half is

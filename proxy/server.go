@@ -51,14 +51,17 @@ type Backend struct {
 	// (re-encryption), verified as the configuration says.
 	TLS *tls.Config
 	// Nodes is the pool of servers; empty means Address alone. Streams go
-	// to the usable node with the fewest open streams; a failed dial tries
-	// the next.
+	// to the usable node with the fewest open streams; a failed connection
+	// is retried on the next (see Retries).
 	Nodes []Node
 	// Health configures active health checks of the nodes.
 	Health HealthCheck
 	// Admission is the backend's stream cap, queue and pacing. Listeners
 	// naming the same backend (by Name) share one gate and one pacer.
 	Admission Admission
+	// Retries is how many times a connection that fails before the
+	// backend's stream header is tried again (connect.go); 0: never.
+	Retries int
 }
 
 // ListenerConfig describes one listening socket and where its clients go.

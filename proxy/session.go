@@ -141,7 +141,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	}
 	var err error
 	if cp, err = newSidePipe(c, ctok); err != nil {
-		ss.client.Close()
+		ss.closeClient()
 		return ReasonClientError
 	}
 	hdr, cs, reason := ss.readClientHeader(cfg, cp, deadline, log)
@@ -156,7 +156,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		}
 		ctok.Reset()
 		if cp, err = newSidePipe(c, ctok); err != nil {
-			ss.client.Close()
+			ss.closeClient()
 			return ReasonClientError
 		}
 		if hdr, cs, reason = ss.readClientHeader(cfg, cp, deadline, log); reason != "" {
@@ -182,64 +182,26 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		return reason
 	}
 
-	// 3. The backend.
+	// 3. The backend: a node dialed, the client's header replayed, the
+	// backend's header read; retried where that is safe (connect.go).
 	setup, endSetup := ss.setupPhase()
 	defer endSetup()
-	backend, ev, err := ss.dialPool(setup, *ss.bk, log)
-	if ev == policy.Shutdown {
-		return ss.refuse(cfg, hdr.To, ev, "")
-	}
+	bc, ev := ss.connectBackend(setup, *ss.bk, cp, cs, log)
 	if ev != "" {
-		log.Warn("no backend node available", "backend", ss.bk.Name, "event", ev, "error", err)
+		if ev != policy.Shutdown {
+			log.Warn("no backend connection", "backend", ss.bk.Name, "event", ev)
+		}
 		return ss.refuse(cfg, hdr.To, ev, "")
 	}
+	cp.consume(cs.fwd)
+	endSetup()
+	backend, bp, bs := bc.conn, bc.bp, bc.bs
 	closeBackend := func(reset bool) {
 		if reset {
 			backend.tcp.SetLinger(0)
 		}
 		backend.tcp.Close()
 	}
-	// A kill closes the backend socket too: the phases below end at once.
-	stopKill := context.AfterFunc(setup, func() { closeBackend(true) })
-
-	// 4. Replay the client's header (and any whole units after it).
-	backend.SetWriteDeadline(time.Now().Add(ss.bk.ReplyTimeout))
-	_, err = backend.Write(cp.units(cs.fwd))
-	backend.SetWriteDeadline(time.Time{})
-	if err != nil {
-		closeBackend(true)
-		log.Warn("backend write failed", "error", err)
-		return ss.refuse(cfg, hdr.To, policy.BackendReset, "")
-	}
-	cp.consume(cs.fwd)
-
-	// 5. The backend's header within reply_timeout.
-	bp, err := newSidePipe(backend, xmpp.NewTokenizer(cfg.MaxStanzaSize))
-	if err != nil {
-		closeBackend(true)
-		return ss.refuse(cfg, hdr.To, policy.BackendReset, "")
-	}
-	bp.rewrite = c.tls() != nil
-	bp.setReadDeadline(time.Now().Add(ss.bk.ReplyTimeout))
-	_, bs, bev, btext := readHeader(bp)
-	bp.setReadDeadline(time.Time{})
-	if bev != "" {
-		bp.discardAll()
-		closeBackend(true)
-		if setup.Err() != nil {
-			return ReasonShutdown // killed: not the node's fault
-		}
-		ss.node.failed(ss.l.log)
-		ev := backendHeaderEvent(bev)
-		log.Warn("backend did not open the stream", "event", ev, "detail", btext)
-		return ss.refuse(cfg, hdr.To, ev, "")
-	}
-	if !stopKill() {
-		// The kill came as the header did: the backend socket is closed.
-		bp.discardAll()
-		return ReasonShutdown
-	}
-	endSetup()
 
 	r := &relay{
 		client:  c,
@@ -251,7 +213,6 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 		log:     log,
 		domain:  hdr.To,
 		shaper:  limits.NewShaper(cfg.Limits.ClientBytesPerSecond, 0),
-		node:    ss.node,
 	}
 
 	// 6. The backend's header to the client; from now on the client's
@@ -264,7 +225,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	if err != nil {
 		bp.discardAll()
 		closeBackend(false)
-		ss.client.Close()
+		ss.closeClient()
 		return ReasonClientError
 	}
 	return ss.startRelay(r, log, end)
@@ -280,7 +241,7 @@ func (ss *session) readProxyHeader(cfg *ListenerConfig, log *connLog) string {
 	ss.client.SetReadDeadline(time.Time{})
 	if err != nil {
 		log.Info("bad PROXY protocol header from a trusted address", "error", err)
-		ss.client.Close()
+		ss.closeClient()
 		return ReasonProxyProtocol
 	}
 	if h.Command == proxyproto.Proxy && h.Source.IsValid() {
@@ -305,10 +266,10 @@ func (ss *session) readClientHeader(cfg *ListenerConfig, cp *pipe, deadline time
 	case "":
 		return hdr, cs, ""
 	case closedEvent:
-		ss.client.Close()
+		ss.closeClient()
 		return hdr, cs, ReasonShutdown
 	case clientGoneEvent, eofEvent:
-		ss.client.Close()
+		ss.closeClient()
 		return hdr, cs, ReasonClientError
 	default:
 		log.Debug("refusing stream", "event", ev, "detail", text)
@@ -331,7 +292,7 @@ func (ss *session) startTLS(cfg *ListenerConfig, cp *pipe, hdr xmpp.Header, cs s
 	_, err := c.Write(append(ownHeader(hdr.To), startTLSFeatures...))
 	c.SetWriteDeadline(time.Time{})
 	if err != nil {
-		ss.client.Close()
+		ss.closeClient()
 		return ReasonClientError
 	}
 	ss.streamOpen = true
@@ -375,7 +336,7 @@ func (ss *session) startTLS(cfg *ListenerConfig, cp *pipe, hdr xmpp.Header, cs s
 			cp.setReadDeadline(time.Time{})
 			return ss.refuse(cfg, hdr.To, policy.HandshakeTimeout, "")
 		default:
-			ss.client.Close()
+			ss.closeClient()
 			return ReasonClientError
 		}
 	}
@@ -383,7 +344,7 @@ func (ss *session) startTLS(cfg *ListenerConfig, cp *pipe, hdr xmpp.Header, cs s
 	_, err = c.Write([]byte(proceedTLS))
 	c.SetWriteDeadline(time.Time{})
 	if err != nil {
-		ss.client.Close()
+		ss.closeClient()
 		return ReasonClientError
 	}
 	ss.streamOpen = false // TLS starts a new stream
@@ -396,7 +357,7 @@ func (ss *session) startTLS(cfg *ListenerConfig, cp *pipe, hdr xmpp.Header, cs s
 func (ss *session) handshakeTLS(cfg *ListenerConfig, deadline time.Time, log *connLog) string {
 	if cfg.TLS.Config == nil {
 		log.Warn("TLS listener without a TLS configuration")
-		ss.client.Close()
+		ss.closeClient()
 		return ReasonClientError
 	}
 	tc := ss.conn.startTLS(cfg.TLS.Config)
@@ -405,7 +366,7 @@ func (ss *session) handshakeTLS(cfg *ListenerConfig, deadline time.Time, log *co
 	ss.client.SetDeadline(time.Time{})
 	if err != nil {
 		log.Info("TLS handshake failed", "error", err)
-		ss.client.Close()
+		ss.closeClient()
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return eventReason(policy.HandshakeTimeout)
 		}
@@ -415,7 +376,7 @@ func (ss *session) handshakeTLS(cfg *ListenerConfig, deadline time.Time, log *co
 	st := tc.ConnectionState()
 	if st.NegotiatedProtocol == acmeTLSALPN {
 		// An ACME CA validating a tls-alpn-01 challenge, not a client.
-		ss.client.Close()
+		ss.closeClient()
 		return ReasonACMEChallenge
 	}
 	log.Debug("TLS established", "version", tls.VersionName(st.Version), "alpn", st.NegotiatedProtocol, "sni", st.ServerName, "resumed", st.DidResume)
@@ -489,21 +450,22 @@ func (ss *session) serveRaw(cfg *ListenerConfig, log *connLog, end func(string))
 	raw := *ss.bk
 	raw.TLS = nil // passthrough: the client's TLS goes to the backend as it is
 	setup, endSetup := ss.setupPhase()
-	backend, ev, err := ss.dialPool(setup, raw, log)
+	bc, ev := ss.connectBackend(setup, raw, nil, scan{}, log)
 	endSetup()
 	if ev != "" && ev != policy.Shutdown {
-		log.Warn("no backend node available", "backend", raw.Name, "event", ev, "error", err)
+		log.Warn("no backend connection", "backend", raw.Name, "event", ev)
 	}
 	if ev != "" {
 		return ss.closeQuietly(cfg, eventReason(ev))
 	}
+	backend := bc.conn
 	bp, err := newPipe(backend.tcp, nil)
 	if err != nil {
 		backend.tcp.Close()
 		c.Close()
 		return ReasonBackendError
 	}
-	r := &relay{client: ss.conn, backend: backend, cp: cp, bp: bp, cfg: cfg, metrics: ss.l.metrics, log: log, raw: true, node: ss.node}
+	r := &relay{client: ss.conn, backend: backend, cp: cp, bp: bp, cfg: cfg, metrics: ss.l.metrics, log: log, raw: true}
 	return ss.startRelay(r, log, end)
 }
 
@@ -621,11 +583,12 @@ func (ss *session) refuse(cfg *ListenerConfig, domain string, ev policy.Event, t
 	frame = se.AppendTo(frame)
 	c.SetWriteDeadline(time.Now().Add(cfg.Timeouts.HalfClose))
 	_, err := c.Write(frame)
-	if err == nil {
-		c.CloseWrite()
-		lingerRead(c, cfg.Timeouts.HalfClose)
+	if err != nil {
+		ss.closeClient()
+		return eventReason(ev)
 	}
-	c.Close()
+	c.CloseWrite()
+	ss.lingerClose(c, cfg)
 	return eventReason(ev)
 }
 
@@ -635,21 +598,40 @@ func (ss *session) refuse(cfg *ListenerConfig, domain string, ev policy.Event, t
 // with unread input makes the kernel send RST.
 func (ss *session) closeQuietly(cfg *ListenerConfig, reason string) string {
 	ss.client.CloseWrite()
-	lingerRead(ss.client, cfg.Timeouts.HalfClose)
-	ss.client.Close()
+	ss.lingerClose(ss.client, cfg)
 	return reason
 }
 
-// lingerRead reads and discards c's input until EOF, an error, or d.
-func lingerRead(c net.Conn, d time.Duration) {
-	c.SetReadDeadline(time.Now().Add(d))
+// lingerClose reads and discards c's input until EOF, an error, or
+// half_close, then closes the client's socket: aborted if half_close ran
+// out with Guard's bytes still unacknowledged (a vanished client), so that
+// no socket outlives half_close (see closeWithin).
+func (ss *session) lingerClose(c net.Conn, cfg *ListenerConfig) {
+	c.SetReadDeadline(time.Now().Add(cfg.Timeouts.HalfClose))
 	buf := getBuf()
 	defer putBuf(buf)
 	for {
-		if _, err := c.Read(buf); err != nil {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			closeAtExpiry(ss.client)
 			return
 		}
+		ss.closeClient()
+		return
 	}
+}
+
+// closeClient closes the client's socket, bounded by half_close in the
+// kernel.
+func (ss *session) closeClient() {
+	var hc time.Duration
+	if ss.st != nil {
+		hc = ss.st.cfg.Timeouts.HalfClose
+	}
+	closeWithin(ss.client, hc)
 }
 
 // ownHeader renders the stream header Guard sends when it must speak before
@@ -657,47 +639,6 @@ func lingerRead(c net.Conn, d time.Duration) {
 func ownHeader(domain string) []byte {
 	h := xmpp.Header{From: domain, ID: xmpp.NewStreamID(), Version: "1.0", NS: xmpp.ClientNS, Lang: "en"}
 	return h.AppendTo(make([]byte, 0, 512))
-}
-
-// dialPool connects to a node of backend b: the usable node with the
-// fewest open streams, then the next if the dial fails. When no node can be
-// reached it returns the event to refuse with: every node full (or down and
-// some full) is overload, every node down is a backend failure.
-func (ss *session) dialPool(ctx context.Context, b Backend, log *connLog) (*sideConn, policy.Event, error) {
-	var tried []*nodeState
-	var lastErr error
-	for {
-		if ctx.Err() != nil {
-			return nil, policy.Shutdown, ctx.Err() // killed
-		}
-		n, full := ss.bst.pick(tried) // reserves a stream on n
-		if n == nil {
-			if !full && len(tried) == 1 && ss.bst.size() == 1 {
-				// The one server did not answer: a backend failure.
-				return nil, policy.BackendRefused, lastErr
-			}
-			// No node of the pool can take the stream (full, down,
-			// ejected): overload, which the policy may redirect to
-			// another cluster.
-			return nil, policy.PoolUnavailable, lastErr
-		}
-		tried = append(tried, n)
-		b.Address = n.addr
-		c, err := ss.dialBackend(ctx, b)
-		if err != nil {
-			n.open.Add(-1)
-			if ctx.Err() != nil {
-				return nil, policy.Shutdown, err // killed: not the node's fault
-			}
-			log.Warn("backend node unreachable", "backend", b.Name, "node", n.addr, "error", err)
-			n.failed(ss.l.log)
-			lastErr = err
-			continue
-		}
-		n.succeeded()
-		ss.node = n
-		return c, "", nil
-	}
 }
 
 // dialBackend connects to the backend within its connect timeout, with
@@ -899,7 +840,7 @@ func (ss *session) admit(cfg *ListenerConfig, cp *pipe, log *connLog) (reason st
 	if ev != "" && !closed && context.Cause(ctx) == errClientGone {
 		// It left the queue with its place: the next client moves up.
 		log.Debug("client left while queued")
-		ss.client.Close()
+		ss.closeClient()
 		return ReasonClientError, true
 	}
 	if ev != "" {
@@ -913,7 +854,7 @@ func (ss *session) admit(cfg *ListenerConfig, cp *pipe, log *connLog) (reason st
 	ss.releaseSlot = release
 	// A client that gave up while it waited is not worth a backend stream.
 	if gone := cp.wait.gone(); gone {
-		ss.client.Close()
+		ss.closeClient()
 		return ReasonClientError, true
 	}
 	return "", false

@@ -27,22 +27,55 @@ import (
 // hold, and is closed by the backend after </stream:stream>.
 type overloadedBackend struct {
 	ln       net.Listener
-	capacity int
+	sessions capacityCount
 	hold     time.Duration
+
+	mu    sync.Mutex
+	order []string // the client's from attribute, in the order streams were served
+	wg    sync.WaitGroup
+}
+
+// capacityCount is a server's count of its sessions, against its capacity.
+type capacityCount struct {
+	capacity int
 
 	mu      sync.Mutex
 	open    int
 	maxOpen int
 	resets  int
-	order   []string // the client's from attribute, in the order streams were served
-	wg      sync.WaitGroup
+}
+
+// enter counts a new session, or reports false (and counts a reset) when
+// the server is at capacity.
+func (cc *capacityCount) enter() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.open >= cc.capacity {
+		cc.resets++
+		return false
+	}
+	cc.open++
+	cc.maxOpen = max(cc.maxOpen, cc.open)
+	return true
+}
+
+func (cc *capacityCount) leave() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.open--
+}
+
+func (cc *capacityCount) stats() (maxOpen, resets int) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.maxOpen, cc.resets
 }
 
 var fromAttr = regexp.MustCompile(` from='([^']*)'`)
 
 func newOverloadedBackend(t *testing.T, capacity int, hold time.Duration) *overloadedBackend {
 	t.Helper()
-	b := &overloadedBackend{ln: listenBacklog(t, 50), capacity: capacity, hold: hold}
+	b := &overloadedBackend{ln: listenBacklog(t, 50), sessions: capacityCount{capacity: capacity}, hold: hold}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -82,24 +115,15 @@ func listenBacklog(t *testing.T, backlog int) net.Listener {
 }
 
 func (b *overloadedBackend) serve(c *net.TCPConn) {
-	b.mu.Lock()
-	if b.open >= b.capacity {
-		b.resets++
-		b.mu.Unlock()
-		c.SetLinger(0)
-		c.Close()
+	if !b.sessions.enter() {
+		resetConn(c)
 		return
 	}
-	b.open++
-	b.maxOpen = max(b.maxOpen, b.open)
-	b.mu.Unlock()
 	closed := false
 	done := func() {
 		if !closed {
 			closed = true
-			b.mu.Lock()
-			b.open--
-			b.mu.Unlock()
+			b.sessions.leave()
 		}
 	}
 	defer c.Close()
@@ -130,9 +154,10 @@ func (b *overloadedBackend) serve(c *net.TCPConn) {
 }
 
 func (b *overloadedBackend) stats() (maxOpen, resets int, order []string) {
+	maxOpen, resets = b.sessions.stats()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.maxOpen, b.resets, append([]string(nil), b.order...)
+	return maxOpen, resets, append([]string(nil), b.order...)
 }
 
 // stormOutcome is what one storm client saw.
@@ -144,8 +169,10 @@ type stormOutcome struct {
 
 var conditionRE = regexp.MustCompile(`<stream:error><([a-z-]+) xmlns='urn:ietf:params:xml:ns:xmpp-streams'`)
 
-// stormClient opens a stream as client id and reports how it ended.
-func stormClient(addr, id string) stormOutcome {
+// stormClient opens a stream as client id and reports how it ended. Once
+// served, a client that resets drops its connection with an RST instead of
+// ending its stream.
+func stormClient(addr, id string, reset bool) stormOutcome {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return stormOutcome{err: err}
@@ -174,6 +201,10 @@ func stormClient(addr, id string) stormOutcome {
 			return stormOutcome{err: fmt.Errorf("stream error not closed: %q", append(got, rest...))}
 		}
 		return stormOutcome{refused: string(m[1])}
+	}
+	if reset {
+		resetConn(c.(*net.TCPConn))
+		return stormOutcome{served: true}
 	}
 	io.WriteString(c, streamEnd)
 	c.(*net.TCPConn).CloseWrite()
@@ -206,7 +237,7 @@ func TestStormAgainstOverloadedBackend(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); outcomes[i] = stormClient(addr, fmt.Sprintf("c%02d", i)) }()
+		go func() { defer wg.Done(); outcomes[i] = stormClient(addr, fmt.Sprintf("c%02d", i), false) }()
 		time.Sleep(spacing) // a known arrival order
 	}
 	wg.Wait()

@@ -1,0 +1,195 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"syscall"
+	"time"
+
+	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/xmpp"
+)
+
+// Retries. A backend connection that fails before the backend's stream
+// header (refused, reset, closed, a failed TLS handshake or write) has
+// consumed nothing of the client's stream but its header, which Guard still
+// holds. A failed dial moves on to the next untried node at once, without
+// counting as a retry: a node that is down costs its clients nothing.
+// Beyond that the stream is tried again, up to the backend's Retries times,
+// on another usable node where the pool has one (else the same node), after
+// a short jittered backoff. The session keeps its admission slot meanwhile,
+// so retries never take the backend above its cap, and the backoff keeps a
+// storm of retries from piling onto a backend that sheds load. A backend
+// that stalls or sends garbage is not retried: it answered, badly.
+
+// attempt is what one try at a backend connection came to.
+type attempt struct {
+	ev       policy.Event // "" on success; the client's event otherwise
+	retry    bool         // worth another try
+	failover bool         // the dial failed: the next node may be tried at once
+	hard     bool         // counts toward the node's ejection (see nodeFailed)
+	err      error        // for the log
+}
+
+// retryBackoff returns the pause before retry number n (1 for the first):
+// 25 ms doubled per retry, at most 400 ms, jittered by ±50%.
+func retryBackoff(n int) time.Duration {
+	base := min(25*time.Millisecond<<(n-1), 400*time.Millisecond)
+	return base/2 + rand.N(base)
+}
+
+// connected is an open backend connection: its socket, and, on a framed
+// stream, the pipe holding the backend's stream header and the scan of it.
+type connected struct {
+	conn *sideConn
+	bp   *pipe
+	bs   scan
+}
+
+// connectBackend opens the client's stream on a node of the session's
+// backend: the dial, and on a framed stream (cp not nil) the client's header
+// replayed (cs.fwd bytes of cp) and the backend's header read within
+// reply_timeout. It retries as described above and returns the connection,
+// or the event the client is refused with.
+func (ss *session) connectBackend(ctx context.Context, b Backend, cp *pipe, cs scan, log *connLog) (connected, policy.Event) {
+	var tried []*nodeState
+	var last attempt
+	retries := 0
+	for {
+		if ctx.Err() != nil {
+			return connected{}, policy.Shutdown // killed
+		}
+		var n *nodeState
+		var full bool
+		if last.ev == "" || last.failover {
+			// The first try; or a dial failed, and the next node is tried
+			// at once: a node that is down costs its clients nothing.
+			n, full = ss.bst.pick(tried) // reserves a stream on n
+		}
+		if n == nil && last.ev != "" {
+			if retries >= b.Retries {
+				return connected{}, last.ev
+			}
+			retries++
+			ss.l.metrics.retried(b.Name, eventReason(last.ev))
+			t := time.NewTimer(retryBackoff(retries))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return connected{}, policy.Shutdown
+			case <-t.C:
+			}
+			if n, full = ss.bst.pick(tried); n == nil {
+				n, full = ss.bst.pick(nil) // no other node: the same again
+			}
+		}
+		if n == nil {
+			switch {
+			case last.ev != "":
+				return connected{}, last.ev
+			case full:
+				// Every usable node is at its own cap: overload, which
+				// the policy may redirect to another cluster.
+				return connected{}, policy.PoolUnavailable
+			default:
+				// Every node is down (health checks): a backend failure.
+				return connected{}, policy.BackendRefused
+			}
+		}
+		tried = append(tried, n)
+		b.Address = n.addr
+		c, a := ss.tryNode(ctx, b, cp, cs)
+		if a.ev == "" {
+			n.succeeded()
+			ss.node = n
+			return c, ""
+		}
+		n.open.Add(-1)
+		if a.ev == policy.Shutdown {
+			return connected{}, a.ev
+		}
+		ss.bst.nodeFailed(n, a.hard, ss.l.log)
+		log.Warn("backend connection failed", "backend", b.Name, "node", n.addr, "event", a.ev, "error", a.err, "retries", retries)
+		if !a.retry {
+			return connected{}, a.ev
+		}
+		last = a
+	}
+}
+
+// tryNode makes one attempt at node b.Address.
+func (ss *session) tryNode(ctx context.Context, b Backend, cp *pipe, cs scan) (connected, attempt) {
+	c, err := ss.dialBackend(ctx, b)
+	if err != nil {
+		if ctx.Err() != nil {
+			return connected{}, attempt{ev: policy.Shutdown} // killed: not the node's fault
+		}
+		if errors.Is(err, syscall.ECONNRESET) {
+			// Accepted and reset at once: a server shedding load.
+			return connected{}, attempt{ev: policy.BackendReset, retry: true, err: err}
+		}
+		return connected{}, attempt{ev: policy.BackendRefused, retry: true, failover: true, hard: true, err: err}
+	}
+	if cp == nil {
+		return connected{conn: c}, attempt{}
+	}
+	closeBackend := func() {
+		c.tcp.SetLinger(0)
+		c.tcp.Close()
+	}
+	// A kill closes the backend socket: the steps below end at once.
+	stopKill := context.AfterFunc(ctx, closeBackend)
+
+	// The client's header (and any whole units after it), replayed; the
+	// client's pipe keeps it until the backend has answered.
+	c.SetWriteDeadline(time.Now().Add(b.ReplyTimeout))
+	_, err = c.Write(cp.units(cs.fwd))
+	c.SetWriteDeadline(time.Time{})
+	if err != nil {
+		stopKill()
+		closeBackend()
+		if ctx.Err() != nil {
+			return connected{}, attempt{ev: policy.Shutdown}
+		}
+		return connected{}, attempt{ev: policy.BackendReset, retry: true, err: err}
+	}
+
+	// The backend's header within reply_timeout.
+	bp, err := newSidePipe(c, xmpp.NewTokenizer(ss.st.cfg.MaxStanzaSize))
+	if err != nil {
+		stopKill()
+		closeBackend()
+		return connected{}, attempt{ev: policy.BackendReset, retry: true, err: err}
+	}
+	bp.rewrite = ss.conn.tls() != nil
+	bp.setReadDeadline(time.Now().Add(b.ReplyTimeout))
+	_, bs, bev, btext := readHeader(bp)
+	bp.setReadDeadline(time.Time{})
+	if bev != "" {
+		bp.discardAll()
+		stopKill()
+		closeBackend()
+		if ctx.Err() != nil || bev == closedEvent {
+			return connected{}, attempt{ev: policy.Shutdown}
+		}
+		a := attempt{ev: backendHeaderEvent(bev), err: errors.New(string(bev) + ": " + btext)}
+		switch bev {
+		case clientGoneEvent, eofEvent:
+			// Reset or closed before its header: a node shedding load
+			// (Openfire over its capacity) or restarting. Worth a retry;
+			// not a sign the node is dead.
+			a.retry = true
+		default:
+			// Stalled, or not XMPP: the node answers, badly.
+			a.hard = true
+		}
+		return connected{}, a
+	}
+	if !stopKill() {
+		// The kill came as the header did: the backend socket is closed.
+		bp.discardAll()
+		return connected{}, attempt{ev: policy.Shutdown}
+	}
+	return connected{conn: c, bp: bp, bs: bs}, attempt{}
+}
