@@ -232,8 +232,9 @@ type Backend struct {
 	Address string
 	// Nodes are the backend's node blocks, in file order: a pool of
 	// servers, addresses unique. Each stream goes to the usable node with
-	// the fewest open streams; a failed dial tries the next node; a node
-	// that fails 3 times in a row is ejected for 10s. nil when Address is
+	// the fewest open streams; a failed connection is retried on the next
+	// node (see Retries); a node that fails 3 times in a row is ejected for
+	// 10s unless it is the pool's last usable node. nil when Address is
 	// set.
 	Nodes []Node
 	// HealthCheck is the backend's health_check block: active checks of
@@ -244,6 +245,11 @@ type Backend struct {
 	// ReplyTimeout is how long the backend has to send its stream header
 	// after Guard forwarded the client's. Default 5s; always > 0.
 	ReplyTimeout time.Duration
+	// Retries is how many times Guard tries a stream again, after a short
+	// jittered backoff and on another usable node where there is one, when
+	// the backend's connection fails before its stream header (refused,
+	// reset, closed, TLS). Default 2; 0: never; at most 10.
+	Retries int
 
 	// Admission control: Guard opens at most MaxStreams streams to the
 	// backend and queues the clients beyond them, instead of letting an
@@ -344,6 +350,8 @@ const (
 	defaultMaxHeaderSize  = 4 * kiB
 	defaultConnectTimeout = 2 * time.Second
 	defaultReplyTimeout   = 5 * time.Second
+	defaultRetries        = 2
+	maxRetries            = 10
 	defaultHealthTimeout  = 2 * time.Second
 	defaultHealthDomain   = "localhost"
 	defaultNodeMaxStreams = 0
@@ -462,7 +470,7 @@ func defaultTLS() TLS {
 func defaultBackend(name, address string) Backend {
 	return Backend{
 		Name: name, Address: address,
-		ConnectTimeout: defaultConnectTimeout, ReplyTimeout: defaultReplyTimeout,
+		ConnectTimeout: defaultConnectTimeout, ReplyTimeout: defaultReplyTimeout, Retries: defaultRetries,
 		MaxStreams: defaultMaxStreams, QueueSize: defaultQueueSize, QueueTimeout: defaultQueueTimeout,
 		NewStreamsPerSecond: defaultNewStreamsPerSecond,
 		NewStreamsBurst:     defaultBurst(defaultNewStreamsPerSecond),

@@ -44,7 +44,7 @@ func TestParseValid(t *testing.T) {
 		TLS:    TLS{Mode: "none", MinVersion: "1.2"},
 	}
 	defaultBackend := Backend{
-		Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second,
+		Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second, Retries: 2,
 		MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second,
 	}
 	withDefaults := func(edit func(*Config)) *Config {
@@ -108,6 +108,7 @@ backend "xmpp" {
   address                = "127.0.0.1:5262"
   connect_timeout        = "2s"
   reply_timeout          = "5s"
+  retries                = 2
   max_streams            = 10000
   queue_size             = 1000
   queue_timeout          = "10s"
@@ -161,6 +162,7 @@ backend "prosody" {
   address                = "prosody.internal:5262"
   connect_timeout        = "750ms"
   reply_timeout          = "3s"
+  retries                = 4
   max_streams            = 5000
   queue_size             = 2000
   queue_timeout          = "30s"
@@ -202,7 +204,7 @@ policy {
 			}},
 			Backends: []Backend{{
 				Name: "prosody", Address: "prosody.internal:5262",
-				ConnectTimeout: 750 * time.Millisecond, ReplyTimeout: 3 * time.Second,
+				ConnectTimeout: 750 * time.Millisecond, ReplyTimeout: 3 * time.Second, Retries: 4,
 				MaxStreams: 5000, QueueSize: 2000, QueueTimeout: 30 * time.Second,
 				NewStreamsPerSecond: 12.5, NewStreamsBurst: 100,
 			}},
@@ -1231,7 +1233,7 @@ func TestRepositoryConfig(t *testing.T) {
 			TLS:    TLS{Mode: "none", MinVersion: "1.2"},
 		}},
 		Backends: []Backend{{
-			Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second,
+			Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second, Retries: 2,
 			MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second,
 		}},
 	}

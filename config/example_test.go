@@ -79,8 +79,8 @@ backend "xmpp" {
 	// An argument named "adress" is not expected here. Did you mean "address"? A
 	// backend block takes the arguments "address", "connect_timeout",
 	// "reply_timeout", "max_streams", "queue_size", "queue_timeout",
-	// "new_streams_per_second", "new_streams_burst", "proxy_protocol" and the blocks
-	// "tls", "node", "health_check".
+	// "new_streams_per_second", "new_streams_burst", "proxy_protocol", "retries" and
+	// the blocks "tls", "node", "health_check".
 }
 
 func ExampleDefault() {
@@ -88,5 +88,5 @@ func ExampleDefault() {
 	fmt.Printf("%+v\n%+v\n", c.Listeners[0], c.Backends[0])
 	// Output:
 	// {Name:default Address:127.0.0.1:5222 Backend:default Routes:[] Timeouts:{Handshake:10s Idle:0s Probe:1m0s ProbeTimeout:30s HalfClose:5s} Limits:{MaxStanzaSize:262144 MaxHeaderSize:4096 MaxConnsPerIP:0 ConnRatePerIP:0 ConnBurstPerIP:0 TrackedAddresses:100000 ClientBytesPerSecond:0} TLS:{Mode:none CertFile: KeyFile: ALPN:[] MinVersion:1.2} ProxyProtocol:{Trusted:[]}}
-	// {Name:default Address:127.0.0.1:5262 Nodes:[] HealthCheck:<nil> ConnectTimeout:2s ReplyTimeout:5s MaxStreams:10000 QueueSize:1000 QueueTimeout:10s NewStreamsPerSecond:0 NewStreamsBurst:0 ProxyProtocol:0 TLS:<nil>}
+	// {Name:default Address:127.0.0.1:5262 Nodes:[] HealthCheck:<nil> ConnectTimeout:2s ReplyTimeout:5s Retries:2 MaxStreams:10000 QueueSize:1000 QueueTimeout:10s NewStreamsPerSecond:0 NewStreamsBurst:0 ProxyProtocol:0 TLS:<nil>}
 }

@@ -140,6 +140,7 @@ var backendSchema = &hcl.BodySchema{
 		{Name: "address"}, {Name: "connect_timeout"}, {Name: "reply_timeout"},
 		{Name: "max_streams"}, {Name: "queue_size"}, {Name: "queue_timeout"},
 		{Name: "new_streams_per_second"}, {Name: "new_streams_burst"}, {Name: "proxy_protocol"},
+		{Name: "retries"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "tls"}, {Type: "node", LabelNames: []string{"address"}}, {Type: "health_check"},
@@ -410,6 +411,9 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 			def: defaultQueueSize, max: maxCount, zero: "refuse at once when every stream slot is taken", example: "1000",
 		}),
 		QueueTimeout: d.duration(a["queue_timeout"], durationRule{def: defaultQueueTimeout, example: "10s"}),
+		Retries: d.count(a["retries"], numberRule{
+			def: defaultRetries, max: maxRetries, zero: "never retry", example: "2",
+		}),
 		NewStreamsPerSecond: d.number(a["new_streams_per_second"], numberRule{
 			def: defaultNewStreamsPerSecond, max: maxRate, zero: "set no limit", example: "200",
 		}),

@@ -386,6 +386,7 @@ func backendConfig(b config.Backend) proxy.Backend {
 		Address:        b.Address,
 		ConnectTimeout: b.ConnectTimeout,
 		ReplyTimeout:   b.ReplyTimeout,
+		Retries:        b.Retries,
 		ProxyProtocol:  b.ProxyProtocol,
 		Admission: proxy.Admission{
 			MaxStreams:          b.MaxStreams,
