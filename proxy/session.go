@@ -196,12 +196,6 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	cp.consume(cs.fwd)
 	endSetup()
 	backend, bp, bs := bc.conn, bc.bp, bc.bs
-	closeBackend := func(reset bool) {
-		if reset {
-			backend.tcp.SetLinger(0)
-		}
-		backend.tcp.Close()
-	}
 
 	r := &relay{
 		client:  c,
@@ -224,8 +218,8 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	ss.streamOpen = true // the backend's header is the client's now
 	if err != nil {
 		bp.discardAll()
-		closeBackend(false)
 		ss.closeClient()
+		closeBackendStream(backend, cfg.Timeouts.HalfClose)
 		return ReasonClientError
 	}
 	return ss.startRelay(r, log, end)
@@ -607,7 +601,17 @@ func (ss *session) closeQuietly(cfg *ListenerConfig, reason string) string {
 // out with Guard's bytes still unacknowledged (a vanished client), so that
 // no socket outlives half_close (see closeWithin).
 func (ss *session) lingerClose(c net.Conn, cfg *ListenerConfig) {
-	c.SetReadDeadline(time.Now().Add(cfg.Timeouts.HalfClose))
+	if drainUntilFIN(c, cfg.Timeouts.HalfClose) {
+		ss.closeClient()
+		return
+	}
+	closeAtExpiry(ss.client)
+}
+
+// drainUntilFIN reads and discards c's input until EOF or an error (true),
+// or until d has passed (false).
+func drainUntilFIN(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
 	buf := getBuf()
 	defer putBuf(buf)
 	for {
@@ -615,13 +619,23 @@ func (ss *session) lingerClose(c net.Conn, cfg *ListenerConfig) {
 		if err == nil {
 			continue
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			closeAtExpiry(ss.client)
-			return
-		}
-		ss.closeClient()
-		return
+		return !errors.Is(err, os.ErrDeadlineExceeded)
 	}
+}
+
+// closeBackendStream ends an open backend stream that will not be relayed
+// (the client left as it was being opened): </stream:stream> and a FIN, then
+// the backend's input dropped until its FIN, so that the stream's slot is
+// freed only once the backend has closed its side; a backend that does not
+// finish within half_close is reset, as the relay does.
+func closeBackendStream(c *sideConn, hc time.Duration) {
+	c.SetWriteDeadline(time.Now().Add(hc))
+	c.Write(xmpp.StreamEnd)
+	c.CloseWrite()
+	if !drainUntilFIN(c, hc) {
+		c.tcp.SetLinger(0)
+	}
+	closeWithin(c.tcp, hc)
 }
 
 // closeClient closes the client's socket, bounded by half_close in the
