@@ -1,0 +1,135 @@
+package limits
+
+import (
+	"testing"
+	"time"
+)
+
+// simulate drives a limiter against a node of capacity c (it fails every
+// open beyond c streams in flight) whose open latency is lat(inflight),
+// for rounds of opens, each round filling the limit; it returns the limit
+// after each round and the failures seen after round skip.
+func simulate(a *Adaptive, rounds, skip int, c func(round int) int, lat func(inflight int) time.Duration) (limits []int, lateFailures int) {
+	now := time.Unix(0, 0)
+	for r := 0; r < rounds; r++ {
+		for inflight := 1; inflight <= a.Limit(); inflight++ {
+			now = now.Add(10 * time.Millisecond)
+			if inflight > c(r) {
+				a.Failure(inflight, now)
+				if r >= skip {
+					lateFailures++
+				}
+				break
+			}
+			a.Success(lat(inflight), inflight, true, now)
+		}
+		now = now.Add(200 * time.Millisecond)
+		limits = append(limits, a.Limit())
+	}
+	return limits, lateFailures
+}
+
+func flat(time.Duration) func(int) time.Duration {
+	return func(int) time.Duration { return 5 * time.Millisecond }
+}
+
+// Jitter of a few milliseconds on a sub-millisecond latency (a LAN) is not
+// load: the limit keeps growing.
+func TestAdaptiveIgnoresJitter(t *testing.T) {
+	a := NewAdaptive(AdaptiveConfig{Initial: 4})
+	jitter := func(inflight int) time.Duration {
+		return 200*time.Microsecond + time.Duration(inflight%4)*time.Millisecond
+	}
+	// It grows to the capacity (1000), where the failure takes it to 700.
+	limits, _ := simulate(a, 5, 0, func(int) int { return 1000 }, jitter)
+	if l := limits[len(limits)-1]; l < 700 {
+		t.Errorf("limit %d: jitter shrank it; limits %v", l, limits)
+	}
+}
+
+// Slow start finds a capacity far above the initial limit in a few rounds;
+// the first failure settles the limit under it, and the ceiling keeps it
+// there (no failure after the learning rounds) until Reprobe.
+func TestAdaptiveFindsCapacity(t *testing.T) {
+	a := NewAdaptive(AdaptiveConfig{Initial: 4, Reprobe: time.Hour})
+	const capacity = 200
+	limits, late := simulate(a, 40, 12, func(int) int { return capacity }, flat(0))
+	if late != 0 {
+		t.Errorf("%d failures after the learning rounds; limits %v", late, limits)
+	}
+	last := limits[len(limits)-1]
+	if last > capacity || last < capacity/2 {
+		t.Errorf("limit %d against a capacity of %d; limits %v", last, capacity, limits)
+	}
+}
+
+// A capacity that halves and comes back: the limit follows it down at once
+// and back up once the ceiling's Reprobe is over.
+func TestAdaptiveFollowsCapacity(t *testing.T) {
+	a := NewAdaptive(AdaptiveConfig{Initial: 4, Reprobe: time.Second})
+	capAt := func(r int) int {
+		if r >= 30 && r < 60 {
+			return 20
+		}
+		return 40
+	}
+	limits, _ := simulate(a, 120, 0, capAt, flat(0))
+	if l := limits[59]; l > 20 {
+		t.Errorf("limit %d while the capacity was 20; limits %v", l, limits)
+	}
+	if l := limits[119]; l <= 20 || l > 40 {
+		t.Errorf("limit %d after the capacity came back to 40; limits %v", l, limits)
+	}
+}
+
+// A node that slows down before it fails: the latency gradient holds the
+// limit below the level where failures start, so none happens at all.
+func TestAdaptiveLatencyBeforeFailure(t *testing.T) {
+	a := NewAdaptive(AdaptiveConfig{Initial: 4, Min: 2})
+	const capacity = 30
+	slow := func(inflight int) time.Duration {
+		if inflight > 20 {
+			return 50 * time.Millisecond // ×5
+		}
+		return 10 * time.Millisecond
+	}
+	limits, failures := simulate(a, 60, 0, func(int) int { return capacity }, slow)
+	if failures != 0 {
+		t.Errorf("%d failures: the latency did not hold the limit below the capacity; limits %v", failures, limits)
+	}
+	if l := limits[len(limits)-1]; l > 25 || l < 10 {
+		t.Errorf("limit %d; want it near where latency rises (20); limits %v", l, limits)
+	}
+}
+
+// The limit never leaves [Min, Max], and a burst of failures counts once.
+func TestAdaptiveBounds(t *testing.T) {
+	a := NewAdaptive(AdaptiveConfig{Min: 3, Max: 10, Initial: 8})
+	now := time.Unix(0, 0)
+	a.Failure(8, now)
+	after := a.Limit()
+	for i := 0; i < 20; i++ {
+		a.Failure(8, now.Add(time.Millisecond))
+	}
+	if got := a.Limit(); got != after || got < 3 {
+		t.Errorf("limit %d after a burst of failures, %d after the first; want the burst to count once", got, after)
+	}
+	for i := 0; i < 50; i++ {
+		now = now.Add(time.Second)
+		a.Failure(1, now)
+	}
+	if got := a.Limit(); got != 3 {
+		t.Errorf("limit %d after repeated failures, want the floor 3", got)
+	}
+	b := NewAdaptive(AdaptiveConfig{Max: 10, Initial: 8, Reprobe: time.Nanosecond})
+	for i := 0; i < 100; i++ {
+		b.Success(time.Millisecond, b.Limit(), true, now)
+	}
+	if got := b.Limit(); got != 10 {
+		t.Errorf("limit %d, want the ceiling 10", got)
+	}
+	b.SetMax(6)
+	if got := b.Limit(); got != 6 {
+		t.Errorf("limit %d after SetMax(6)", got)
+	}
+}
