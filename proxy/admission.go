@@ -46,10 +46,12 @@ type backendState struct {
 	gate  atomic.Pointer[limits.Gate]
 	pacer atomic.Pointer[limits.Pacer]
 
-	poolMu  sync.Mutex
-	nodes   []*nodeState
-	checks  context.CancelFunc // stops the active health checks
-	checkOf HealthCheck        // the settings they run with
+	poolMu     sync.Mutex
+	nodes      []*nodeState
+	maxStreams int // the backend's max_streams, for the learned capacity
+	queueSize  int
+	checks     context.CancelFunc // stops the active health checks
+	checkOf    HealthCheck        // the settings they run with
 }
 
 // backendFor returns the shared admission state of backend b, creating it,
@@ -76,13 +78,14 @@ func (s *Server) backendFor(b Backend) *backendState {
 	}
 	a := b.Admission
 	switch g := st.gate.Load(); {
-	case a.MaxStreams <= 0:
+	case a.MaxStreams <= 0 && b.Adaptive == nil:
 		st.gate.Store(nil) // tickets already out release into the old gate
 	case g == nil:
 		st.gate.Store(limits.NewGate(a.MaxStreams, a.QueueSize))
 	default:
 		g.SetLimits(a.MaxStreams, a.QueueSize)
 	}
+	st.updateCapacity() // adaptive admission: the learned caps
 	switch p := st.pacer.Load(); {
 	case a.NewStreamsPerSecond <= 0:
 		st.pacer.Store(nil)

@@ -55,7 +55,7 @@ type connected struct {
 func (ss *session) connectBackend(ctx context.Context, b Backend, cp *pipe, cs scan, log *connLog) (connected, policy.Event) {
 	var tried []*nodeState
 	var last attempt
-	retries := 0
+	retries, requeues := 0, 0
 	for {
 		if ctx.Err() != nil {
 			return connected{}, policy.Shutdown // killed
@@ -99,10 +99,12 @@ func (ss *session) connectBackend(ctx context.Context, b Backend, cp *pipe, cs s
 		}
 		tried = append(tried, n)
 		b.Address = n.addr
+		start := time.Now()
 		c, a := ss.tryNode(ctx, b, cp, cs)
 		if a.ev == "" {
 			n.succeeded()
 			ss.node = n
+			ss.bst.learnOpen(n, true, time.Since(start), ss.l.log)
 			return c, ""
 		}
 		n.open.Add(-1)
@@ -110,6 +112,18 @@ func (ss *session) connectBackend(ctx context.Context, b Backend, cp *pipe, cs s
 			return connected{}, a.ev
 		}
 		ss.bst.nodeFailed(n, a.hard, ss.l.log)
+		learning := ss.bst.learnOpen(n, false, 0, ss.l.log)
+		if learning && a.retry && !a.hard && requeues < maxRequeues {
+			// Guard's probe of the node's capacity failed, not the
+			// client's stream: back to the queue, no retry used.
+			requeues++
+			log.Debug("backend node above its learned cap; queued again", "backend", b.Name, "node", n.addr, "event", a.ev, "error", a.err)
+			if ev := ss.requeue(ctx); ev != "" {
+				return connected{}, ev
+			}
+			tried, last = tried[:0], attempt{}
+			continue
+		}
 		log.Warn("backend connection failed", "backend", b.Name, "node", n.addr, "event", a.ev, "error", a.err, "retries", retries)
 		if !a.retry {
 			return connected{}, a.ev

@@ -190,6 +190,8 @@ var (
 		"1 if a backend node takes new streams (healthy and not ejected), else 0.", []string{"backend", "node"}, nil)
 	nodeStreamsDesc = prometheus.NewDesc("guard_backend_node_streams",
 		"Streams open to a backend node.", []string{"backend", "node"}, nil)
+	nodeLearnedDesc = prometheus.NewDesc("guard_backend_node_streams_learned_limit",
+		"The stream cap adaptive admission has learned for a backend node.", []string{"backend", "node"}, nil)
 )
 
 func (c admissionCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -198,6 +200,7 @@ func (c admissionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepthDesc
 	ch <- nodeUpDesc
 	ch <- nodeStreamsDesc
+	ch <- nodeLearnedDesc
 }
 
 func (c admissionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -219,6 +222,9 @@ func (c admissionCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(nodeUpDesc, prometheus.GaugeValue, up, bs.Name, n.Address)
 			ch <- prometheus.MustNewConstMetric(nodeStreamsDesc, prometheus.GaugeValue, float64(n.Streams), bs.Name, n.Address)
+			if n.LearnedMaxStreams > 0 {
+				ch <- prometheus.MustNewConstMetric(nodeLearnedDesc, prometheus.GaugeValue, float64(n.LearnedMaxStreams), bs.Name, n.Address)
+			}
 		}
 	}
 	for _, st := range states {

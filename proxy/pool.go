@@ -51,9 +51,10 @@ const (
 
 // nodeState is the health and load of one node.
 type nodeState struct {
-	addr string
-	max  atomic.Int32 // 0: no cap of its own
-	open atomic.Int32
+	addr     string
+	max      atomic.Int32 // 0: no cap of its own
+	open     atomic.Int32
+	adaptive atomic.Pointer[nodeLimit] // the learned cap; nil: adaptive admission off
 
 	mu        sync.Mutex
 	failures  int       // consecutive
@@ -140,6 +141,7 @@ func (st *backendState) setNodes(b Backend) {
 	}
 	st.poolMu.Lock()
 	defer st.poolMu.Unlock()
+	st.maxStreams, st.queueSize = b.Admission.MaxStreams, b.Admission.QueueSize
 	old := make(map[string]*nodeState, len(st.nodes))
 	for _, n := range st.nodes {
 		old[n.addr] = n
@@ -151,12 +153,26 @@ func (st *backendState) setNodes(b Backend) {
 			n = &nodeState{addr: nd.Address, checkedUp: true}
 		}
 		n.max.Store(int32(nd.MaxStreams))
+		max := nd.MaxStreams
+		if max <= 0 {
+			max = b.Admission.MaxStreams
+		}
+		n.setAdaptive(b.Adaptive, max)
 		st.nodes = append(st.nodes, n)
 	}
 }
 
+// load is how full n is with open streams: the share of its learned cap
+// under adaptive admission, else the count.
+func (n *nodeState) load(open int32) float64 {
+	if l := n.limit(); l > 0 {
+		return float64(open) / float64(l)
+	}
+	return float64(open)
+}
+
 // pick chooses the node for a new stream: usable (healthy, not ejected),
-// below its own cap, the fewest open streams; none of tried. It reports
+// below its own cap, the least loaded (see load); none of tried. It reports
 // whether any node was merely full (as opposed to down).
 func (st *backendState) pick(tried []*nodeState) (best *nodeState, full bool) {
 	st.poolMu.Lock()
@@ -174,7 +190,7 @@ func (st *backendState) pick(tried []*nodeState) (best *nodeState, full bool) {
 				full = true
 				continue
 			}
-			if best == nil || open < best.open.Load() {
+			if best == nil || n.load(open) < best.load(best.open.Load()) {
 				best = n
 			}
 		}
@@ -218,6 +234,7 @@ func (st *backendState) startHealthChecks(ctx context.Context, b Backend, log hc
 					return // cancelled (reload, shutdown): not the node's fault
 				}
 				n.setChecked(err == nil, log)
+				st.updateCapacity()
 			}
 			select {
 			case <-ctx.Done():
@@ -343,6 +360,9 @@ type NodeStatus struct {
 	Streams    int    `json:"streams"`
 	MaxStreams int    `json:"max_streams"`
 	Failures   int    `json:"consecutive_failures"`
+	// LearnedMaxStreams is the node's cap learned by adaptive admission;
+	// 0 when it is off.
+	LearnedMaxStreams int `json:"learned_max_streams"`
 }
 
 // Backends reports every backend pool, sorted by name.
@@ -369,6 +389,7 @@ func (s *Server) Backends() []BackendStatus {
 			n.mu.Lock()
 			ns := NodeStatus{Address: n.addr, Healthy: n.checkedUp, Ejected: now.Before(n.downUntil),
 				Streams: int(n.open.Load()), MaxStreams: int(n.max.Load()), Failures: n.failures}
+			ns.LearnedMaxStreams = n.limit()
 			n.mu.Unlock()
 			ns.Up = ns.Healthy && !ns.Ejected
 			bs.Nodes = append(bs.Nodes, ns)

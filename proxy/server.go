@@ -62,6 +62,10 @@ type Backend struct {
 	// Retries is how many times a connection that fails before the
 	// backend's stream header is tried again (connect.go); 0: never.
 	Retries int
+	// Adaptive, if not nil, turns on adaptive admission (adaptive.go):
+	// each node's cap is learned within Admission.MaxStreams (or the
+	// node's own). Max is set per node.
+	Adaptive *limits.AdaptiveConfig
 }
 
 // ListenerConfig describes one listening socket and where its clients go.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -57,6 +58,20 @@ func (cc *capacityCount) enter() bool {
 	cc.open++
 	cc.maxOpen = max(cc.maxOpen, cc.open)
 	return true
+}
+
+// current returns the sessions open now.
+func (cc *capacityCount) current() int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.open
+}
+
+// setCapacity changes the capacity (a server under other load).
+func (cc *capacityCount) setCapacity(c int) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.capacity = c
 }
 
 func (cc *capacityCount) leave() {
@@ -169,6 +184,52 @@ type stormOutcome struct {
 
 var conditionRE = regexp.MustCompile(`<stream:error><([a-z-]+) xmlns='urn:ietf:params:xml:ns:xmpp-streams'`)
 
+// storm runs n stormClients against addr, started spacing apart (client i
+// resets once served if reset(i); reset may be nil), and returns what each
+// saw, by arrival.
+func storm(addr string, n int, spacing time.Duration, reset func(int) bool) []stormOutcome {
+	outcomes := make([]stormOutcome, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcomes[i] = stormClient(addr, fmt.Sprintf("c%02d", i), reset != nil && reset(i))
+		}()
+		time.Sleep(spacing)
+	}
+	wg.Wait()
+	return outcomes
+}
+
+// tally counts the clients served and those refused, by condition; a client
+// that saw anything else (a reset, a silent close) fails the test.
+func tally(t *testing.T, outcomes []stormOutcome) (served int, refused map[string]int) {
+	t.Helper()
+	refused = map[string]int{}
+	for i, o := range outcomes {
+		switch {
+		case o.err != nil:
+			t.Errorf("client %d: %v", i, o.err)
+		case o.served:
+			served++
+		default:
+			refused[o.refused]++
+		}
+	}
+	return served, refused
+}
+
+// onlyRefused fails the test for refusals with another condition than want.
+func onlyRefused(t *testing.T, refused map[string]int, want ...string) {
+	t.Helper()
+	for cond, n := range refused {
+		if !slices.Contains(want, cond) {
+			t.Errorf("%d clients refused with %s; want only %v", n, cond, want)
+		}
+	}
+}
+
 // stormClient opens a stream as client id and reports how it ended. Once
 // served, a client that resets drops its connection with an RST instead of
 // ending its stream.
@@ -233,28 +294,10 @@ func TestStormAgainstOverloadedBackend(t *testing.T) {
 		Backend: Backend{Admission: Admission{MaxStreams: capacity, QueueSize: queueSize, QueueTimeout: 20 * time.Second}},
 	})
 
-	outcomes := make([]stormOutcome, clients)
-	var wg sync.WaitGroup
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); outcomes[i] = stormClient(addr, fmt.Sprintf("c%02d", i), false) }()
-		time.Sleep(spacing) // a known arrival order
-	}
-	wg.Wait()
-
-	served, refused := 0, 0
-	for i, o := range outcomes {
-		switch {
-		case o.err != nil:
-			t.Errorf("client %d: %v", i, o.err)
-		case o.served:
-			served++
-		case o.refused == "resource-constraint":
-			refused++
-		default:
-			t.Errorf("client %d refused with %q, want resource-constraint", i, o.refused)
-		}
-	}
+	outcomes := storm(addr, clients, spacing, nil) // a known arrival order
+	served, refusals := tally(t, outcomes)
+	onlyRefused(t, refusals, "resource-constraint")
+	refused := refusals["resource-constraint"]
 	maxOpen, resets, order := b.stats()
 	if maxOpen > capacity || resets > 0 {
 		t.Errorf("backend held up to %d streams (capacity %d) and reset %d", maxOpen, capacity, resets)
