@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
 )
 
@@ -245,6 +246,10 @@ type Backend struct {
 	// ReplyTimeout is how long the backend has to send its stream header
 	// after Guard forwarded the client's. Default 5s; always > 0.
 	ReplyTimeout time.Duration
+	// Adaptive is adaptive admission: the streams each node holds learned
+	// from its stream opens, within MaxStreams. On by default (the limits
+	// package's defaults); nil when an adaptive block sets enabled = false.
+	Adaptive *limits.AdaptiveConfig
 	// Retries is how many times Guard tries a stream again, after a short
 	// jittered backoff and on another usable node where there is one, when
 	// the backend's connection fails before its stream header (refused,
@@ -471,6 +476,7 @@ func defaultBackend(name, address string) Backend {
 	return Backend{
 		Name: name, Address: address,
 		ConnectTimeout: defaultConnectTimeout, ReplyTimeout: defaultReplyTimeout, Retries: defaultRetries,
+		Adaptive:   defaultAdaptive(),
 		MaxStreams: defaultMaxStreams, QueueSize: defaultQueueSize, QueueTimeout: defaultQueueTimeout,
 		NewStreamsPerSecond: defaultNewStreamsPerSecond,
 		NewStreamsBurst:     defaultBurst(defaultNewStreamsPerSecond),

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
 	"github.com/guard-xmpp/guard/xmpp"
 	"github.com/hashicorp/hcl/v2"
@@ -46,6 +47,7 @@ func TestParseValid(t *testing.T) {
 	defaultBackend := Backend{
 		Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second, Retries: 2,
 		MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second,
+		Adaptive: &limits.AdaptiveConfig{Min: 4, Initial: 16, Tolerance: 2, Reprobe: 5 * time.Second},
 	}
 	withDefaults := func(edit func(*Config)) *Config {
 		c := &Config{
@@ -168,6 +170,13 @@ backend "prosody" {
   queue_timeout          = "30s"
   new_streams_per_second = 12.5
   new_streams_burst      = 100
+  adaptive {
+    enabled           = true
+    min_streams       = 8
+    initial_streams   = 32
+    latency_tolerance = 3
+    reprobe_after     = "10s"
+  }
 }
 policy {
   see_other_host  = "xmpp2.example.net:5222"
@@ -207,6 +216,7 @@ policy {
 				ConnectTimeout: 750 * time.Millisecond, ReplyTimeout: 3 * time.Second, Retries: 4,
 				MaxStreams: 5000, QueueSize: 2000, QueueTimeout: 30 * time.Second,
 				NewStreamsPerSecond: 12.5, NewStreamsBurst: 100,
+				Adaptive: &limits.AdaptiveConfig{Min: 8, Initial: 32, Tolerance: 3, Reprobe: 10 * time.Second},
 			}},
 			Policy: policy.Config{
 				SeeOtherHost: "xmpp2.example.net:5222",
@@ -231,6 +241,16 @@ shutdown { drain_timeout = "0s" }
 			c.Admin.Address = ""
 			c.Shutdown.DrainTimeout = 0
 		})},
+		{"adaptive admission turned off", `
+listener "c2s" {
+  address = "0.0.0.0:5222"
+  backend = "xmpp"
+}
+backend "xmpp" {
+  address  = "127.0.0.1:5262"
+  adaptive { enabled = false }
+}
+`, withDefaults(func(c *Config) { c.Backends[0].Adaptive = nil })},
 		{"zero probe turns probes off", `
 listener "c2s" {
   address = "0.0.0.0:5222"
@@ -604,6 +624,9 @@ timeouts { probe = "-60s" }`) + backend,
 		{"zero reply timeout", listener(`address = "0.0.0.0:5222"
 backend = "xmpp"`) + "backend \"xmpp\" {\naddress = \"h:1\"\nreply_timeout = \"0s\"\n}\n",
 			[]string{"7,17 Duration must be positive"}, `reply_timeout must be greater than zero. Use a positive duration such as "5s"`},
+		{"adaptive floor of zero", listener(`address = "0.0.0.0:5222"
+backend = "xmpp"`) + "backend \"xmpp\" {\naddress = \"h:1\"\nadaptive {\nmin_streams = 0\n}\n}\n",
+			[]string{"8,15 Number out of range"}, `min_streams = 0 is less than the smallest allowed, 1. Use a whole number from 1 to 1000000000, such as 16, or leave it out for the default, 4.`},
 		{"size without a unit", listener(`address = ":5222"
 backend = "xmpp"
 limits { max_stanza_size = 262144 }`) + backend,
@@ -1080,10 +1103,12 @@ func TestAdmissionWarnings(t *testing.T) {
 			func(c *Config) bool { return c.Backends[0].QueueTimeout == 45*time.Second }},
 		{"queue timeout of 30s is not long", minimal[:len(minimal)-3] + "\n  queue_timeout = \"30s\"\n}\n",
 			nil, nil},
-		{"queue without a cap", minimal[:len(minimal)-3] + "\n  max_streams = 0\n  queue_size = 10\n  queue_timeout = \"5s\"\n}\n",
+		{"queue without a cap", minimal[:len(minimal)-3] + "\n  max_streams = 0\n  queue_size = 10\n  queue_timeout = \"5s\"\n  adaptive { enabled = false }\n}\n",
 			[]string{"9,16 warning: Unused queue_size", "10,19 warning: Unused queue_timeout"},
 			func(c *Config) bool { return c.Backends[0].MaxStreams == 0 && c.Backends[0].QueueSize == 10 }},
 		{"default queue without a cap", minimal[:len(minimal)-3] + "\n  max_streams = 0\n}\n", nil, nil},
+		{"queue without a fixed cap, under the learned one", minimal[:len(minimal)-3] + "\n  max_streams = 0\n  queue_size = 10\n}\n", nil,
+			func(c *Config) bool { return c.Backends[0].Adaptive != nil && c.Backends[0].QueueSize == 10 }},
 		{"backend burst without a rate", minimal[:len(minimal)-3] + "\n  new_streams_burst = 10\n}\n",
 			[]string{"8,23 warning: Unused new_streams_burst"},
 			func(c *Config) bool { return c.Backends[0].NewStreamsBurst == 0 }},
@@ -1235,6 +1260,7 @@ func TestRepositoryConfig(t *testing.T) {
 		Backends: []Backend{{
 			Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second, Retries: 2,
 			MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second,
+			Adaptive: &limits.AdaptiveConfig{Min: 4, Initial: 16, Tolerance: 2, Reprobe: 5 * time.Second},
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {

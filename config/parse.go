@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/guard-xmpp/guard/limits"
 )
 
 // LoadFile reads and parses the configuration file at path. Diagnostics name
@@ -144,6 +146,14 @@ var backendSchema = &hcl.BodySchema{
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "tls"}, {Type: "node", LabelNames: []string{"address"}}, {Type: "health_check"},
+		{Type: "adaptive"},
+	},
+}
+
+var adaptiveSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "enabled"}, {Name: "min_streams"}, {Name: "initial_streams"},
+		{Name: "latency_tolerance"}, {Name: "reprobe_after"},
 	},
 }
 
@@ -423,6 +433,10 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 	if hb := d.single(content.Blocks.OfType("health_check")); hb != nil {
 		be.HealthCheck = d.healthCheck(hb)
 	}
+	be.Adaptive = defaultAdaptive()
+	if ab := d.single(content.Blocks.OfType("adaptive")); ab != nil {
+		be.Adaptive = d.adaptive(ab)
+	}
 	if tb := d.single(content.Blocks.OfType("tls")); tb != nil {
 		be.TLS = d.backendTLS(tb, be)
 	}
@@ -474,6 +488,36 @@ func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []
 		})
 	}
 	return nodes
+}
+
+// defaultAdaptive is adaptive admission as it is without an adaptive block:
+// on, with the mechanism's defaults.
+func defaultAdaptive() *limits.AdaptiveConfig {
+	return &limits.AdaptiveConfig{
+		Min: limits.DefaultAdaptiveMin, Initial: limits.DefaultAdaptiveInitial,
+		Tolerance: limits.DefaultAdaptiveTolerance, Reprobe: limits.DefaultAdaptiveReprobe,
+	}
+}
+
+// adaptive decodes a backend's adaptive block; nil when it turns adaptive
+// admission off.
+func (d *decoder) adaptive(b *hcl.Block) *limits.AdaptiveConfig {
+	a := d.content(b.Body, adaptiveSchema, "An adaptive block").Attributes
+	if !d.boolean(a["enabled"], true) {
+		return nil
+	}
+	return &limits.AdaptiveConfig{
+		Min: d.count(a["min_streams"], numberRule{
+			def: limits.DefaultAdaptiveMin, min: 1, max: maxCount, example: "16",
+		}),
+		Initial: d.count(a["initial_streams"], numberRule{
+			def: limits.DefaultAdaptiveInitial, min: 1, max: maxCount, example: "64",
+		}),
+		Tolerance: d.number(a["latency_tolerance"], numberRule{
+			def: limits.DefaultAdaptiveTolerance, min: 1.1, max: 100, example: "2",
+		}),
+		Reprobe: d.duration(a["reprobe_after"], durationRule{def: limits.DefaultAdaptiveReprobe, example: "5s"}),
+	}
 }
 
 // healthCheck decodes a backend's health_check block.
@@ -536,11 +580,11 @@ func (d *decoder) admission(be Backend, a hcl.Attributes) {
 				"then reconnect and queue again, so a longer wait mostly holds sockets. Consider %s or less.",
 				be.QueueTimeout, queueTimeoutWarn, defaultQueueTimeout))
 	}
-	if at := a["max_streams"]; at != nil && be.MaxStreams == 0 {
+	if at := a["max_streams"]; at != nil && be.MaxStreams == 0 && be.Adaptive == nil {
 		for _, name := range []string{"queue_size", "queue_timeout"} {
 			if q := a[name]; q != nil && !d.reported(q) {
 				d.warnf(q.Expr.Range(), &q.Range, "Unused "+name,
-					fmt.Sprintf("max_streams = 0 sets no cap on streams to backend %q, so no client ever waits in the queue and %s has no effect. "+
+					fmt.Sprintf("max_streams = 0 with adaptive admission off sets no cap on streams to backend %q, so no client ever waits in the queue and %s has no effect. "+
 						"Set max_streams to the streams the backend can hold, or remove %s.", be.Name, name, name))
 			}
 		}

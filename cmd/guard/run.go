@@ -387,6 +387,7 @@ func backendConfig(b config.Backend) proxy.Backend {
 		ConnectTimeout: b.ConnectTimeout,
 		ReplyTimeout:   b.ReplyTimeout,
 		Retries:        b.Retries,
+		Adaptive:       b.Adaptive,
 		ProxyProtocol:  b.ProxyProtocol,
 		Admission: proxy.Admission{
 			MaxStreams:          b.MaxStreams,

@@ -22,4 +22,5 @@ backend "uncapped" {
   address     = "127.0.0.1:5263"
   max_streams = 0
   queue_size  = 100
+  adaptive { enabled = false } # a fixed cap, and there is none
 }
