@@ -109,8 +109,8 @@ var examples = []struct {
 		return nil
 	}},
 	{"pool.hcl", 1, 1, func(c *config.Config) error {
-		if b := c.Backends[0]; len(b.Nodes) < 2 || b.HealthCheck == nil {
-			return fmt.Errorf("backend %q: %d nodes, health check %v: want a pool with health checks", b.Name, len(b.Nodes), b.HealthCheck != nil)
+		if b := c.Backends[0]; len(b.Nodes) < 2 || b.HealthCheck == nil || b.Retries == 0 {
+			return fmt.Errorf("backend %q: %d nodes, health check %v, retries %d: want a pool with health checks that retries", b.Name, len(b.Nodes), b.HealthCheck != nil, b.Retries)
 		}
 		return nil
 	}},

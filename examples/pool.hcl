@@ -38,6 +38,11 @@ backend "openfire" {
     domain   = "example.net" # the XMPP domain the nodes serve
   }
 
+  # A connection that fails before the node's stream header (refused,
+  # reset, closed) is tried again on another usable node, up to 2 times,
+  # the client holding its slot; then it gets internal-server-error.
+  retries                = 2
+
   max_streams            = 15000 # the whole pool
   queue_size             = 2000
   queue_timeout          = "10s"
