@@ -226,3 +226,37 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 		t.Errorf("systemd-analyze verify did not report a misspelt key:\n%s", out)
 	}
 }
+
+// ProtectSystem=strict leaves only the StateDirectory writable: an example
+// with an acme block keeps its storage there (a relative path lands there
+// too, through WorkingDirectory), or certmagic could not save the account
+// and the certificates.
+func TestACMEStorageIsWritable(t *testing.T) {
+	_, u := loadUnit(t)
+	state := "/var/lib/" + u.one(t, "Service", "StateDirectory")
+	files, err := filepath.Glob("../../examples/*.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(src, []byte("\nacme {")) {
+			continue
+		}
+		cfg, err := config.LoadFile(f) // ACME examples read no certificate files
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		checked++
+		if s := cfg.ACME.Storage; filepath.IsAbs(s) && !strings.HasPrefix(filepath.Clean(s)+"/", state+"/") {
+			t.Errorf("%s: acme storage %q is outside %s, the unit's only writable directory", f, s, state)
+		}
+	}
+	if checked == 0 {
+		t.Error("no example has an acme block")
+	}
+}
