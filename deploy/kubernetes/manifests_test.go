@@ -21,9 +21,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+
 	"github.com/guard-xmpp/guard/config"
+	"github.com/guard-xmpp/guard/internal/testcert"
 )
 
 // doc is one YAML document of a manifest file, decoded.
@@ -51,6 +55,12 @@ func newObject(apiVersion, kind string) (any, bool) {
 		return &policyv1.PodDisruptionBudget{}, true
 	case "networking.k8s.io/v1 NetworkPolicy":
 		return &networkingv1.NetworkPolicy{}, true
+	case "monitoring.coreos.com/v1 ServiceMonitor":
+		return &monitoringv1.ServiceMonitor{}, true
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		return &monitoringv1.PrometheusRule{}, true
+	case "cert-manager.io/v1 Certificate":
+		return &certificate{}, true
 	}
 	return nil, false
 }
@@ -147,25 +157,14 @@ func TestManifestsDecode(t *testing.T) {
 	for _, d := range docs {
 		kinds[d.kind]++
 		var meta struct{ name, namespace string }
-		switch o := d.obj.(type) {
-		case *corev1.ConfigMap:
-			meta.name, meta.namespace = o.Name, o.Namespace
-		case *corev1.Service:
-			meta.name, meta.namespace = o.Name, o.Namespace
-		case *appsv1.Deployment:
-			meta.name, meta.namespace = o.Name, o.Namespace
-		case *appsv1.StatefulSet:
-			meta.name, meta.namespace = o.Name, o.Namespace
-		case *policyv1.PodDisruptionBudget:
-			meta.name, meta.namespace = o.Name, o.Namespace
-		case *networkingv1.NetworkPolicy:
-			meta.name, meta.namespace = o.Name, o.Namespace
+		if o, ok := d.obj.(metav1.Object); ok {
+			meta.name, meta.namespace = o.GetName(), o.GetNamespace()
 		}
 		if meta.name == "" || meta.namespace == "" {
 			t.Errorf("%v: metadata.name and metadata.namespace are required", d)
 		}
 	}
-	for _, k := range []string{"ConfigMap", "Service", "Deployment", "StatefulSet", "PodDisruptionBudget"} {
+	for _, k := range []string{"ConfigMap", "Service", "Deployment", "StatefulSet", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule", "Certificate"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in the manifests", k)
 		}
@@ -193,9 +192,15 @@ func workloads(docs []doc) []workload {
 	return out
 }
 
+// tlsDir is where the manifests mount the certificate Secret in Guard's
+// containers. Parsing reads the certificate files, so guardConfigs points
+// the paths at a throwaway pair.
+const tlsDir = "/etc/guard-tls/"
+
 // guardConfigs parses config.hcl of every ConfigMap that carries one.
 func guardConfigs(t *testing.T, docs []doc) map[string]*config.Config {
 	t.Helper()
+	certFile, _ := testcert.Write(t, t.TempDir(), "example.net", "xmpp.example.net")
 	out := map[string]*config.Config{}
 	for _, d := range docs {
 		cm, ok := d.obj.(*corev1.ConfigMap)
@@ -206,6 +211,7 @@ func guardConfigs(t *testing.T, docs []doc) map[string]*config.Config {
 		if !ok {
 			continue
 		}
+		src = strings.ReplaceAll(src, tlsDir, filepath.Dir(certFile)+"/")
 		cfg, err := config.Parse(d.file+":configmap/"+cm.Name+"/config.hcl", []byte(src))
 		if err != nil {
 			t.Errorf("%v: config.hcl does not parse:\n%v", d, err)
