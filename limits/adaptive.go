@@ -20,11 +20,14 @@ import (
 //     first sign of trouble the limit grows by one per good open (slow
 //     start: it doubles every round of opens, so a restarted Openfire with
 //     thousands of returning clients is found in a few rounds); after it,
-//     by 1/limit per good open (additive increase: one a round).
+//     by 1/limit per good open (additive increase: one a round). And by
+//     one on a [Adaptive.Probe]: streams that stay open send no signal.
 //   - A latency gradient: latency over Tolerance times the recent minimum
 //     (the node's own unloaded latency, the lowest of the last two
-//     Windows) plus Slack shrinks the limit by the ratio, at most by half: a backend
-//     that slows down under load is relieved before it starts failing.
+//     Windows) plus Slack shrinks the limit by the ratio, at most by half
+//     and never below what is in flight, and holds probes for ten
+//     Cooldowns: a backend that slows down under load is relieved before
+//     it starts failing.
 //     Gradient2 (Netflix's concurrency-limits) and Envoy's adaptive
 //     concurrency filter work the same way on request latency.
 //   - Multiplicative decrease on a failure before the header: the limit
@@ -50,6 +53,7 @@ type Adaptive struct {
 	ceiling   float64 // 0: none
 	ceilUntil time.Time
 	lastDrop  time.Time
+	slowUntil time.Time     // a slow open holds probes until then
 	ewma      time.Duration // smoothed latency
 	minCur    time.Duration // lowest latency in the current window
 	minPrev   time.Duration // lowest latency in the previous window
@@ -68,8 +72,11 @@ type AdaptiveConfig struct {
 	Window    time.Duration // the span of the latency minimum; default 30s
 	Cooldown  time.Duration // the least time between two multiplicative decreases; default 100ms
 	// Slack is added to Tolerance × the minimum latency: on a LAN the
-	// unloaded latency is well under a millisecond, and jitter of a few
-	// milliseconds says nothing of load. Default 5ms.
+	// unloaded latency is well under a millisecond, and tens of
+	// milliseconds of it can be Guard's own scheduling in a burst of
+	// opens (thousands of clients reconnecting, each with a TLS
+	// handshake), which says nothing of the backend. An Openfire that
+	// drowns answers in hundreds of milliseconds. Default 50ms.
 	Slack time.Duration
 }
 
@@ -83,7 +90,7 @@ const (
 	DefaultAdaptiveReprobe   = 5 * time.Second
 	DefaultAdaptiveWindow    = 30 * time.Second
 	DefaultAdaptiveCooldown  = 100 * time.Millisecond
-	DefaultAdaptiveSlack     = 5 * time.Millisecond
+	DefaultAdaptiveSlack     = 50 * time.Millisecond
 )
 
 func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
@@ -146,8 +153,12 @@ func (a *Adaptive) Success(latency time.Duration, inflight int, waiting bool, no
 	if limit := a.cfg.Tolerance*float64(a.minLatency()) + float64(a.cfg.Slack); float64(a.ewma) > limit && a.minLatency() > 0 {
 		// Slower than the node's unloaded self by more than the
 		// tolerance: shrink by the ratio.
+		// Never below what is in flight: XMPP streams stay open for
+		// hours, and a limit under them would only stop admission
+		// until enough of them end, not relieve the node.
 		ratio := max(limit/float64(a.ewma), 0.5)
-		a.decrease(a.limit*ratio, now)
+		a.decrease(max(a.limit*ratio, float64(inflight)), now)
+		a.slowUntil = now.Add(a.holdAfterSlow())
 		return a.limitLocked()
 	}
 	if !waiting && float64(inflight) < a.limit-1 {
@@ -171,6 +182,40 @@ func (a *Adaptive) Success(latency time.Duration, inflight int, waiting bool, no
 	a.limit = min(max(next, a.limit), float64(a.cfg.Max))
 	return a.limitLocked()
 }
+
+// Probe raises the limit by one for a client that waits while the node
+// holds its limit of streams and none of them is still opening, so that no
+// open under way will report ([Adaptive.Success] grows the limit only on
+// an open). XMPP streams last hours: without a probe, a limit reached by
+// long-lived streams would never grow while they stay. It returns the new
+// limit and whether it grew. It does not grow while the level of a recent
+// failure caps it, nor for a while (ten Cooldowns) after a slow open;
+// until then tells when it may.
+func (a *Adaptive) Probe(now time.Time) (limit int, grew bool, until time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	next := math.Floor(a.limit) + 1
+	if now.Before(a.slowUntil) {
+		return a.limitLocked(), false, a.slowUntil
+	}
+	if a.ceiling > 0 {
+		if now.Before(a.ceilUntil) {
+			if next > a.ceiling-1 {
+				return a.limitLocked(), false, a.ceilUntil
+			}
+		} else {
+			a.ceiling = 0
+			a.slowStart = true
+		}
+	}
+	if next > float64(a.cfg.Max) {
+		return a.limitLocked(), false, time.Time{}
+	}
+	a.limit = next
+	return a.limitLocked(), true, time.Time{}
+}
+
+func (a *Adaptive) holdAfterSlow() time.Duration { return 10 * a.cfg.Cooldown }
 
 // Failure records a stream open that failed before the backend's header,
 // with inflight streams open to the node (the failed one included). It

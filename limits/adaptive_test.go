@@ -85,7 +85,8 @@ func TestAdaptiveFollowsCapacity(t *testing.T) {
 // A node that slows down before it fails: the latency gradient holds the
 // limit below the level where failures start, so none happens at all.
 func TestAdaptiveLatencyBeforeFailure(t *testing.T) {
-	a := NewAdaptive(AdaptiveConfig{Initial: 4, Min: 2})
+	// Slack 5ms: the model's latencies are 10 and 50ms.
+	a := NewAdaptive(AdaptiveConfig{Initial: 4, Min: 2, Slack: 5 * time.Millisecond})
 	const capacity = 30
 	slow := func(inflight int) time.Duration {
 		if inflight > 20 {
@@ -131,5 +132,31 @@ func TestAdaptiveBounds(t *testing.T) {
 	b.SetMax(6)
 	if got := b.Limit(); got != 6 {
 		t.Errorf("limit %d after SetMax(6)", got)
+	}
+}
+
+// A probe grows the limit by one at a time, up to Max; a failure's ceiling
+// holds it until Reprobe is over, and then it grows again.
+func TestAdaptiveProbe(t *testing.T) {
+	now := time.Unix(0, 0)
+	a := NewAdaptive(AdaptiveConfig{Min: 2, Initial: 4, Max: 6, Reprobe: time.Second})
+	for want := 5; want <= 6; want++ {
+		if l, grew, _ := a.Probe(now); !grew || l != want {
+			t.Fatalf("probe: limit %d grew %v, want %d", l, grew, want)
+		}
+	}
+	if l, grew, until := a.Probe(now); grew || l != 6 || !until.IsZero() {
+		t.Fatalf("probe at Max: limit %d grew %v until %v, want 6, no growth, no ceiling", l, grew, until)
+	}
+	a.Failure(5, now) // 4 held: the ceiling is 5; the limit 0.7×5
+	if l, grew, _ := a.Probe(now.Add(time.Millisecond)); !grew || l != 4 {
+		t.Fatalf("probe below the ceiling: limit %d grew %v, want 4", l, grew)
+	}
+	l, grew, until := a.Probe(now.Add(time.Millisecond))
+	if grew || l != 4 || !until.Equal(now.Add(time.Second)) {
+		t.Fatalf("probe under the ceiling: limit %d grew %v until %v, want 4, no growth until %v", l, grew, until, now.Add(time.Second))
+	}
+	if l, grew, _ := a.Probe(now.Add(time.Second)); !grew || l != 5 {
+		t.Fatalf("probe after Reprobe: limit %d grew %v, want 5", l, grew)
 	}
 }

@@ -93,6 +93,7 @@ func (st *backendState) learnOpen(n *nodeState, ok bool, latency time.Duration, 
 		log.Info("backend node's learned stream cap moved", "backend", st.name, "node", n.addr, "learned_max_streams", limit, "streams", inflight, "open_latency", latency.Round(time.Millisecond), "failed", !ok)
 	}
 	st.updateCapacity()
+	st.probe(false)
 	return true
 }
 
@@ -150,4 +151,68 @@ func (ss *session) requeue(ctx context.Context) policy.Event {
 	}
 	ss.releaseSlot = release
 	return ""
+}
+
+// probe grows a learned cap by one when clients wait (arriving: the caller
+// is about to) and nothing under way would grow it: the gate is full, every
+// slot taken is a stream on a node, and no stream is still opening (its
+// outcome would reach learnOpen). XMPP streams last hours; without a probe,
+// caps reached by long-lived streams would never grow while those streams
+// stay. One probe at a time: the stream it admits is opening until its
+// outcome is learned, and learnOpen probes again after it. While a
+// failure's ceiling holds every cap, a timer probes when it lifts.
+func (st *backendState) probe(arriving bool) {
+	g := st.gate.Load()
+	if g == nil {
+		return
+	}
+	s := g.Stats()
+	if s.Waiting == 0 && !arriving || s.InUse < s.Capacity {
+		return
+	}
+	st.poolMu.Lock()
+	nodes, max := st.nodes, st.maxStreams
+	st.poolMu.Unlock()
+	if max > 0 && s.Capacity >= max {
+		return // max_streams binds, not what was learned
+	}
+	now := time.Now()
+	var (
+		best *nodeState
+		open int32
+	)
+	for _, n := range nodes {
+		o := n.open.Load()
+		open += o
+		if n.opening.Load() > 0 {
+			return // its outcome will tell
+		}
+		if n.learner() == nil || !n.usable(now) {
+			continue
+		}
+		if best == nil || n.load(o) < best.load(best.open.Load()) {
+			best = n
+		}
+	}
+	if best == nil || int(open) < s.InUse {
+		return // a slot on its way to a node, or a stream closing: it will
+	}
+	_, grew, lifts := best.learner().l.Probe(now)
+	if grew {
+		st.updateCapacity()
+		return
+	}
+	if lifts.IsZero() {
+		return
+	}
+	st.poolMu.Lock()
+	defer st.poolMu.Unlock()
+	if st.probeTimer == nil {
+		st.probeTimer = time.AfterFunc(lifts.Sub(now), func() {
+			st.poolMu.Lock()
+			st.probeTimer = nil
+			st.poolMu.Unlock()
+			st.probe(false)
+		})
+	}
 }

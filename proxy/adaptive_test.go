@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,7 +130,8 @@ func TestAdaptiveAdmissionDropsOnLatency(t *testing.T) {
 	}
 	s, addr, _ := startGuardMetrics(t, ListenerConfig{Backend: Backend{
 		Address: b.addr(), Retries: 2,
-		Adaptive:  &limits.AdaptiveConfig{Min: 2, Initial: 2},
+		// Slack 5ms: the backend's latencies are 10 and 50ms.
+		Adaptive:  &limits.AdaptiveConfig{Min: 2, Initial: 2, Slack: 5 * time.Millisecond},
 		Admission: Admission{QueueSize: clients, QueueTimeout: 30 * time.Second},
 	}})
 	outcomes := storm(addr, clients, 0, nil)
@@ -141,4 +146,140 @@ func TestAdaptiveAdmissionDropsOnLatency(t *testing.T) {
 	if served != clients {
 		t.Errorf("%d of %d served", served, clients)
 	}
+}
+
+// XMPP streams last hours. Clients that arrive one by one and stay, more of
+// them than the initial cap, are all served promptly: with every stream
+// open and none opening, a waiting client probes one above the learned cap.
+// Without the probe the cap, reached by streams that do not end, would
+// grow by no more than a fraction per open after slow start, and the
+// clients above it would wait out queue_timeout.
+func TestAdaptiveAdmissionGrowsUnderLongLivedStreams(t *testing.T) {
+	leakcheck.Check(t)
+	const (
+		initial = 4
+		clients = 30
+	)
+	b := newOpenfireBackend(t, 100, 0)
+	// One slow open among the first: the latency gradient ends slow
+	// start, and the cap grows by 1/cap per good open after it.
+	b.slow = func(open int) time.Duration {
+		if open == 2 {
+			return 30 * time.Millisecond
+		}
+		return 0
+	}
+	s, addr, _ := startGuardMetrics(t, ListenerConfig{Backend: Backend{
+		Address: b.addr(), Retries: 2,
+		Adaptive:  &limits.AdaptiveConfig{Min: initial, Initial: initial},
+		Admission: Admission{QueueSize: clients, QueueTimeout: 3 * time.Second},
+	}})
+	var conns []*net.TCPConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range clients {
+		c := dial(t, addr)
+		conns = append(conns, c)
+		write(t, c, fmt.Sprintf("<?xml version='1.0'?><stream:stream to='localhost' from='c%02d' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>", i))
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		got := make([]byte, 0, 1024)
+		buf := make([]byte, 1024)
+		for !bytes.Contains(got, []byte(features)) {
+			n, err := c.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				t.Fatalf("client %d of %d (learned cap %d, %d open): %q, %v", i+1, clients, learned(s), s.Open(), got, err)
+			}
+			if bytes.Contains(got, []byte("</stream:error>")) {
+				t.Fatalf("client %d of %d refused: %q", i+1, clients, got)
+			}
+		}
+	}
+	if l := learned(s); l < clients {
+		t.Errorf("learned cap %d with %d streams open", l, clients)
+	}
+	if maxOpen, resets, _ := b.stats(); maxOpen != clients || resets != 0 {
+		t.Errorf("backend: max %d open, %d resets; want %d, 0", maxOpen, resets, clients)
+	}
+	for _, c := range conns {
+		write(t, c, streamEnd)
+		c.CloseWrite()
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if rest, err := io.ReadAll(c); err != nil || !bytes.HasSuffix(rest, []byte(streamEnd)) {
+			t.Errorf("ending a stream: %q, %v", rest, err)
+		}
+	}
+	waitOpen(t, s, 0)
+}
+
+// A burst of long-lived streams, 32 opening at once, in two waves (a
+// reconnect storm onto a backend with room for all): every one is served
+// within its client's patience, though the opens of a burst are slower than
+// those of a quiet node (Guard's own scheduling, not the backend's load).
+func TestAdaptiveAdmissionServesABurstOfLongLivedStreams(t *testing.T) {
+	leakcheck.Check(t)
+	const (
+		workers = 32
+		each    = 4
+		waves   = 2
+	)
+	b := newOpenfireBackend(t, 1000, 0)
+	s, addr, _ := startGuardMetrics(t, ListenerConfig{Backend: Backend{
+		Address: b.addr(), Retries: 2, Adaptive: &limits.AdaptiveConfig{},
+		Admission: Admission{QueueSize: 1000, QueueTimeout: 10 * time.Second},
+	}})
+	var (
+		mu    sync.Mutex
+		conns []*net.TCPConn
+	)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		waitOpen(t, s, 0)
+	}()
+	for wave := range waves {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					conns = append(conns, c)
+					mu.Unlock()
+					fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream to='localhost' from='w%d-%d-%d' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>", wave, w, i)
+					c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					got := make([]byte, 0, 1024)
+					buf := make([]byte, 1024)
+					for !bytes.Contains(got, []byte(features)) {
+						n, err := c.Read(buf)
+						got = append(got, buf[:n]...)
+						if err != nil || bytes.Contains(got, []byte("</stream:error>")) {
+							t.Errorf("wave %d: a stream not served (learned cap %d, %d open): %q, %v", wave, learned(s), s.Open(), got, err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+	}
+	if maxOpen, resets, _ := b.stats(); maxOpen != waves*workers*each || resets != 0 {
+		t.Errorf("backend: max %d open, %d resets; want %d, 0", maxOpen, resets, waves*workers*each)
+	}
+	t.Logf("%d streams open; learned cap %d", waves*workers*each, learned(s))
 }

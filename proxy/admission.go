@@ -52,6 +52,7 @@ type backendState struct {
 	queueSize  int
 	checks     context.CancelFunc // stops the active health checks
 	checkOf    HealthCheck        // the settings they run with
+	probeTimer *time.Timer        // adaptive admission: a probe when a failure's ceiling lifts
 }
 
 // backendFor returns the shared admission state of backend b, creating it,
@@ -155,6 +156,7 @@ func (ss *session) admitBackend(ctx context.Context, a Admission) (func(), polic
 	defer cancel()
 	release := func() {}
 	if g := st.gate.Load(); g != nil {
+		st.probe(true)
 		t, err := g.Acquire(ctx)
 		switch {
 		case err == nil:

@@ -100,7 +100,9 @@ func (ss *session) connectBackend(ctx context.Context, b Backend, cp *pipe, cs s
 		tried = append(tried, n)
 		b.Address = n.addr
 		start := time.Now()
+		n.opening.Add(1)
 		c, a := ss.tryNode(ctx, b, cp, cs)
+		n.opening.Add(-1)
 		if a.ev == "" {
 			n.succeeded()
 			ss.node = n

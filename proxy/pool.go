@@ -54,6 +54,7 @@ type nodeState struct {
 	addr     string
 	max      atomic.Int32 // 0: no cap of its own
 	open     atomic.Int32
+	opening  atomic.Int32              // of open: streams whose backend header has not come yet
 	adaptive atomic.Pointer[nodeLimit] // the learned cap; nil: adaptive admission off
 
 	mu        sync.Mutex
