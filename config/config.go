@@ -200,6 +200,9 @@ type Limits struct {
 	// MaxHeaderSize is the largest stream header the client may send.
 	// Default 4 KiB; from 512 B to 64 KiB.
 	MaxHeaderSize int
+	// MaxDepth bounds the nesting of elements in the client's stanzas.
+	// Default 0: only MaxStanzaSize bounds them, as in XMPP servers.
+	MaxDepth int
 
 	// The per-address limits count a client address as an IPv4 address, or
 	// an IPv6 /64. They apply during the handshake, before admission.
@@ -382,6 +385,9 @@ const (
 const (
 	minMaxStanzaSize = 1 * kiB
 	maxMaxStanzaSize = 16 * miB
+	// maxMaxDepth: deeper than any stanza of max_stanza_size's largest
+	// that carries text (each level costs at least 7 bytes, "<a></a>").
+	maxMaxDepth      = 1 << 20
 	minMaxHeaderSize = 512
 	maxMaxHeaderSize = 64 * kiB
 

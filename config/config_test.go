@@ -685,7 +685,7 @@ limits {}`) + backend,
 		{"unknown limit", listener(`address = ":5222"
 backend = "xmpp"
 limits { max_connections = 10 }`) + backend,
-			[]string{"4,10 Unsupported argument"}, `A limits block takes the arguments "max_stanza_size", "max_header_size", ` +
+			[]string{"4,10 Unsupported argument"}, `A limits block takes the arguments "max_stanza_size", "max_header_size", "max_depth", ` +
 				`"max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "tracked_addresses", "client_bytes_per_second".`},
 		{"rate in a unit of time that is not one", listener(`address = ":5222"
 backend = "xmpp"

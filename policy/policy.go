@@ -22,6 +22,7 @@ const (
 	AddressLimit      Event = "address-limit"       // too many connections from one address
 	Denied            Event = "denied"              // the client's address is on a deny list
 	StanzaTooLarge    Event = "stanza-too-large"    // a stanza or header exceeded its size limit
+	NestingTooDeep    Event = "nesting-too-deep"    // a stanza nested elements deeper than max_depth
 	NotWellFormed     Event = "not-well-formed"     // the client sent XML that is not well-formed
 	RestrictedXML     Event = "restricted-xml"      // a comment, PI, DTD or entity reference (RFC 6120 11.1)
 	BadNamespace      Event = "bad-namespace"       // the stream header's namespaces are wrong
@@ -57,6 +58,7 @@ var Defaults = map[Event]Decision{
 	AddressLimit:      {"policy-violation", "too many connections from your address"},
 	Denied:            {"policy-violation", "connections from your address are not accepted"},
 	StanzaTooLarge:    {"policy-violation", "stanza too large"},
+	NestingTooDeep:    {"policy-violation", ""}, // the parser's text names the limit
 	NotWellFormed:     {"not-well-formed", ""},
 	RestrictedXML:     {"restricted-xml", ""},
 	BadNamespace:      {"invalid-namespace", ""},

@@ -283,6 +283,9 @@ func eventForSyntax(se *xmpp.SyntaxError) policy.Event {
 	case xmpp.RestrictedXML:
 		return policy.RestrictedXML
 	case xmpp.PolicyViolation:
+		if se.Limit == xmpp.LimitDepth {
+			return policy.NestingTooDeep
+		}
 		return policy.StanzaTooLarge
 	case xmpp.InvalidNamespace, xmpp.BadNamespacePrefix:
 		return policy.BadNamespace

@@ -77,6 +77,9 @@ type ListenerConfig struct {
 	// MaxStanzaSize bounds a top-level element either way (0: the xmpp
 	// package's default); MaxHeaderSize bounds a stream header.
 	MaxStanzaSize, MaxHeaderSize int
+	// MaxDepth bounds the nesting of the client's stanzas (0: only their
+	// size does); the backend's are bounded by their size alone.
+	MaxDepth int
 	// Policy decides the stream errors; nil uses the defaults.
 	Policy *policy.Policy
 	// Limits are the per-client-address limits and byte-rate shaping.

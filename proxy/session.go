@@ -123,6 +123,7 @@ func (ss *session) serve(cfg *ListenerConfig, log *connLog, end func(string)) st
 	if cfg.MaxHeaderSize > 0 {
 		ctok.MaxHeader = cfg.MaxHeaderSize
 	}
+	ctok.MaxDepth = cfg.MaxDepth
 	var cp *pipe
 	defer func() {
 		if cp != nil && !ss.relayStarted() {

@@ -36,6 +36,15 @@ var lenientInStdlib = map[string]bool{
 	"leading colon":              true, // names that are not QNames
 	"trailing colon":             true,
 	"attr trailing colon":        true,
+	// encoding/xml does not check Unique Att Spec.
+	"duplicate attribute":           true,
+	"duplicate attribute quotes":    true,
+	"duplicate prefixed attribute":  true,
+	"duplicate attribute nested":    true,
+	"duplicate attribute spaced":    true,
+	"duplicate non-ascii attribute": true,
+	"duplicate xmlns":               true,
+	"duplicate of many attributes":  true,
 }
 
 // TestDifferential checks the tokenizer against encoding/xml: every element

@@ -106,7 +106,16 @@ type SyntaxError struct {
 	Offset int64
 	// Msg is a short description, safe to send to the peer as error text.
 	Msg string
+	// Limit names the limit a policy-violation hit: LimitSize or
+	// LimitDepth; empty for other errors.
+	Limit string
 }
+
+// The limits a [SyntaxError] names.
+const (
+	LimitSize  = "size"  // a unit longer than its size limit
+	LimitDepth = "depth" // nesting deeper than [Tokenizer.MaxDepth]
+)
 
 // Error implements error.
 func (e *SyntaxError) Error() string {

@@ -438,20 +438,50 @@ func (t *Tokenizer) startTag(p []byte, i int) (int, int) {
 	}
 	t.ends = append(t.ends, int32(len(t.names)))
 	i = e
+	from := e // the attributes
 
 	// Attributes. p[i] is white space, '>' or '/'.
+	// Unique Att Spec: a 64-bit Bloom filter of the tag's attribute names
+	// (their first byte and length), which a new name almost always
+	// misses. On a hit the names go to t.attrs (scanned again from the
+	// tag), handed, and are compared there for the rest of the tag, as
+	// when the state machine is left to finish the tag.
+	var (
+		bloom  uint64
+		handed bool
+	)
 	for {
 		c = p[i]
 		if isSpace(c) {
 			i = span(p, i+1, cSpace)
 			if i >= len(p) {
+				if !handed {
+					t.collectAttrs(p, from, i)
+				}
 				t.state = sTag
 				return i, tagBail
 			}
 			c = p[i]
 			if ctab[c]&(cNameStart|cNameFast) == cNameStart|cNameFast {
-				var ok bool
-				if i, ok = t.attr(p, i); !ok {
+				at := i
+				j, bit, ok := t.attr(p, i)
+				if bloom&bit != 0 {
+					if t.attrRepeated(p, from, at, handed) {
+						// The state machine reports it.
+						t.state = sTag
+						return at, tagBail
+					}
+					handed, bloom = true, ^uint64(0)
+				}
+				bloom |= bit
+				if i = j; !ok {
+					if !handed {
+						t.collectAttrs(p, from, at)
+						if bit != 0 && t.attrRepeated(p, from, at, true) {
+							t.state = sTag
+							return at, tagBail
+						}
+					}
 					return i, tagBail
 				}
 				continue
@@ -465,33 +495,83 @@ func (t *Tokenizer) startTag(p []byte, i int) (int, int) {
 			t.names = t.names[:t.ends[len(t.ends)-1]]
 			return i + 2, tagEmpty
 		}
+		if !handed {
+			t.collectAttrs(p, from, i)
+		}
 		t.state = sTag
 		return i, tagBail
 	}
 }
 
+// attrRepeated records the name of the attribute at p[at] in t.attrs,
+// after those of the tag before it (p[from:at]) unless handed says they are
+// there, and reports whether the tag already has it.
+func (t *Tokenizer) attrRepeated(p []byte, from, at int, handed bool) bool {
+	if !handed {
+		t.collectAttrs(p, from, at)
+	}
+	ne := at
+	for p[ne] != '=' && !isSpace(p[ne]) {
+		ne++
+	}
+	t.attrs = append(t.attrs, p[at:ne]...)
+	if !t.addAttr() {
+		t.attrStart()
+		return true
+	}
+	return false
+}
+
+// collectAttrs puts the names of the attributes in p[from:end], complete
+// attributes of a start tag the fast path scanned, into t.attrs.
+func (t *Tokenizer) collectAttrs(p []byte, from, end int) {
+	t.resetAttrs()
+	for k := from; ; {
+		for k < end && isSpace(p[k]) {
+			k++
+		}
+		if k >= end {
+			return
+		}
+		n := k
+		for p[k] != '=' && !isSpace(p[k]) {
+			k++
+		}
+		t.attrs = append(t.attrs, p[n:k]...)
+		t.attrEnds = append(t.attrEnds, int32(len(t.attrs)))
+		for p[k] != '\'' && p[k] != '"' {
+			k++
+		}
+		k += 1 + bytes.IndexByte(p[k+1:end], p[k]) + 1
+	}
+}
+
 // attr scans the attribute starting at p[i] in a start tag. It returns the
 // index after its value and true if white space, '>' or '/' follows, or the
-// index where the state machine goes on and false, with t.state set for it.
-func (t *Tokenizer) attr(p []byte, i int) (int, bool) {
+// index where the state machine goes on and false, with t.state set for it;
+// and, once past the attribute's name (its '=' and quote seen), the name's
+// bit in the tag's Bloom filter (see startTag), else 0.
+func (t *Tokenizer) attr(p []byte, i int) (next int, bit uint64, ok bool) {
 	e := span(p, i+1, cNameFast)
 	if e < len(p) && p[e] == ':' {
 		e = scanLocal(p, e)
 	}
 	if e < 0 || e >= len(p) {
 		t.state = sTag
-		return i, false
+		return i, 0, false
 	}
+	name := p[i:e]
 	e = span(p, e, cSpace)
 	if e >= len(p) || p[e] != '=' {
 		t.state = sTag
-		return i, false
+		return i, 0, false
 	}
 	e = span(p, e+1, cSpace)
 	if e >= len(p) || (p[e] != '\'' && p[e] != '"') {
 		t.state = sTag
-		return i, false
+		return i, 0, false
 	}
+	bit = 1 << ((uint(p[i]) + 4*uint(len(name))) & 63)
 	q := p[e]
 	stops := &aposStops
 	if q == '"' {
@@ -508,13 +588,13 @@ func (t *Tokenizer) attr(p []byte, i int) (int, bool) {
 			i++
 			if i >= len(p) {
 				t.state = sAfterValue
-				return i, false
+				return i, bit, false
 			}
 			if c = p[i]; ctab[c]&cNameEnd == 0 {
 				t.state = sAfterValue
-				return i, false
+				return i, bit, false
 			}
-			return i, true
+			return i, bit, true
 		}
 		k := 0
 		if c == '&' {
@@ -529,5 +609,5 @@ func (t *Tokenizer) attr(p []byte, i int) (int, bool) {
 	}
 	t.quote = q
 	t.state = sAttrValue
-	return i, false
+	return i, bit, false
 }

@@ -2,6 +2,7 @@ package xmpp
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -44,9 +45,6 @@ const (
 	DefaultMaxUnit = 256 << 10
 	// DefaultMaxHeader is the default limit of a stream header start tag.
 	DefaultMaxHeader = 4 << 10
-	// DefaultMaxDepth is the default limit of element nesting inside a
-	// top-level element (the top-level element itself is at depth 1).
-	DefaultMaxDepth = 64
 	// maxDecl is the limit of an XML declaration, whose bytes the tokenizer
 	// keeps to validate them.
 	maxDecl = 128
@@ -118,8 +116,12 @@ var streamsNSBytes = []byte(StreamsNS)
 //   - Limits: a top-level element may have maxUnit bytes, a header
 //     MaxHeader, an XML declaration 128; white space runs are cut into units
 //     of at most maxUnit bytes rather than rejected.
-//   - Duplicate attributes and unbound namespace prefixes inside stanzas are
-//     left to the server; ParseHeader rejects duplicates in headers.
+//   - An attribute name may appear once in a start tag (XML 1.0, "Unique
+//     Att Spec"): a repeated one is not-well-formed. Unbound namespace
+//     prefixes inside stanzas are left to the server.
+//   - Nesting is bounded only by the size limit unless MaxDepth is set
+//     (XMPP servers bound the stanza's size, not its depth; the stack of
+//     open names is part of the stanza's bytes).
 //
 // A Tokenizer is not safe for concurrent use.
 type Tokenizer struct {
@@ -127,7 +129,8 @@ type Tokenizer struct {
 	// zero means DefaultMaxHeader. Set it before the first call to Next.
 	MaxHeader int
 	// MaxDepth limits element nesting within a top-level element, which is
-	// at depth 1; zero means DefaultMaxDepth.
+	// at depth 1; zero means no limit beyond the size of the element. A
+	// deeper element is a policy-violation whose text names the limit.
 	MaxDepth int
 
 	maxUnit int
@@ -143,6 +146,14 @@ type Tokenizer struct {
 	// ends[i] the end of the i-th name. The stream header is at depth 1.
 	names []byte
 	ends  []int32
+
+	// The attribute names of the start tag being scanned, back to back:
+	// attrEnds[i] is the end of the i-th in attrs. Past attrLinear of them
+	// a hash table of their indices (attrIndex, open addressing, -1 for
+	// empty) finds a repeated one: a start tag may carry thousands.
+	attrs     []byte
+	attrEnds  []int32
+	attrIndex []int32
 
 	closed     bool // </stream:stream> seen
 	needHeader bool // an XML declaration was seen: a header must follow
@@ -187,7 +198,6 @@ func NewTokenizer(maxUnit int) *Tokenizer {
 	}
 	return &Tokenizer{
 		MaxHeader: DefaultMaxHeader,
-		MaxDepth:  DefaultMaxDepth,
 		maxUnit:   maxUnit,
 		names:     make([]byte, 0, 64),
 		ends:      make([]int32, 0, 8),
@@ -206,6 +216,9 @@ func (t *Tokenizer) Reset() {
 		names:     t.names[:0],
 		ends:      t.ends[:0],
 		want:      t.want[:0],
+		attrs:     t.attrs[:0],
+		attrEnds:  t.attrEnds[:0],
+		attrIndex: t.attrIndex[:0],
 	}
 }
 
@@ -401,6 +414,7 @@ func (t *Tokenizer) Next(p []byte) (n int, kind Kind, err error) {
 			for j < end && ctab[p[j]]&cNameFast != 0 {
 				j++
 			}
+			t.attrs = append(t.attrs, p[i:j]...)
 			if t.hdr {
 				t.feed(p[i:j])
 			}
@@ -420,13 +434,14 @@ func (t *Tokenizer) Next(p []byte) (n int, kind Kind, err error) {
 				if !t.nameColon(i) {
 					return t.failed(i)
 				}
+				t.attrs = append(t.attrs, ':')
 				if t.hdr {
 					t.feed(p[i : i+1])
 				}
 				i++
 				continue
 			}
-			if !t.endName(i) {
+			if !t.endName(i) || !t.endAttrName(i) {
 				return t.failed(i)
 			}
 			switch {
@@ -437,7 +452,6 @@ func (t *Tokenizer) Next(p []byte) (n int, kind Kind, err error) {
 			default:
 				return t.fail(i, NotWellFormed, "invalid character in attribute name")
 			}
-			t.endAttrName()
 			i++
 
 		case sAttrEq:
@@ -762,7 +776,9 @@ func (t *Tokenizer) Next(p []byte) (n int, kind Kind, err error) {
 		return t.emit(i, KindSpace)
 	}
 	if i < len(p) {
-		return t.fail(i, PolicyViolation, t.capMsg())
+		t.fail(i, PolicyViolation, t.capMsg())
+		t.err.Limit = LimitSize
+		return t.failed(i)
 	}
 	t.unitLen += i
 	t.off += int64(i)
@@ -777,12 +793,13 @@ func (t *Tokenizer) maxHeader() int {
 	return DefaultMaxHeader
 }
 
-// maxDepth returns the nesting limit, DefaultMaxDepth if unset.
+// maxDepth returns the nesting limit; without one, a depth no element
+// within the size limit reaches.
 func (t *Tokenizer) maxDepth() int {
 	if t.MaxDepth > 0 {
 		return t.MaxDepth
 	}
-	return DefaultMaxDepth
+	return math.MaxInt32
 }
 
 // begin starts a unit of kind k (KindNone until known) limited to max bytes.
@@ -906,10 +923,12 @@ func (t *Tokenizer) open(i int, c byte) bool {
 		// The top-level element is at depth 1 of MaxDepth; the stream
 		// element is not counted.
 		if d > t.maxDepth() {
-			t.setErr(i, PolicyViolation, "elements nested deeper than "+strconv.Itoa(t.maxDepth()))
+			t.setErr(i, PolicyViolation, "element nesting exceeds max_depth ("+strconv.Itoa(t.maxDepth())+")")
+			t.err.Limit = LimitDepth
 			return false
 		}
 		t.nameLen, t.colon = 0, 0
+		t.resetAttrs()
 		t.state = sStartName
 	default:
 		t.setErr(i, NotWellFormed, "invalid character after '<'")
@@ -964,6 +983,9 @@ func (t *Tokenizer) classify(i int) bool {
 // startTagEnd handles the '>' at p[i] that ends a start tag and returns the
 // kind of unit it completes, if any.
 func (t *Tokenizer) startTagEnd(i int, selfClosing bool) Kind {
+	if cap(t.attrs) > 4<<10 {
+		t.resetAttrs() // a tag of a great many attributes: not kept
+	}
 	if t.hdr {
 		t.hdr = false
 		switch {
@@ -1033,6 +1055,7 @@ func (t *Tokenizer) endName(i int) bool {
 
 // beginAttr starts scanning an attribute name.
 func (t *Tokenizer) beginAttr() {
+	t.attrStart()
 	t.nameLen, t.colon = 0, 0
 	t.state = sAttrName
 	if t.hdr {
@@ -1040,13 +1063,19 @@ func (t *Tokenizer) beginAttr() {
 	}
 }
 
-// endAttrName notes whether the attribute just named binds the stream
-// prefix, so that its value is compared with StreamsNS.
-func (t *Tokenizer) endAttrName() {
+// endAttrName records the attribute name just scanned, at p[i], failing if
+// the tag already has it, and notes whether it binds the stream prefix, so
+// that its value is compared with StreamsNS.
+func (t *Tokenizer) endAttrName(i int) bool {
+	if !t.addAttr() {
+		t.setErr(i, NotWellFormed, "duplicate attribute "+string(t.attrs[t.lastAttrStart():]))
+		return false
+	}
 	if t.hdr {
 		t.isNSDecl = t.matched()
 		t.cmpTarget, t.cmpPos, t.cmpBad = streamsNSBytes, 0, false
 	}
+	return true
 }
 
 // endAttrValue records the stream prefix binding if the value just ended
@@ -1115,8 +1144,11 @@ func (t *Tokenizer) acceptRune(i int, r rune, enc []byte) bool {
 		t.nameLen += len(enc)
 		if t.state == sStartName {
 			t.names = append(t.names, enc...)
-		} else if t.hdr {
-			t.feed(enc)
+		} else {
+			t.attrs = append(t.attrs, enc...)
+			if t.hdr {
+				t.feed(enc)
+			}
 		}
 		return true
 	}
@@ -1216,4 +1248,106 @@ func digitVal(c byte) int {
 		return int(c-'A') + 10
 	}
 	return -1
+}
+
+// attrLinear is how many attribute names of one start tag are compared one
+// by one; past it a hash table finds a repeated name.
+const attrLinear = 8
+
+// resetAttrs forgets the attribute names at the start of a start tag. The
+// buffers of a tag with a great many attributes are dropped rather than
+// kept for the stream's life.
+func (t *Tokenizer) resetAttrs() {
+	if cap(t.attrs) > 4<<10 {
+		t.attrs, t.attrEnds, t.attrIndex = nil, nil, nil
+	}
+	t.attrs, t.attrEnds, t.attrIndex = t.attrs[:0], t.attrEnds[:0], t.attrIndex[:0]
+}
+
+// lastAttrStart is where the name after the recorded ones starts in attrs.
+func (t *Tokenizer) lastAttrStart() int32 {
+	if n := len(t.attrEnds); n > 0 {
+		return t.attrEnds[n-1]
+	}
+	return 0
+}
+
+// attrStart begins a new attribute name in attrs.
+func (t *Tokenizer) attrStart() { t.attrs = t.attrs[:t.lastAttrStart()] }
+
+// attrName returns the k-th recorded attribute name.
+func (t *Tokenizer) attrName(k int32) []byte {
+	start := int32(0)
+	if k > 0 {
+		start = t.attrEnds[k-1]
+	}
+	return t.attrs[start:t.attrEnds[k]]
+}
+
+// addAttr records the name at the end of attrs, or reports false if the
+// start tag already has it.
+func (t *Tokenizer) addAttr() bool {
+	name := t.attrs[t.lastAttrStart():]
+	n := int32(len(t.attrEnds))
+	if n < attrLinear {
+		prev := int32(0)
+		for _, e := range t.attrEnds {
+			if int(e-prev) == len(name) && bytes.Equal(t.attrs[prev:e], name) {
+				return false
+			}
+			prev = e
+		}
+		t.attrEnds = append(t.attrEnds, int32(len(t.attrs)))
+		return true
+	}
+	if len(t.attrIndex) < 2*int(n+1) {
+		t.rehash(4 * int(n+1))
+	}
+	mask := uint32(len(t.attrIndex) - 1)
+	for h := hashName(name) & mask; ; h = (h + 1) & mask {
+		k := t.attrIndex[h]
+		if k < 0 {
+			t.attrIndex[h] = n
+			break
+		}
+		if bytes.Equal(t.attrName(k), name) {
+			return false
+		}
+	}
+	t.attrEnds = append(t.attrEnds, int32(len(t.attrs)))
+	return true
+}
+
+// rehash sizes the attribute index for at least size slots (a power of two)
+// and enters every recorded name.
+func (t *Tokenizer) rehash(size int) {
+	n := 16
+	for n < size {
+		n <<= 1
+	}
+	if cap(t.attrIndex) >= n {
+		t.attrIndex = t.attrIndex[:n]
+	} else {
+		t.attrIndex = make([]int32, n)
+	}
+	for i := range t.attrIndex {
+		t.attrIndex[i] = -1
+	}
+	mask := uint32(n - 1)
+	for k := range int32(len(t.attrEnds)) {
+		h := hashName(t.attrName(k)) & mask
+		for t.attrIndex[h] >= 0 {
+			h = (h + 1) & mask
+		}
+		t.attrIndex[h] = k
+	}
+}
+
+// hashName is FNV-1a.
+func hashName(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
 }

@@ -260,7 +260,24 @@ var tokCases = []tokCase{
 		setup: func(t *Tokenizer) { t.MaxDepth = 3 }},
 	{name: "depth over limit", in: hdr + "<a><b><c><d/></c></b></a>", kinds: "header", cond: PolicyViolation,
 		setup: func(t *Tokenizer) { t.MaxDepth = 3 }},
-	{name: "deep nesting", in: hdr + strings.Repeat("<a>", 100), kinds: "header", cond: PolicyViolation},
+	{name: "deep nesting", in: hdr + strings.Repeat("<a>", 500) + strings.Repeat("</a>", 500), kinds: "header element"},
+	{name: "deep nesting over max_depth", in: hdr + strings.Repeat("<a>", 500), kinds: "header", cond: PolicyViolation,
+		setup: func(t *Tokenizer) { t.MaxDepth = 64 }},
+
+	// Unique Att Spec (XML 1.0 3.1).
+	{name: "duplicate attribute", in: hdr + "<a x='1' x='2'/>", kinds: "header", cond: NotWellFormed},
+	{name: "duplicate attribute quotes", in: hdr + "<a x='1' x=\"1\"/>", kinds: "header", cond: NotWellFormed},
+	{name: "duplicate prefixed attribute", in: hdr + "<a xml:lang='en' id='1' xml:lang='de'></a>", kinds: "header", cond: NotWellFormed},
+	{name: "duplicate attribute nested", in: hdr + "<a><b to='x' type='chat' to='y'/></a>", kinds: "header", cond: NotWellFormed},
+	{name: "duplicate attribute spaced", in: hdr + "<a x = '1'\n x\t=\t'2'/>", kinds: "header", cond: NotWellFormed},
+	{name: "duplicate non-ascii attribute", in: hdr + "<a \u00e9t\u00e9='1' \u00e9t\u00e9='2'/>", kinds: "header", cond: NotWellFormed},
+	{name: "duplicate xmlns", in: hdr + "<a xmlns='x' xmlns='x'/>", kinds: "header", cond: NotWellFormed},
+	{name: "duplicate attribute in header", in: "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' to='a' to='b'>", cond: NotWellFormed},
+	{name: "duplicate of many attributes", in: hdr + "<a" + manyAttrs(40) + " a7='x'/>", kinds: "header", cond: NotWellFormed},
+	{name: "many distinct attributes", in: hdr + "<a" + manyAttrs(40) + "/>", kinds: "header element"},
+	{name: "same name in sibling tags", in: hdr + "<a x='1'><b x='1'/><b x='1'/></a>", kinds: "header element"},
+	{name: "prefixes differ", in: hdr + "<a xml:lang='en' lang='en' p:lang='en' xmlns:p='urn:p'/>", kinds: "header element"},
+	{name: "attribute name prefix of another", in: hdr + "<a id='1' idx='2' i='3'/>", kinds: "header element"},
 	{name: "space not limited", in: hdr + strings.Repeat(" ", 300) + "<a/>", kinds: "header space element",
 		setup: func(t *Tokenizer) { *t = *NewTokenizer(64) }},
 }
@@ -521,6 +538,40 @@ func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{KindNone: "none", KindDecl: "decl", KindHeader: "header", KindElement: "element", KindSpace: "space", KindEnd: "end", 42: "kind(42)"} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
+		}
+	}
+}
+
+// manyAttrs returns n distinct attributes, a0 to a(n-1).
+func manyAttrs(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " a%d='%d'", i, i)
+	}
+	return b.String()
+}
+
+// The errors of the limits name the limit; a duplicate attribute names the
+// attribute.
+func TestTokenizerLimitMessages(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		depth int
+		cond  Condition
+		msg   string
+	}{
+		{hdr + "<a><b><c/></b></a>", 2, PolicyViolation, "element nesting exceeds max_depth (2)"},
+		{hdr + "<a x='1' y='2' x='3'/>", 0, NotWellFormed, "duplicate attribute x"},
+		{hdr + "<a" + manyAttrs(20) + " a13='1'/>", 0, NotWellFormed, "duplicate attribute a13"},
+	} {
+		for name, chunk := range chunkings() {
+			tk := NewTokenizer(0)
+			tk.MaxDepth = tc.depth
+			_, err := tokenize(t, tk, []byte(tc.in), chunk)
+			var se *SyntaxError
+			if !errors.As(err, &se) || se.Condition != tc.cond || se.Msg != tc.msg {
+				t.Errorf("%s %q: error %v, want %s %q", name, tc.in, err, tc.cond, tc.msg)
+			}
 		}
 	}
 }

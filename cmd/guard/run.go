@@ -361,6 +361,7 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 		},
 		MaxStanzaSize: l.Limits.MaxStanzaSize,
 		MaxHeaderSize: l.Limits.MaxHeaderSize,
+		MaxDepth:      l.Limits.MaxDepth,
 		Policy:        pol,
 		TLS:           proxy.TLS{Mode: tlsModes[l.TLS.Mode]},
 		ProxyProtocol: proxy.ProxyProtocol{Trusted: proxyproto.Trusted(l.ProxyProtocol.Trusted)},
