@@ -5,6 +5,9 @@
 log {
   level  = "info" # trace | debug | info | warn | error
   format = "text" # text | json (use json where logs are collected, e.g. Kubernetes)
+  # A line per stream end (reason, duration, bytes each way, node):
+  # all | errors (not the clean closes) | off
+  connections = "all"
 }
 
 # HTTP endpoint for /healthz, /readyz and /metrics. Keep it on loopback or a

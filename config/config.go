@@ -49,6 +49,13 @@ type Config struct {
 type Log struct {
 	Level  string // "trace", "debug", "info", "warn" or "error"; default "info"
 	Format string // "text" or "json"; default "text"
+	// Connections is what the connection log writes at info, a line per
+	// stream end: "all" (default), "errors" (every end but a clean close)
+	// or "off".
+	Connections string
+	// ConnectionsSample is the fraction of clean ends written when
+	// Connections is "all"; default 1.
+	ConnectionsSample float64
 }
 
 // Admin is the admin block: the HTTP endpoint for /healthz, /readyz and /metrics.
@@ -345,6 +352,7 @@ type BackendTLS struct {
 const (
 	defaultLogLevel       = "info"
 	defaultLogFormat      = "text"
+	defaultConnectionsLog = "all"
 	defaultAdminAddress   = "127.0.0.1:9090"
 	defaultDrainTimeout   = 25 * time.Second
 	defaultAcceptDelay    = 0
@@ -450,7 +458,7 @@ func Default(listen, backend string) *Config {
 // listeners or backends.
 func defaults() *Config {
 	return &Config{
-		Log:      Log{Level: defaultLogLevel, Format: defaultLogFormat},
+		Log:      Log{Level: defaultLogLevel, Format: defaultLogFormat, Connections: defaultConnectionsLog, ConnectionsSample: 1},
 		Admin:    Admin{Address: defaultAdminAddress},
 		Shutdown: Shutdown{AcceptDelay: defaultAcceptDelay, DrainTimeout: defaultDrainTimeout, Deadline: defaultDeadline},
 	}

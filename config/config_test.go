@@ -51,7 +51,7 @@ func TestParseValid(t *testing.T) {
 	}
 	withDefaults := func(edit func(*Config)) *Config {
 		c := &Config{
-			Log:       Log{Level: "info", Format: "text"},
+			Log:       Log{Level: "info", Format: "text", Connections: "all", ConnectionsSample: 1},
 			Admin:     Admin{Address: "127.0.0.1:9090"},
 			Shutdown:  Shutdown{DrainTimeout: 25 * time.Second, Deadline: 30 * time.Second},
 			Listeners: []Listener{defaultListener},
@@ -131,6 +131,8 @@ policy {
 log {
   level  = "debug"
   format = "json"
+  connections = "errors"
+  connections_sample = 0.5
 }
 admin {
   address = "[::1]:9191"
@@ -195,7 +197,7 @@ policy {
   }
 }
 `, &Config{
-			Log:      Log{Level: "debug", Format: "json"},
+			Log:      Log{Level: "debug", Format: "json", Connections: "errors", ConnectionsSample: 0.5},
 			Admin:    Admin{Address: "[::1]:9191"},
 			Shutdown: Shutdown{AcceptDelay: 5 * time.Second, DrainTimeout: 90 * time.Second, Deadline: 100 * time.Second},
 			Listeners: []Listener{{
@@ -1245,7 +1247,7 @@ func TestRepositoryConfig(t *testing.T) {
 	}
 	c.warnings = nil
 	want := &Config{
-		Log:      Log{Level: "info", Format: "text"},
+		Log:      Log{Level: "info", Format: "text", Connections: "all", ConnectionsSample: 1},
 		Admin:    Admin{Address: "127.0.0.1:9090"},
 		Shutdown: Shutdown{DrainTimeout: 25 * time.Second, Deadline: 30 * time.Second},
 		Listeners: []Listener{{

@@ -77,7 +77,7 @@ var fileSchema = &hcl.BodySchema{
 }
 
 var logSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "level"}, {Name: "format"}},
+	Attributes: []hcl.AttributeSchema{{Name: "level"}, {Name: "format"}, {Name: "connections"}, {Name: "connections_sample"}},
 }
 
 var adminSchema = &hcl.BodySchema{
@@ -248,8 +248,12 @@ func (d *decoder) file(f *hcl.File) *Config {
 func (d *decoder) log(b *hcl.Block) Log {
 	a := d.content(b.Body, logSchema, "A log block").Attributes
 	return Log{
-		Level:  d.oneOf(a["level"], defaultLogLevel, "log level", "trace", "debug", "info", "warn", "error"),
-		Format: d.oneOf(a["format"], defaultLogFormat, "log format", "text", "json"),
+		Level:       d.oneOf(a["level"], defaultLogLevel, "log level", "trace", "debug", "info", "warn", "error"),
+		Format:      d.oneOf(a["format"], defaultLogFormat, "log format", "text", "json"),
+		Connections: d.oneOf(a["connections"], defaultConnectionsLog, "connection log", "all", "errors", "off"),
+		ConnectionsSample: d.number(a["connections_sample"], numberRule{
+			def: 1, min: 0.0001, max: 1, example: "0.1",
+		}),
 	}
 }
 

@@ -1,10 +1,63 @@
 package proxy
 
 import (
+	"math/rand/v2"
 	"net/netip"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
+
+// ConnLog says which ends of streams the connection log writes: a line at
+// info with the reason (the reason label of guard_connections_closed_total),
+// the duration, the bytes relayed each way, the backend and node, the
+// client's address and the stream's to.
+type ConnLog struct {
+	Mode ConnLogMode
+	// Sample is the fraction of clean ends (client_closed, backend_closed)
+	// written; every other end is. 0 or 1: all.
+	Sample float64
+}
+
+// ConnLogMode is what the connection log writes.
+type ConnLogMode uint8
+
+// The modes of the connection log.
+const (
+	ConnLogAll    ConnLogMode = iota // every end (Sample applies to clean ones)
+	ConnLogErrors                    // only ends other than a clean close
+	ConnLogOff                       // nothing
+)
+
+// logEnd writes the connection log's line for a stream that ended for
+// reason after running since start.
+func (ss *session) logEnd(cl ConnLog, log *connLog, reason string, start time.Time) {
+	clean := reason == ReasonClientClosed || reason == ReasonBackendClosed
+	switch {
+	case cl.Mode == ConnLogOff, clean && cl.Mode == ConnLogErrors:
+		return
+	case clean && cl.Sample > 0 && cl.Sample < 1 && rand.Float64() >= cl.Sample:
+		return
+	}
+	if !log.base.IsInfo() {
+		return
+	}
+	var in, out int64
+	ss.mu.Lock()
+	if r := ss.relay; r != nil {
+		in, out = r.relayedBytes[clientToBackend].Load(), r.relayedBytes[backendToClient].Load()
+	}
+	ss.mu.Unlock()
+	args := []any{"reason", reason, "duration", time.Since(start).Round(time.Millisecond).String(),
+		"bytes_in", in, "bytes_out", out}
+	if ss.bst != nil {
+		args = append(args, "backend", ss.bst.name)
+	}
+	if ss.node != nil {
+		args = append(args, "node", ss.node.addr)
+	}
+	log.Info("stream ended", args...)
+}
 
 // connLog logs for one connection, tagging every line with the connection
 // id, the client's address and, once known, the domain it asked for. It

@@ -80,6 +80,8 @@ type ListenerConfig struct {
 	// MaxDepth bounds the nesting of the client's stanzas (0: only their
 	// size does); the backend's are bounded by their size alone.
 	MaxDepth int
+	// ConnLog is the connection log: a line at info for every stream's end.
+	ConnLog ConnLog
 	// Policy decides the stream errors; nil uses the defaults.
 	Policy *policy.Policy
 	// Limits are the per-client-address limits and byte-rate shaping.

@@ -75,7 +75,7 @@ func (ss *session) run() {
 			ss.releaseAddr()
 		}
 		ss.l.metrics.connClosed(reason)
-		log.Debug("closed", "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
+		ss.logEnd(cfg.ConnLog, log, reason, start)
 		ss.srv.sessionDone(ss)
 	}
 	if reason := ss.serve(cfg, log, end); reason != "" {

@@ -332,6 +332,10 @@ func backendTLSConfig(t *config.BackendTLS) (*tls.Config, error) {
 }
 
 // tlsModes maps the configuration's TLS modes to the proxy's.
+var connLogModes = map[string]proxy.ConnLogMode{
+	"all": proxy.ConnLogAll, "errors": proxy.ConnLogErrors, "off": proxy.ConnLogOff,
+}
+
 var tlsModes = map[string]proxy.TLSMode{
 	"":            proxy.TLSNone,
 	"none":        proxy.TLSNone,
@@ -362,6 +366,7 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 		MaxStanzaSize: l.Limits.MaxStanzaSize,
 		MaxHeaderSize: l.Limits.MaxHeaderSize,
 		MaxDepth:      l.Limits.MaxDepth,
+		ConnLog:       proxy.ConnLog{Mode: connLogModes[cfg.Log.Connections], Sample: cfg.Log.ConnectionsSample},
 		Policy:        pol,
 		TLS:           proxy.TLS{Mode: tlsModes[l.TLS.Mode]},
 		ProxyProtocol: proxy.ProxyProtocol{Trusted: proxyproto.Trusted(l.ProxyProtocol.Trusted)},
