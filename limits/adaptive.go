@@ -27,7 +27,8 @@ import (
 //     Windows) plus Slack shrinks the limit by the ratio, at most by half
 //     and never below what is in flight, and holds probes for ten
 //     Cooldowns: a backend that slows down under load is relieved before
-//     it starts failing.
+//     it starts failing. It does not end slow start (a slow open may be
+//     Guard's own CPU in a storm); only a failure does.
 //     Gradient2 (Netflix's concurrency-limits) and Envoy's adaptive
 //     concurrency filter work the same way on request latency.
 //   - Multiplicative decrease on a failure before the header: the limit
@@ -155,9 +156,15 @@ func (a *Adaptive) Success(latency time.Duration, inflight int, waiting bool, no
 		// tolerance: shrink by the ratio.
 		// Never below what is in flight: XMPP streams stay open for
 		// hours, and a limit under them would only stop admission
-		// until enough of them end, not relieve the node.
+		// until enough of them end, not relieve the node. Nor does it
+		// end slow start: a slow open can be Guard's own CPU in a
+		// storm of reconnects as well as the backend's load, and only
+		// a failure is sure. Probes wait for ten Cooldowns.
 		ratio := max(limit/float64(a.ewma), 0.5)
-		a.decrease(max(a.limit*ratio, float64(inflight)), now)
+		if now.Sub(a.lastDrop) >= a.cfg.Cooldown {
+			a.lastDrop = now
+			a.limit = max(min(max(a.limit*ratio, float64(inflight)), a.limit), float64(a.cfg.Min))
+		}
 		a.slowUntil = now.Add(a.holdAfterSlow())
 		return a.limitLocked()
 	}

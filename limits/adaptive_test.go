@@ -83,7 +83,8 @@ func TestAdaptiveFollowsCapacity(t *testing.T) {
 }
 
 // A node that slows down before it fails: the latency gradient holds the
-// limit below the level where failures start, so none happens at all.
+// limit below the level where failures start, so none happens at all. Each
+// open has the whole limit in flight (the gate is full while clients wait).
 func TestAdaptiveLatencyBeforeFailure(t *testing.T) {
 	// Slack 5ms: the model's latencies are 10 and 50ms.
 	a := NewAdaptive(AdaptiveConfig{Initial: 4, Min: 2, Slack: 5 * time.Millisecond})
@@ -94,12 +95,51 @@ func TestAdaptiveLatencyBeforeFailure(t *testing.T) {
 		}
 		return 10 * time.Millisecond
 	}
-	limits, failures := simulate(a, 60, 0, func(int) int { return capacity }, slow)
+	now := time.Unix(0, 0)
+	var limits []int
+	failures := 0
+	for range 60 {
+		for range a.Limit() {
+			// Each open admitted as the limit grows: the limit in flight.
+			l := a.Limit()
+			now = now.Add(10 * time.Millisecond)
+			if l > capacity {
+				a.Failure(l, now)
+				failures++
+				break
+			}
+			a.Success(slow(l), l, true, now)
+		}
+		now = now.Add(200 * time.Millisecond)
+		limits = append(limits, a.Limit())
+	}
 	if failures != 0 {
 		t.Errorf("%d failures: the latency did not hold the limit below the capacity; limits %v", failures, limits)
 	}
 	if l := limits[len(limits)-1]; l > 25 || l < 10 {
 		t.Errorf("limit %d; want it near where latency rises (20); limits %v", l, limits)
+	}
+}
+
+// A slow open in a storm (Guard's own CPU, not the backend) holds the limit
+// where it is for a moment but does not end slow start: once opens are fast
+// again, the limit doubles per round as before.
+func TestAdaptiveSlowOpenKeepsSlowStart(t *testing.T) {
+	a := NewAdaptive(AdaptiveConfig{Initial: 16, Max: 1000})
+	now := time.Unix(0, 0)
+	a.Success(time.Millisecond, 1, true, now)
+	now = now.Add(time.Second)
+	a.Success(150*time.Millisecond, 16, true, now) // one slow open
+	held := a.Limit()
+	for range 5 { // five rounds of fast opens, each with the limit in flight
+		l := a.Limit()
+		for range l {
+			now = now.Add(time.Millisecond)
+			a.Success(time.Millisecond, l, true, now)
+		}
+	}
+	if got := a.Limit(); got < 8*held {
+		t.Errorf("limit %d after five fast rounds from %d; want slow start to go on (at least %d)", got, held, 8*held)
 	}
 }
 
