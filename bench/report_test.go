@@ -1862,7 +1862,7 @@ func TestRenderReport(t *testing.T) {
 		"| HAProxy no maxconn | 2,000 | 230 | 0 | 70 | 1,700 | 0 | 0 | 200 | 1,770 |",
 		"Not told C: Guard adaptive is Guard without `max_streams`",
 		"the backend reset 37 of Guard's connections while Guard\n  found the cap, and not one of those resets reached a client",
-		"1,150 served, 850 refused with a well-formed `<resource-constraint/>` stream error (the slowest refusal after 1.20 s); 0.96× as many served as by Guard with `max_streams = 200`",
+		"1,150 served, 850 refused with a well-formed `<resource-constraint/>` stream error (the slowest refusal after 1.20 s); 0.96× as many served as by Guard with a fixed `max_streams = 200`",
 		"the backend reset 1,770 of HAProxy's connections, and HAProxy\n  passed that on to its clients: 70 were reset and 1,700 closed without a word (88% of its clients); 230 served (0.26× as many as by HAProxy with `maxconn 200`). Guard adaptive kept the 37 resets its learning cost between itself and the backend.",
 		"HAProxy no maxconn's termination states: `--` 230, `SD` 1,770.",
 		"- No proxy let the backend exceed C = 200 streams.",
@@ -1952,7 +1952,7 @@ func TestRenderStormPeers(t *testing.T) {
 		}
 	}
 	doc := write(old)
-	for _, no := range []string{"adaptive", "no maxconn", "Not told C"} {
+	for _, no := range []string{"Guard adaptive", "no maxconn", "Not told C"} {
 		if strings.Contains(doc, no) {
 			t.Errorf("results without the peers not told C: the page mentions %q", no)
 		}

@@ -197,12 +197,14 @@ func stormProxies(b *testing.B) []stormProxy {
 }
 
 // startStormGuard starts Guard with the storm's queue; with capped, also
-// max_streams = C, and without it no max_streams at all: adaptive admission
-// with its defaults learns the cap below the default ceiling.
+// max_streams = C as a fixed cap (adaptive admission off, as a careful
+// operator sets HAProxy's maxconn), and without it no max_streams at all:
+// adaptive admission, on by default, with its defaults learns the cap below
+// the default ceiling.
 func startStormGuard(b *testing.B, s stormSettings, backend string, capped bool) (string, func() []byte) {
 	extra := fmt.Sprintf("  queue_size    = %d\n  queue_timeout = %q\n", s.QueueSize, s.QueueTimeout)
 	if capped {
-		extra = fmt.Sprintf("  max_streams   = %d\n", s.Capacity) + extra
+		extra = fmt.Sprintf("  max_streams   = %d\n", s.Capacity) + extra + "  adaptive {\n    enabled = false\n  }\n"
 	}
 	addr, _, stop := startGuardWith(b, backend, "", extra)
 	return addr, func() []byte { stop(); return nil }
