@@ -117,6 +117,9 @@ var peerColors = map[string]color.Color{
 	"guard":     color.RGBA{0x1f, 0x77, 0xb4, 0xff},
 	"guard-raw": color.RGBA{0x17, 0xbe, 0xcf, 0xff},
 	"haproxy":   color.RGBA{0xd6, 0x27, 0x28, 0xff},
+	// The storm's peers not told the backend's capacity.
+	"guard-adaptive":    color.RGBA{0x2c, 0x5f, 0x8a, 0xff},
+	"haproxy-nomaxconn": color.RGBA{0xff, 0x7f, 0x0e, 0xff},
 }
 
 func newPlot(title string) *plot.Plot {
@@ -316,7 +319,10 @@ func peerColor(name string) color.Color {
 }
 
 // plotStorm draws one stacked bar per proxy: how its clients' streams
-// ended, as a share of all clients.
+// ended, as a share of all clients; under each bar, how many connections
+// the backend reset (those of guard-adaptive's learning never reach a
+// client, those of haproxy-nomaxconn do). Results written before the
+// peers not told C were measured draw as before, with fewer bars.
 func plotStorm(r stormFile, path string) error {
 	if len(r.Totals) == 0 {
 		return errors.New("no totals")
@@ -325,7 +331,7 @@ func plotStorm(r stormFile, path string) error {
 	p := newPlot(fmt.Sprintf("Overload storm: %d clients at once, backend capacity %d, hold %s (%d rounds)",
 		s.Clients, s.Capacity, s.Hold, max(r.Rounds, 1)))
 	p.Y.Label.Text = "clients (all rounds)"
-	p.X.Label.Text = "how each client's stream ended"
+	p.X.Label.Text = "how each client's stream ended (under each bar: connections the backend reset)"
 	p.Add(plotter.NewGrid())
 
 	type class struct {
@@ -344,7 +350,7 @@ func plotStorm(r stormFile, path string) error {
 	names := make([]string, len(r.Totals))
 	maxTotal := 0
 	for i, t := range r.Totals {
-		names[i] = t.Proxy
+		names[i] = fmt.Sprintf("%s\nbackend resets %d", t.Proxy, t.BackendResets)
 		maxTotal = max(maxTotal, t.Clients)
 	}
 	var below *plotter.BarChart
@@ -407,5 +413,8 @@ func plotStorm(r stormFile, path string) error {
 		}
 		p.Add(l)
 	}
-	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+	// Wide enough for every bar's label: 8 inches hold three peers and
+	// the legend, more peers widen the figure.
+	w := max(8*vg.Inch, vg.Length(len(names))*1.6*vg.Inch+2*vg.Inch)
+	return p.Save(w, 5*vg.Inch, path)
 }

@@ -691,6 +691,9 @@ var repPeerLabels = map[string]string{
 	"guard-framed": "Guard framed",
 	"guard-raw":    "Guard raw",
 	"haproxy":      "HAProxy",
+	// The storm's peers that are not told the backend's capacity.
+	"guard-adaptive":    "Guard adaptive",
+	"haproxy-nomaxconn": "HAProxy no maxconn",
 }
 
 // repFramedLabel is repPeerLabel where Guard raw is measured beside Guard.
@@ -979,6 +982,11 @@ type repStormView struct {
 	Guard    *stormTally
 	HAProxy  *stormTally
 	Direct   *stormTally
+	// The peers not told C (absent from results written before they
+	// were measured): Guard without max_streams (adaptive admission) and
+	// HAProxy without maxconn on the server line.
+	GuardAdaptive    *stormTally
+	HAProxyNoMaxconn *stormTally
 	// Computed statements.
 	GuardClean           bool // no reset, no silent close, all served or refused with a stream error
 	GuardConditions      string
@@ -989,8 +997,19 @@ type repStormView struct {
 	HAProxyTerminations  string
 	NoneExceeded         bool
 	Exceeded             string
+	NoProxy              string // "Neither proxy" for two proxies, "No proxy" for more
 	DirectResets         string
 	GuardServedVsHAProxy string
+	// Guard adaptive: clean as GuardClean, and no internal-server-error.
+	AdaptiveClean            bool
+	AdaptiveConditions       string
+	AdaptiveInternalErrors   int
+	AdaptiveServedVsGuard    string // served, of Guard's with max_streams
+	AdaptiveSlowestRefusal   string
+	NoMaxconnFailed          int    // resets and silent closes seen by its clients
+	NoMaxconnFailedShare     string // of its clients
+	NoMaxconnTerminations    string
+	NoMaxconnServedVsHAProxy string // served, of HAProxy's with maxconn
 }
 
 type repStormRow struct {
@@ -1010,6 +1029,7 @@ func newRepStormView(s reportStorm) *repStormView {
 		}
 	}
 	var exceeded []string
+	proxies := 0
 	for i := range s.Totals {
 		t := &s.Totals[i]
 		switch t.Proxy {
@@ -1019,6 +1039,13 @@ func newRepStormView(s reportStorm) *repStormView {
 			v.HAProxy = t
 		case "direct":
 			v.Direct = t
+		case "guard-adaptive":
+			v.GuardAdaptive = t
+		case "haproxy-nomaxconn":
+			v.HAProxyNoMaxconn = t
+		}
+		if t.Proxy != "direct" {
+			proxies++
 		}
 		errs := repInt(int64(t.StreamErrors))
 		if len(t.Conditions) > 0 {
@@ -1050,14 +1077,36 @@ func newRepStormView(s reportStorm) *repStormView {
 		}
 	}
 	v.Exceeded = strings.Join(exceeded, ", ")
+	v.NoProxy = "Neither proxy"
+	if proxies > 2 {
+		v.NoProxy = "No proxy"
+	}
+	if a := v.GuardAdaptive; a != nil {
+		v.AdaptiveInternalErrors = a.Conditions["internal-server-error"]
+		v.AdaptiveClean = a.Resets == 0 && a.SilentCloses == 0 && a.Served+a.StreamErrors == a.Clients && a.Unclean == 0 &&
+			v.AdaptiveInternalErrors == 0
+		v.AdaptiveConditions = repConditions(a.Conditions)
+		if x, ok := a.SlowestSeconds[outStreamError]; ok {
+			v.AdaptiveSlowestRefusal = repNum(x, 2) + " s"
+		}
+		if g := v.Guard; g != nil && g.Served > 0 {
+			v.AdaptiveServedVsGuard = repRatio(float64(a.Served), float64(g.Served))
+		}
+	}
+	if n := v.HAProxyNoMaxconn; n != nil {
+		v.NoMaxconnFailed = n.Resets + n.SilentCloses
+		if n.Clients > 0 {
+			v.NoMaxconnFailedShare = repPct(float64(v.NoMaxconnFailed) / float64(n.Clients))
+		}
+		v.NoMaxconnTerminations = repTerminations(n.HAProxyTermination)
+		if h != nil && h.Served > 0 {
+			v.NoMaxconnServedVsHAProxy = repRatio(float64(n.Served), float64(h.Served))
+		}
+	}
 	if g := v.Guard; g != nil {
 		v.GuardClean = g.Resets == 0 && g.SilentCloses == 0 && g.Served+g.StreamErrors == g.Clients && g.Unclean == 0
 		v.GuardUnclean = g.Unclean
-		var cs []string
-		for _, c := range slices.Sorted(maps.Keys(g.Conditions)) {
-			cs = append(cs, "`<"+c+"/>`")
-		}
-		v.GuardConditions = strings.Join(cs, ", ")
+		v.GuardConditions = repConditions(g.Conditions)
 		if x, ok := g.SlowestSeconds[outStreamError]; ok {
 			v.GuardSlowestRefusal = repNum(x, 2) + " s"
 		}
@@ -1070,16 +1119,30 @@ func newRepStormView(s reportStorm) *repStormView {
 		if h.Clients > 0 {
 			v.HAProxySilentShare = repPct(float64(h.SilentCloses) / float64(h.Clients))
 		}
-		var ts []string
-		for _, k := range slices.Sorted(maps.Keys(h.HAProxyTermination)) {
-			ts = append(ts, fmt.Sprintf("`%s` %s", k, repInt(int64(h.HAProxyTermination[k]))))
-		}
-		v.HAProxyTerminations = strings.Join(ts, ", ")
+		v.HAProxyTerminations = repTerminations(h.HAProxyTermination)
 	}
 	if d := v.Direct; d != nil {
 		v.DirectResets = repInt(int64(d.Resets))
 	}
 	return v
+}
+
+// repConditions lists stream error conditions as elements: "`<a/>`, `<b/>`".
+func repConditions(m map[string]int) string {
+	var cs []string
+	for _, c := range slices.Sorted(maps.Keys(m)) {
+		cs = append(cs, "`<"+c+"/>`")
+	}
+	return strings.Join(cs, ", ")
+}
+
+// repTerminations lists HAProxy's termination states with their counts.
+func repTerminations(m map[string]int) string {
+	var ts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		ts = append(ts, fmt.Sprintf("`%s` %s", k, repInt(int64(m[k]))))
+	}
+	return strings.Join(ts, ", ")
 }
 
 // ---- TLS ----
@@ -1439,9 +1502,18 @@ func buildRepGoals(r *repPage) []repGoalRow {
 		}
 	}
 	if s := r.Storm; s != nil && s.Guard != nil {
-		resets, silent := s.Guard.Resets, s.Guard.SilentCloses
-		if sl := r.StormSlow; sl != nil && sl.Guard != nil {
-			resets, silent = resets+sl.Guard.Resets, silent+sl.Guard.SilentCloses
+		// Guard with max_streams and, where measured, without (adaptive
+		// admission), in both storms.
+		resets, silent := 0, 0
+		for _, v := range []*repStormView{s, r.StormSlow} {
+			if v == nil {
+				continue
+			}
+			for _, t := range []*stormTally{v.Guard, v.GuardAdaptive} {
+				if t != nil {
+					resets, silent = resets+t.Resets, silent+t.SilentCloses
+				}
+			}
 		}
 		add("overload storm: resets and silent closes seen by Guard's clients", "0 and 0", true,
 			fmt.Sprintf("%s and %s", repInt(int64(resets)), repInt(int64(silent))), resets == 0 && silent == 0)
@@ -1785,9 +1857,20 @@ func TestRenderReport(t *testing.T) {
 		// storm.json
 		"| Guard | 2,000 | 1,200 | 800 (`resource-constraint` 800) | 0 | 0 |",
 		"HAProxy closed 1,100 clients without a word",
+		// storm.json: the peers not told C
+		"| Guard adaptive | 2,000 | 1,150 | 850 (`resource-constraint` 850) | 0 | 0 | 0 | 0 | 200 | 37 |",
+		"| HAProxy no maxconn | 2,000 | 230 | 0 | 70 | 1,700 | 0 | 0 | 200 | 1,770 |",
+		"Not told C: Guard adaptive is Guard without `max_streams`",
+		"the backend reset 37 of Guard's connections while Guard\n  found the cap, and not one of those resets reached a client",
+		"1,150 served, 850 refused with a well-formed `<resource-constraint/>` stream error (the slowest refusal after 1.20 s); 0.96× as many served as by Guard with a fixed `max_streams = 200`",
+		"the backend reset 1,770 of HAProxy's connections, and HAProxy\n  passed that on to its clients: 70 were reset and 1,700 closed without a word (88% of its clients); 230 served (0.26× as many as by HAProxy with `maxconn 200`). Guard adaptive kept the 37 resets its learning cost between itself and the backend.",
+		"HAProxy no maxconn's termination states: `--` 230, `SD` 1,770.",
+		"- No proxy let the backend exceed C = 200 streams.",
 		// storm-slow.json
 		"with each stream held 1s by the backend", "HAProxy served 610 and closed 1,390 clients without a word",
 		"600 served, 1,400 refused with a well-formed",
+		"the backend reset 25 of Guard's connections", "580 served, 1,420 refused",
+		"Guard adaptive kept the 25 resets its learning cost",
 		// tls.json
 		"Guard spends less CPU per handshake than HAProxy in 1 of 2 scenarios",
 		"| RSA 2048 | 1.3 | full | 250 | 330 | 0.76 | 1,500 | 750 | 2.00 |",
@@ -1826,6 +1909,79 @@ func TestRenderReport(t *testing.T) {
 			t.Errorf("empty results: no \"not measured\" line for %s.json", f)
 		}
 	}
+}
+
+// TestRenderStormPeers renders storms without the peers not told C (results
+// written before they were measured) and with a Guard adaptive whose clients
+// saw resets: the first must read as before, the second must say so.
+func TestRenderStormPeers(t *testing.T) {
+	var st reportStorm
+	if _, err := readReportFile(filepath.Join("testdata", "report"), "storm.json", &st); err != nil {
+		t.Fatal(err)
+	}
+	write := func(totals []stormTally) string {
+		dir := t.TempDir()
+		s := st
+		s.Totals = totals
+		data, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "storm.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := renderReport(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	var old, broken []stormTally
+	for _, x := range st.Totals {
+		switch x.Proxy {
+		case "guard-adaptive":
+			x.Resets, x.Served = 3, x.Served-5
+			x.Conditions = map[string]int{"resource-constraint": x.StreamErrors, "internal-server-error": 2}
+			x.StreamErrors += 2
+			broken = append(broken, x)
+		case "haproxy-nomaxconn":
+			broken = append(broken, x)
+		default:
+			old = append(old, x)
+			broken = append(broken, x)
+		}
+	}
+	doc := write(old)
+	for _, no := range []string{"Guard adaptive", "no maxconn", "Not told C"} {
+		if strings.Contains(doc, no) {
+			t.Errorf("results without the peers not told C: the page mentions %q", no)
+		}
+	}
+	if !strings.Contains(doc, "- Neither proxy let the backend exceed C = 200 streams.") {
+		t.Errorf("results with two proxies: no \"Neither proxy\" line")
+	}
+	doc = write(broken)
+	if want := "**Guard adaptive's clients saw 3 resets, 0 silent closes and 2 `<internal-server-error/>`**"; !strings.Contains(doc, want) {
+		t.Errorf("Guard adaptive with resets: the page lacks %q", want)
+	}
+	if strings.Contains(doc, "kept the 37 resets") {
+		t.Errorf("Guard adaptive with resets: the page still says it kept the backend's resets from its clients")
+	}
+	if g := buildRepGoalsFor(t, broken); !strings.Contains(g, "| 3 and 0 | not met |") {
+		t.Errorf("Guard adaptive with resets: the storm goal reads %q", g)
+	}
+}
+
+// buildRepGoalsFor returns the storm goal's row for a storm of totals.
+func buildRepGoalsFor(t *testing.T, totals []stormTally) string {
+	v := newRepStormView(reportStorm{Settings: stormSettings{Capacity: 200}, Totals: totals})
+	for _, g := range buildRepGoals(&repPage{Storm: v}) {
+		if strings.HasPrefix(g.Goal, "overload storm") {
+			return fmt.Sprintf("| %s | %s | %s | %s |", g.Goal, g.Target, g.Measured, g.Status)
+		}
+	}
+	t.Fatal("no storm goal")
+	return ""
 }
 
 // TestRenderMicroParse checks the reading of go test -bench output.

@@ -154,31 +154,77 @@ type stormProxy struct {
 	start func(b *testing.B, s stormSettings, backend string) (addr string, stop func() []byte)
 }
 
+// The storm's peers. guard and haproxy are told the backend's capacity C
+// (max_streams, server maxconn); guard-adaptive and haproxy-nomaxconn are
+// not: Guard learns it (adaptive admission, on by default), HAProxy passes
+// every client on.
+const (
+	stormGuard            = "guard"
+	stormGuardAdaptive    = "guard-adaptive"
+	stormHAProxy          = "haproxy"
+	stormHAProxyNoMaxconn = "haproxy-nomaxconn"
+	stormDirect           = "direct"
+)
+
+// isStormGuard reports whether peer is Guard, which promises every client a
+// stream or a stream error.
+func isStormGuard(peer string) bool { return peer == stormGuard || peer == stormGuardAdaptive }
+
+func isStormHAProxy(peer string) bool { return peer == stormHAProxy || peer == stormHAProxyNoMaxconn }
+
 func stormProxies(b *testing.B) []stormProxy {
-	ps := []stormProxy{{"guard", startStormGuard}}
+	ps := []stormProxy{
+		{stormGuard, func(b *testing.B, s stormSettings, be string) (string, func() []byte) {
+			return startStormGuard(b, s, be, true)
+		}},
+		{stormGuardAdaptive, func(b *testing.B, s stormSettings, be string) (string, func() []byte) {
+			return startStormGuard(b, s, be, false)
+		}},
+	}
 	if _, err := exec.LookPath("haproxy"); err == nil {
-		ps = append(ps, stormProxy{"haproxy", startStormHAProxy})
+		ps = append(ps,
+			stormProxy{stormHAProxy, func(b *testing.B, s stormSettings, be string) (string, func() []byte) {
+				return startStormHAProxy(b, s, be, true)
+			}},
+			stormProxy{stormHAProxyNoMaxconn, func(b *testing.B, s stormSettings, be string) (string, func() []byte) {
+				return startStormHAProxy(b, s, be, false)
+			}})
 	} else {
 		b.Logf("haproxy not installed (apt-get install -y haproxy): storming Guard and the backend only")
 	}
-	ps = append(ps, stormProxy{"direct", func(*testing.B, stormSettings, string) (string, func() []byte) { return "", nil }})
+	ps = append(ps, stormProxy{stormDirect, func(*testing.B, stormSettings, string) (string, func() []byte) { return "", nil }})
 	return ps
 }
 
-func startStormGuard(b *testing.B, s stormSettings, backend string) (string, func() []byte) {
-	addr, _, stop := startGuardWith(b, backend, "", fmt.Sprintf(
-		"  max_streams   = %d\n  queue_size    = %d\n  queue_timeout = %q\n",
-		s.Capacity, s.QueueSize, s.QueueTimeout))
+// startStormGuard starts Guard with the storm's queue; with capped, also
+// max_streams = C as a fixed cap (adaptive admission off, as a careful
+// operator sets HAProxy's maxconn), and without it no max_streams at all:
+// adaptive admission, on by default, with its defaults learns the cap below
+// the default ceiling.
+func startStormGuard(b *testing.B, s stormSettings, backend string, capped bool) (string, func() []byte) {
+	extra := fmt.Sprintf("  queue_size    = %d\n  queue_timeout = %q\n", s.QueueSize, s.QueueTimeout)
+	if capped {
+		extra = fmt.Sprintf("  max_streams   = %d\n", s.Capacity) + extra + "  adaptive {\n    enabled = false\n  }\n"
+	}
+	addr, _, stop := startGuardWith(b, backend, "", extra)
 	return addr, func() []byte { stop(); return nil }
 }
 
-func startStormHAProxy(b *testing.B, s stormSettings, backend string) (string, func() []byte) {
+// startStormHAProxy starts HAProxy; with capped, the server line has
+// maxconn C, and without it no maxconn (everything else the same).
+func startStormHAProxy(b *testing.B, s stormSettings, backend string, capped bool) (string, func() []byte) {
 	addr := freePort(b)
 	// mode tcp as a careful operator sets it in front of an Openfire node
 	// that holds C streams: maxconn C on the server line (HAProxy queues
 	// the rest in the backend), a queue timeout, connect and data timeouts,
 	// and timeouts for half-closed sides. The log line (to stderr) carries
 	// the termination state, so that we can tell why a client was closed.
+	// Without capped, the operator does not know C: the server line has no
+	// maxconn, and HAProxy connects every client at once.
+	server := fmt.Sprintf("server of1 %s", backend)
+	if capped {
+		server += fmt.Sprintf(" maxconn %d", s.Capacity)
+	}
 	cfg := fmt.Sprintf(`
 global
   maxconn 9800
@@ -198,8 +244,8 @@ frontend xmpp
   bind %s
   default_backend openfire
 backend openfire
-  server of1 %s maxconn %d
-`, s.QueueTimeout, addr, backend, s.Capacity)
+  %s
+`, s.QueueTimeout, addr, server)
 	dir := b.TempDir()
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -220,16 +266,21 @@ backend openfire
 
 // BenchmarkStorm sends N = 10×C clients at once through Guard, HAProxy and
 // no proxy at all (direct) to an Openfire-like backend that holds C streams
-// and resets the rest, and reports, per proxy, what the clients saw. Each
-// iteration is one round of storms, one per proxy, in rotating order. The
-// outcome table goes to results/storm.json (storm-smoke.json in smoke mode).
+// and resets the rest, and reports, per proxy, what the clients saw. Guard
+// and HAProxy run twice: told C (max_streams, server maxconn), and not told
+// it (guard-adaptive: no max_streams, adaptive admission learns the cap;
+// haproxy-nomaxconn: no maxconn on the server line). Each iteration is one
+// round of storms, one per proxy, in rotating order. The outcome table goes
+// to results/storm.json (storm-smoke.json in smoke mode).
 //
 // Then one more round against a backend that frees its slots slowly (each
 // stream held GUARD_BENCH_STORM_SLOW_HOLD, 1 s by default), where queues run
 // out of time: results/storm-slow.json.
 //
-// Whatever the timing, Guard's clients must all be served or refused with a
-// stream error: no reset, no silent close.
+// Whatever the timing, Guard's clients (guard and guard-adaptive) must all be
+// served or refused with a stream error: no reset, no silent close, no
+// internal-server-error. The resets guard-adaptive's learning costs happen
+// at the backend, never at a client.
 func BenchmarkStorm(b *testing.B) {
 	b.StopTimer() // only the storms are timed
 	s := stormSettingsFromEnv()
@@ -284,26 +335,31 @@ func stormScenario(b *testing.B, s stormSettings, ps []stormProxy, n int, name s
 		if t.Other > 0 {
 			b.ReportMetric(float64(t.Other)/per, metric+"other")
 		}
-		b.Logf("%-8s served %5d  stream_errors %5d %v  resets %5d  silent_closes %5d  timeouts %5d  other %d  | backend max %d streams, %d resets | slowest %v",
+		b.Logf("%-17s served %5d  stream_errors %5d %v  resets %5d  silent_closes %5d  timeouts %5d  other %d  | backend max %d streams, %d resets | slowest %v",
 			p.name, t.Served, t.StreamErrors, t.Conditions, t.Resets, t.SilentCloses, t.Timeouts, t.Other,
 			t.BackendMaxStreams, t.BackendResets, t.SlowestSeconds)
 		if t.HAProxyTermination != nil {
-			b.Logf("%-8s termination states %v", p.name, t.HAProxyTermination)
+			b.Logf("%-17s termination states %v", p.name, t.HAProxyTermination)
 		}
 		if t.Other > 0 {
-			b.Logf("%-8s other outcomes, e.g. %q", p.name, t.OtherSamples)
+			b.Logf("%-17s other outcomes, e.g. %q", p.name, t.OtherSamples)
 		}
 	}
 	writeStormResults(b, s, n, totals, rounds, name)
 
-	// Guard's promise, a behaviour rather than a timing.
+	// Guard's promise, a behaviour rather than a timing: with a fixed cap
+	// and while it learns one.
 	for _, t := range totals {
-		if t.Proxy != "guard" {
+		if !isStormGuard(t.Proxy) {
 			continue
 		}
 		if t.Resets != 0 || t.SilentCloses != 0 || t.Served+t.StreamErrors != t.Clients {
-			b.Errorf("guard (%s): %d clients, %d served, %d stream errors, %d resets, %d silent closes, %d timeouts, %d other: want every client served or refused with a stream error",
-				name, t.Clients, t.Served, t.StreamErrors, t.Resets, t.SilentCloses, t.Timeouts, t.Other)
+			b.Errorf("%s (%s): %d clients, %d served, %d stream errors %v, %d resets, %d silent closes, %d timeouts, %d other %q: want every client served or refused with a stream error",
+				t.Proxy, name, t.Clients, t.Served, t.StreamErrors, t.Conditions, t.Resets, t.SilentCloses, t.Timeouts, t.Other, t.OtherSamples)
+		}
+		if n := t.Conditions["internal-server-error"]; n > 0 {
+			b.Errorf("%s (%s): %d clients got internal-server-error (stream errors %v): Guard failed, not the backend",
+				t.Proxy, name, n, t.Conditions)
 		}
 	}
 }
@@ -370,7 +426,7 @@ func runStorm(b *testing.B, s stormSettings, p stormProxy) stormTally {
 		}
 		t.SlowestSeconds[o.kind] = max(t.SlowestSeconds[o.kind], roundMillis(o.took))
 	}
-	if p.name == "haproxy" {
+	if isStormHAProxy(p.name) {
 		t.HAProxyTermination = haproxyTerminations(logs)
 	}
 	return t
