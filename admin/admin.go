@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // Options carries what the admin server needs from its owner.
@@ -28,6 +30,9 @@ type Options struct {
 	// Backends returns the backend pools' state, served as JSON on
 	// GET /backends. Nil disables the endpoint.
 	Backends func() any
+	// Status returns the snapshot the status page shows (GET / and
+	// GET /status, HTML; GET /status.json). Nil disables the page.
+	Status func() proxy.Status
 }
 
 // Server is the admin HTTP endpoint:
@@ -38,6 +43,7 @@ type Options struct {
 //	POST /-/drain (and GET, for Kubernetes preStop hooks) start the drain
 //	POST /-/reload reload the configuration file
 //	GET /backends  the backend pools: nodes, health, streams (JSON)
+//	GET / and GET /status  the live status page (HTML); GET /status.json its data
 type Server struct {
 	opts Options
 	http *http.Server
@@ -91,6 +97,9 @@ func New(opts Options) *Server {
 			enc.SetIndent("", "  ")
 			enc.Encode(opts.Backends())
 		})
+	}
+	if opts.Status != nil {
+		statusHandlers(mux, opts.Status)
 	}
 	if opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{

@@ -204,6 +204,7 @@ type Server struct {
 	listeners map[*listener]struct{}
 	sessions  map[*session]struct{}
 	backends  map[string]*backendState // by backend name
+	recent    recentEnds               // the last minutes' ends, for the status page
 	checkWG   sync.WaitGroup           // health-check goroutines
 	idle      chan struct{}            // closed and replaced when sessions drops to zero during a drain
 	wg        sync.WaitGroup

@@ -51,6 +51,8 @@ type session struct {
 	mu         sync.Mutex
 	headerSeen bool               // the client has sent its stream header
 	relay      *relay             // set once relaying starts
+	since      time.Time          // when relaying started
+	to         string             // the stream's domain, once relaying
 	closed     bool               // Shutdown or Close asked this session to end
 	stopWait   context.CancelFunc // ends a wait in the admission queue
 	abortSetup context.CancelFunc // ends the backend's dial and header phase (kill)
@@ -75,6 +77,7 @@ func (ss *session) run() {
 			ss.releaseAddr()
 		}
 		ss.l.metrics.connClosed(reason)
+		ss.srv.recent.ended(reason, time.Now())
 		ss.logEnd(cfg.ConnLog, log, reason, start)
 		ss.srv.sessionDone(ss)
 	}
@@ -385,6 +388,7 @@ func (ss *session) startRelay(r *relay, log *connLog, end func(string)) string {
 	closed := ss.closed
 	if !closed {
 		ss.relay = r
+		ss.since, ss.to = time.Now(), log.to // for the status page
 	}
 	ss.mu.Unlock()
 	if closed {

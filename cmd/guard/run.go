@@ -86,6 +86,11 @@ func run(path string, cfg *config.Config, logger hclog.Logger) error {
 			Drain:    g.requestDrain,
 			Reload:   g.reload,
 			Backends: func() any { return g.srv.Backends() },
+			Status: func() proxy.Status {
+				st := g.srv.Status()
+				st.Draining = st.Draining || g.draining.Load()
+				return st
+			},
 		})
 		if _, err := adm.Listen(cfg.Admin.Address); err != nil {
 			g.srv.Close()

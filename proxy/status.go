@@ -1,0 +1,165 @@
+package proxy
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// The status page's view of Guard: what Backends reports, the listeners,
+// the ends of the last minutes by reason, and the oldest and busiest
+// streams. Built on request from counters Guard keeps anyway; only the ends
+// are remembered for it, in a ring of recentSlots buckets.
+
+const (
+	recentSlot  = 10 * time.Second
+	recentSlots = 30 // five minutes
+	topStreams  = 10
+)
+
+// Status is a snapshot for the status page.
+type Status struct {
+	Time      time.Time        `json:"time"`
+	Draining  bool             `json:"draining"`
+	Open      int              `json:"open"` // client connections held
+	Listeners []ListenerStatus `json:"listeners"`
+	Backends  []BackendStatus  `json:"backends"`
+	// Ends are the last five minutes' ends by reason (the reason label of
+	// guard_connections_closed_total), most first; Slots the same minutes
+	// in 10-second buckets, oldest first, for a chart.
+	Ends    []ReasonCount `json:"ends"`
+	Slots   []Slot        `json:"slots"`
+	Oldest  []StreamInfo  `json:"oldest"`  // the longest-relaying streams
+	Busiest []StreamInfo  `json:"busiest"` // the most bytes relayed
+}
+
+// ListenerStatus is one listener.
+type ListenerStatus struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Backend string `json:"backend"`
+	Streams int    `json:"streams"` // relaying now
+}
+
+// ReasonCount is how many streams ended for one reason.
+type ReasonCount struct {
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
+}
+
+// Slot is one bucket of the recent ends: streams that ended well
+// (client_closed, backend_closed) and the rest.
+type Slot struct {
+	Start  time.Time `json:"start"`
+	Clean  int       `json:"clean"`
+	Others int       `json:"others"`
+}
+
+// StreamInfo is one relaying stream: addresses, age and bytes, no JID.
+type StreamInfo struct {
+	Listener string         `json:"listener"`
+	Client   netip.AddrPort `json:"client"`
+	To       string         `json:"to"`
+	Node     string         `json:"node"`
+	Age      time.Duration  `json:"age_ns"`
+	BytesIn  int64          `json:"bytes_in"`  // from the client
+	BytesOut int64          `json:"bytes_out"` // to the client
+}
+
+// recentEnds counts ends by reason in the current slot of a ring.
+type recentEnds struct {
+	mu    sync.Mutex
+	slots [recentSlots]struct {
+		start   time.Time
+		reasons map[string]int
+	}
+}
+
+func (r *recentEnds) ended(reason string, now time.Time) {
+	start := now.Truncate(recentSlot)
+	i := int(start.Unix()/int64(recentSlot/time.Second)) % recentSlots
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.slots[i]
+	if !s.start.Equal(start) {
+		s.start = start
+		clear(s.reasons)
+	}
+	if s.reasons == nil {
+		s.reasons = make(map[string]int)
+	}
+	s.reasons[reason]++
+}
+
+// snapshot returns the counts of the last recentSlots slots up to now.
+func (r *recentEnds) snapshot(now time.Time) ([]ReasonCount, []Slot) {
+	cur := now.Truncate(recentSlot)
+	totals := map[string]int{}
+	slots := make([]Slot, recentSlots)
+	r.mu.Lock()
+	for k := range recentSlots {
+		start := cur.Add(-time.Duration(recentSlots-1-k) * recentSlot)
+		slots[k].Start = start
+		s := &r.slots[int(start.Unix()/int64(recentSlot/time.Second))%recentSlots]
+		if !s.start.Equal(start) {
+			continue
+		}
+		for reason, n := range s.reasons {
+			totals[reason] += n
+			if reason == ReasonClientClosed || reason == ReasonBackendClosed {
+				slots[k].Clean += n
+			} else {
+				slots[k].Others += n
+			}
+		}
+	}
+	r.mu.Unlock()
+	ends := make([]ReasonCount, 0, len(totals))
+	for reason, n := range totals {
+		ends = append(ends, ReasonCount{reason, n})
+	}
+	slices.SortFunc(ends, func(a, b ReasonCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason))
+	})
+	return ends, slots
+}
+
+// Status returns a snapshot for the status page.
+func (s *Server) Status() Status {
+	now := time.Now()
+	st := Status{Time: now, Draining: s.Draining(), Backends: s.Backends()}
+	st.Ends, st.Slots = s.recent.snapshot(now)
+	perListener := map[*listener]int{}
+	var streams []StreamInfo
+	for _, ss := range s.sessionList() {
+		ss.mu.Lock()
+		r, since, to := ss.relay, ss.since, ss.to
+		ss.mu.Unlock()
+		if r == nil {
+			continue
+		}
+		perListener[ss.l]++
+		si := StreamInfo{Listener: ss.st.cfg.Name, Client: ss.remote, To: to, Age: now.Sub(since),
+			BytesIn: r.relayedBytes[clientToBackend].Load(), BytesOut: r.relayedBytes[backendToClient].Load()}
+		if ss.node != nil {
+			si.Node = ss.node.addr
+		}
+		streams = append(streams, si)
+	}
+	st.Open = s.Open()
+	for _, l := range s.listenerList() {
+		cfg := l.state.Load().cfg
+		st.Listeners = append(st.Listeners, ListenerStatus{Name: cfg.Name, Address: l.ln.Addr().String(),
+			Backend: cfg.Backend.Name, Streams: perListener[l]})
+	}
+	slices.SortFunc(st.Listeners, func(a, b ListenerStatus) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(streams, func(a, b StreamInfo) int { return cmp.Compare(b.Age, a.Age) })
+	st.Oldest = slices.Clone(streams[:min(topStreams, len(streams))])
+	slices.SortFunc(streams, func(a, b StreamInfo) int {
+		return cmp.Compare(b.BytesIn+b.BytesOut, a.BytesIn+a.BytesOut)
+	})
+	st.Busiest = slices.Clone(streams[:min(topStreams, len(streams))])
+	return st
+}
