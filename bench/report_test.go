@@ -1863,14 +1863,14 @@ func TestRenderReport(t *testing.T) {
 		"Not told C: Guard adaptive is Guard without `max_streams`",
 		"the backend reset 37 of Guard's connections while Guard\n  found the cap, and not one of those resets reached a client",
 		"1,150 served, 850 refused with a well-formed `<resource-constraint/>` stream error (the slowest refusal after 1.20 s); 0.96× as many served as by Guard with a fixed `max_streams = 200`",
-		"the backend reset 1,770 of HAProxy's connections, and HAProxy\n  passed that on to its clients: 70 were reset and 1,700 closed without a word (88% of its clients); 230 served (0.26× as many as by HAProxy with `maxconn 200`). Guard adaptive kept the 37 resets its learning cost between itself and the backend.",
+		"the backend reset 1,770 of HAProxy's connections, and HAProxy\n  passed that on to its clients: 70 were reset and 1,700 closed without a word (88% of its clients); 230 served (0.26× as many as by HAProxy with `maxconn 200`). Guard adaptive kept the 37 backend resets its learning cost between itself and the backend.",
 		"HAProxy no maxconn's termination states: `--` 230, `SD` 1,770.",
 		"- No proxy let the backend exceed C = 200 streams.",
 		// storm-slow.json
 		"with each stream held 1s by the backend", "HAProxy served 610 and closed 1,390 clients without a word",
 		"600 served, 1,400 refused with a well-formed",
 		"the backend reset 25 of Guard's connections", "580 served, 1,420 refused",
-		"Guard adaptive kept the 25 resets its learning cost",
+		"Guard adaptive kept the 25 backend resets its learning cost",
 		// tls.json
 		"Guard spends less CPU per handshake than HAProxy in 1 of 2 scenarios",
 		"| RSA 2048 | 1.3 | full | 250 | 330 | 0.76 | 1,500 | 750 | 2.00 |",
@@ -1964,7 +1964,7 @@ func TestRenderStormPeers(t *testing.T) {
 	if want := "**Guard adaptive's clients saw 3 resets, 0 silent closes and 2 `<internal-server-error/>`**"; !strings.Contains(doc, want) {
 		t.Errorf("Guard adaptive with resets: the page lacks %q", want)
 	}
-	if strings.Contains(doc, "kept the 37 resets") {
+	if strings.Contains(doc, "kept the 37 backend resets") {
 		t.Errorf("Guard adaptive with resets: the page still says it kept the backend's resets from its clients")
 	}
 	if g := buildRepGoalsFor(t, broken); !strings.Contains(g, "| 3 and 0 | not met |") {
