@@ -84,14 +84,26 @@ type Ticket struct {
 // returns ctx.Err() and passes the slot on to the next waiter (or back to the
 // pool), so no slot leaks.
 func (g *Gate) Acquire(ctx context.Context) (*Ticket, error) {
+	return g.acquire(ctx, false)
+}
+
+// AcquireFirst is Acquire for a caller that held a slot and gave it back
+// through no fault of its own (its try on the backend was Guard's probe of
+// a node's capacity): it waits at the front of the queue, and a full queue
+// does not refuse it.
+func (g *Gate) AcquireFirst(ctx context.Context) (*Ticket, error) {
+	return g.acquire(ctx, true)
+}
+
+func (g *Gate) acquire(ctx context.Context, first bool) (*Ticket, error) {
 	g.mu.Lock()
-	if g.waiters.len() == 0 && (g.capacity == 0 || g.inUse < g.capacity) {
+	if (g.waiters.len() == 0 || first) && (g.capacity == 0 || g.inUse < g.capacity) {
 		g.inUse++
 		g.admitted++
 		g.mu.Unlock()
 		return &Ticket{g: g}, nil
 	}
-	if g.waiters.len() >= g.queueSize {
+	if g.waiters.len() >= g.queueSize && !first {
 		g.rejectedFull++
 		g.mu.Unlock()
 		return nil, ErrQueueFull
@@ -104,7 +116,11 @@ func (g *Gate) Acquire(ctx context.Context) (*Ticket, error) {
 	t := &Ticket{g: g}
 	t.w.ready = make(chan struct{})
 	t.w.start = g.clk.Now()
-	g.waiters.push(&t.w)
+	if first {
+		g.waiters.pushFront(&t.w)
+	} else {
+		g.waiters.push(&t.w)
+	}
 	g.mu.Unlock()
 
 	select {

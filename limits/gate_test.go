@@ -430,3 +430,40 @@ func TestGateSetLimitsUnderLoad(t *testing.T) {
 		t.Fatalf("Stats after drain = %+v", s)
 	}
 }
+
+// AcquireFirst is served before every waiter, and a full queue does not
+// refuse it.
+func TestGateAcquireFirst(t *testing.T) {
+	g := NewGate(1, 1)
+	holder := mustAcquire(t, g)
+	order := make(chan string, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		tk, err := g.Acquire(context.Background())
+		if err != nil {
+			t.Errorf("waiter: %v", err)
+			return
+		}
+		order <- "waiter"
+		tk.Release()
+	}()
+	waitFor(t, "the waiter to queue", waitingIs(g, 1))
+	go func() {
+		defer wg.Done()
+		tk, err := g.AcquireFirst(context.Background())
+		if err != nil {
+			t.Errorf("AcquireFirst with the queue full: %v", err)
+			return
+		}
+		order <- "first"
+		tk.Release()
+	}()
+	waitFor(t, "AcquireFirst to queue", waitingIs(g, 2))
+	holder.Release()
+	wg.Wait()
+	if a, b := <-order, <-order; a != "first" || b != "waiter" {
+		t.Errorf("served %s then %s, want first then waiter", a, b)
+	}
+}

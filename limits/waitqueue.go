@@ -37,6 +37,19 @@ func (q *waitQueue) push(w *waiter) {
 	q.n++
 }
 
+// pushFront queues w before every other waiter.
+func (q *waitQueue) pushFront(w *waiter) {
+	w.prev, w.next = nil, q.head
+	if q.head == nil {
+		q.tail = w
+	} else {
+		q.head.prev = w
+	}
+	q.head = w
+	w.queued = true
+	q.n++
+}
+
 func (q *waitQueue) front() *waiter { return q.head }
 
 func (q *waitQueue) remove(w *waiter) {

@@ -145,7 +145,7 @@ func (ss *session) requeue(ctx context.Context) policy.Event {
 		ss.releaseSlot()
 		ss.releaseSlot = nil
 	}
-	release, ev := ss.admitBackend(ctx, ss.bk.Admission)
+	release, ev := ss.admitBackend(ctx, ss.bk.Admission, true)
 	if ev != "" {
 		return ev
 	}

@@ -149,15 +149,25 @@ func (st *backendState) mayWait() bool {
 	return s.Waiting > 0 || (s.Capacity > 0 && s.InUse >= s.Capacity)
 }
 
-func (ss *session) admitBackend(ctx context.Context, a Admission) (func(), policy.Event) {
+// A requeued stream (its open was Guard's probe of a node's cap) waits at
+// the front of the queue, is not refused by a full one, and waits only
+// what is left of its first queue_timeout.
+func (ss *session) admitBackend(ctx context.Context, a Admission, requeued bool) (func(), policy.Event) {
 	st := ss.bst
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, a.QueueTimeout)
+	if !requeued || ss.queueDeadline.IsZero() {
+		ss.queueDeadline = start.Add(a.QueueTimeout)
+	}
+	ctx, cancel := context.WithDeadline(ctx, ss.queueDeadline)
 	defer cancel()
 	release := func() {}
 	if g := st.gate.Load(); g != nil {
 		st.probe(true)
-		t, err := g.Acquire(ctx)
+		acquire := g.Acquire
+		if requeued {
+			acquire = g.AcquireFirst
+		}
+		t, err := acquire(ctx)
 		switch {
 		case err == nil:
 			release = t.Release

@@ -49,13 +49,16 @@ type session struct {
 	admitEvent               policy.Event // why admission refused the client
 
 	mu         sync.Mutex
-	headerSeen bool               // the client has sent its stream header
-	relay      *relay             // set once relaying starts
-	since      time.Time          // when relaying started
-	to         string             // the stream's domain, once relaying
-	closed     bool               // Shutdown or Close asked this session to end
-	stopWait   context.CancelFunc // ends a wait in the admission queue
-	abortSetup context.CancelFunc // ends the backend's dial and header phase (kill)
+	headerSeen bool      // the client has sent its stream header
+	relay      *relay    // set once relaying starts
+	since      time.Time // when relaying started
+	// queueDeadline is when the stream's wait for admission ends; a
+	// requeued stream keeps the one of its first wait.
+	queueDeadline time.Time
+	to            string             // the stream's domain, once relaying
+	closed        bool               // Shutdown or Close asked this session to end
+	stopWait      context.CancelFunc // ends a wait in the admission queue
+	abortSetup    context.CancelFunc // ends the backend's dial and header phase (kill)
 }
 
 // run takes the connection through its phases. It returns when relaying
@@ -850,7 +853,7 @@ func (ss *session) admit(cfg *ListenerConfig, cp *pipe, log *connLog) (reason st
 	if ss.bst.mayWait() {
 		stopWatch = watchGone(cp, func() { cancel(errClientGone) })
 	}
-	release, ev := ss.admitBackend(ctx, ss.bk.Admission)
+	release, ev := ss.admitBackend(ctx, ss.bk.Admission, false)
 	stopWatch()
 	ss.mu.Lock()
 	ss.stopWait = nil
