@@ -34,7 +34,7 @@ type pipe struct {
 	deadline time.Time // the read deadline set through setReadDeadline
 
 	// park, once the relay runs, lets fill give up the goroutine after
-	// parkAfter of quiet (see reactor.go); nil: fill always waits in Go's
+	// parkAfter of quiet (see reactor_linux.go); nil: fill always waits in Go's
 	// poller. pollDeadline is the deadline the socket has now: deadline,
 	// or an earlier moment to stop waiting and park.
 	park         *parker
