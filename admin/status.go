@@ -45,6 +45,42 @@ func statusHandlers(mux *http.ServeMux, status func() proxy.Status) {
 	})
 }
 
+// bar is one series of a chart, stacked on the ones before it.
+type bar struct {
+	v     []int
+	color string
+}
+
+// chart draws stacked series as an SVG bar chart, one bar per slot, with
+// the highest total written beside it.
+func chart(label string, series ...bar) template.HTML {
+	const w, h, bw = 300, 48, 10
+	top := 0
+	for i := range series[0].v {
+		sum := 0
+		for _, s := range series {
+			sum += s.v[i]
+		}
+		top = max(top, sum)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `<figure class="chart"><svg width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`, w, h, w, h, template.HTMLEscapeString(label))
+	fmt.Fprintf(&b, `<rect x="0" y="0" width="%d" height="%d" fill="#fff" stroke="#ddd"/>`, w, h)
+	for i := range series[0].v {
+		y := h
+		for _, s := range series {
+			bh := 0
+			if top > 0 {
+				bh = (h - 2) * s.v[i] / top
+			}
+			y -= bh
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`, i*bw, y, bw-1, bh, s.color)
+		}
+	}
+	fmt.Fprintf(&b, `</svg><figcaption>%s · peak %d</figcaption></figure>`, template.HTMLEscapeString(label), top)
+	return template.HTML(b.String())
+}
+
 // statusView is what the page's template renders.
 type statusView struct {
 	proxy.Status
@@ -87,25 +123,28 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 		}
 		return fmt.Sprint(n)
 	},
-	// bars draws the recent ends as an SVG bar chart: clean ends (green)
+	// ends draws the recent ends as an SVG bar chart: clean ends (green)
 	// under the others (red), one bar per slot.
-	"bars": func(slots []proxy.Slot) template.HTML {
-		const w, h, bw = 300, 60, 10
-		top := 1
-		for _, s := range slots {
-			top = max(top, s.Clean+s.Others)
-		}
-		var b bytes.Buffer
-		fmt.Fprintf(&b, `<svg class="chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="stream ends per 10 seconds">`, w, h, w, h)
+	"ends": func(slots []proxy.Slot) template.HTML {
+		clean, others := make([]int, len(slots)), make([]int, len(slots))
 		for i, s := range slots {
-			x := i * bw
-			c := h * s.Clean / top
-			o := h * s.Others / top
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#3a3"/>`, x, h-c, bw-1, c)
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#c33"/>`, x, h-c-o, bw-1, o)
+			clean[i], others[i] = s.Clean, s.Others
 		}
-		b.WriteString(`</svg>`)
-		return template.HTML(b.String())
+		return chart("stream ends per 10 seconds", bar{clean, "#3a3"}, bar{others, "#c33"})
+	},
+	"connections": func(slots []proxy.Slot) template.HTML {
+		v := make([]int, len(slots))
+		for i, s := range slots {
+			v[i] = s.PeakOpen
+		}
+		return chart("client connections, the peak of each 10 seconds", bar{v, "#48c"})
+	},
+	"waiting": func(slots []proxy.Slot) template.HTML {
+		v := make([]int, len(slots))
+		for i, s := range slots {
+			v[i] = s.PeakWaiting
+		}
+		return chart("clients waiting for admission, the peak of each 10 seconds", bar{v, "#d90"})
 	},
 }).Parse(`{{define "page"}}<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Guard status</title>
@@ -117,7 +156,8 @@ table{border-collapse:collapse;background:#fff;margin-bottom:.5em} th,td{border:
 th{background:#eee} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .up{color:#161} .down{color:#b11;font-weight:bold} .badge{padding:.1em .5em;border-radius:.3em;background:#ddd}
 .draining{background:#f5c26b} .bar{display:inline-block;height:.7em;background:#48c;vertical-align:middle}
-.muted{color:#777}
+.muted{color:#777} .charts{display:flex;flex-wrap:wrap;gap:1em} figure.chart{margin:0}
+figcaption{font-size:.85em;color:#555}
 </style></head><body>
 <main id="s">{{template "body" .}}</main>
 <script>
@@ -153,8 +193,8 @@ setInterval(async () => {
 {{end}}</table>
 {{end}}
 
-<h2>Ends, last five minutes</h2>
-{{bars .Slots}}
+<h2>Last five minutes</h2>
+<div class="charts">{{connections .Slots}}{{waiting .Slots}}{{ends .Slots}}</div>
 <table class="ends"><tr><th>reason</th><th>streams</th></tr>
 {{range .Ends}}<tr><td>{{.Reason}}</td><td class="n">{{.Count}}</td></tr>
 {{else}}<tr><td colspan="2" class="muted">none</td></tr>{{end}}</table>

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/proxy"
 )
 
@@ -123,7 +124,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	srv := proxy.New(proxy.Options{Logger: hclog.NewNullLogger()})
 	t.Cleanup(func() { srv.Close() })
 	addr, err := srv.Listen(proxy.ListenerConfig{Name: "c2s", Address: "127.0.0.1:0", Backend: proxy.Backend{
-		Name: "openfire", Address: xmppBackend(t),
+		Name: "openfire", Address: xmppBackend(t), Adaptive: &limits.AdaptiveConfig{},
 		Admission: proxy.Admission{MaxStreams: 1, QueueTimeout: time.Second},
 	}})
 	if err != nil {

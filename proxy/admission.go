@@ -163,6 +163,9 @@ func (ss *session) admitBackend(ctx context.Context, a Admission, requeued bool)
 	release := func() {}
 	if g := st.gate.Load(); g != nil {
 		st.probe(true)
+		if s := g.Stats(); s.Capacity > 0 && s.InUse >= s.Capacity && (s.Waiting < s.QueueSize || requeued) {
+			ss.srv.recent.waiting(s.Waiting+1, start) // it will wait
+		}
 		acquire := g.Acquire
 		if requeued {
 			acquire = g.AcquireFirst

@@ -364,6 +364,7 @@ func (s *Server) newSession(l *listener, c *net.TCPConn) *session {
 		return nil
 	}
 	s.sessions[ss] = struct{}{}
+	s.recent.opened(len(s.sessions), time.Now())
 	s.wg.Add(1)
 	l.metrics.connAccepted()
 	return ss
@@ -372,6 +373,7 @@ func (s *Server) newSession(l *listener, c *net.TCPConn) *session {
 func (s *Server) sessionDone(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
+	s.recent.opened(len(s.sessions), time.Now())
 	if len(s.sessions) == 0 && s.idle != nil {
 		close(s.idle)
 		s.idle = nil

@@ -49,12 +49,15 @@ type ReasonCount struct {
 	Count  int    `json:"count"`
 }
 
-// Slot is one bucket of the recent ends: streams that ended well
-// (client_closed, backend_closed) and the rest.
+// Slot is one bucket of the recent minutes: streams that ended well
+// (client_closed, backend_closed) and the rest, and the peaks of client
+// connections held and of clients waiting for admission.
 type Slot struct {
-	Start  time.Time `json:"start"`
-	Clean  int       `json:"clean"`
-	Others int       `json:"others"`
+	Start       time.Time `json:"start"`
+	Clean       int       `json:"clean"`
+	Others      int       `json:"others"`
+	PeakOpen    int       `json:"peak_connections"`
+	PeakWaiting int       `json:"peak_waiting"`
 }
 
 // StreamInfo is one relaying stream: addresses, age and bytes, no JID.
@@ -71,26 +74,55 @@ type StreamInfo struct {
 // recentEnds counts ends by reason in the current slot of a ring.
 type recentEnds struct {
 	mu    sync.Mutex
-	slots [recentSlots]struct {
-		start   time.Time
-		reasons map[string]int
-	}
+	slots [recentSlots]recentSlotData
 }
 
-func (r *recentEnds) ended(reason string, now time.Time) {
+type recentSlotData struct {
+	start              time.Time
+	reasons            map[string]int
+	peakOpen, peakWait int
+	lastOpen           int // client connections at the slot's last event
+}
+
+// slot returns the slot of now, emptied if it held an older one; r.mu is
+// held.
+func (r *recentEnds) slot(now time.Time) *recentSlotData {
 	start := now.Truncate(recentSlot)
-	i := int(start.Unix()/int64(recentSlot/time.Second)) % recentSlots
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := &r.slots[i]
+	s := &r.slots[int(start.Unix()/int64(recentSlot/time.Second))%recentSlots]
 	if !s.start.Equal(start) {
 		s.start = start
 		clear(s.reasons)
+		s.peakOpen, s.peakWait, s.lastOpen = 0, 0, 0
 	}
+	return s
+}
+
+func (r *recentEnds) ended(reason string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.slot(now)
 	if s.reasons == nil {
 		s.reasons = make(map[string]int)
 	}
 	s.reasons[reason]++
+}
+
+// opened notes that open client connections are held (after one came or
+// went).
+func (r *recentEnds) opened(open int, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.slot(now)
+	s.peakOpen = max(s.peakOpen, open)
+	s.lastOpen = open
+}
+
+// waiting notes that n clients wait for admission to one backend.
+func (r *recentEnds) waiting(n int, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.slot(now)
+	s.peakWait = max(s.peakWait, n)
 }
 
 // snapshot returns the counts of the last recentSlots slots up to now.
@@ -99,12 +131,18 @@ func (r *recentEnds) snapshot(now time.Time) ([]ReasonCount, []Slot) {
 	totals := map[string]int{}
 	slots := make([]Slot, recentSlots)
 	r.mu.Lock()
+	carry := 0 // connections held through slots in which none came or went
 	for k := range recentSlots {
 		start := cur.Add(-time.Duration(recentSlots-1-k) * recentSlot)
 		slots[k].Start = start
 		s := &r.slots[int(start.Unix()/int64(recentSlot/time.Second))%recentSlots]
 		if !s.start.Equal(start) {
+			slots[k].PeakOpen = carry
 			continue
+		}
+		slots[k].PeakOpen, slots[k].PeakWaiting = max(s.peakOpen, carry), s.peakWait
+		if s.peakOpen > 0 || s.lastOpen > 0 {
+			carry = s.lastOpen
 		}
 		for reason, n := range s.reasons {
 			totals[reason] += n
@@ -149,6 +187,9 @@ func (s *Server) Status() Status {
 		streams = append(streams, si)
 	}
 	st.Open = s.Open()
+	if n := len(st.Slots); n > 0 {
+		st.Slots[n-1].PeakOpen = max(st.Slots[n-1].PeakOpen, st.Open)
+	}
 	for _, l := range s.listenerList() {
 		cfg := l.state.Load().cfg
 		st.Listeners = append(st.Listeners, ListenerStatus{Name: cfg.Name, Address: l.ln.Addr().String(),
