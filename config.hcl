@@ -14,10 +14,10 @@ admin {
 }
 
 shutdown {
-  # On SIGTERM (or GET/POST /-/drain on the admin port) /readyz turns 503 at
-  # once; Guard keeps accepting for accept_delay, then stops and ends the open
-  # streams with <system-shutdown/> spread evenly over drain_timeout; at
-  # deadline (from the signal) it closes what is left and exits.
+  # On SIGTERM (or POST /-/drain on the admin port; POST only) /readyz turns
+  # 503 at once; Guard keeps accepting for accept_delay, then stops and ends
+  # the open streams with <system-shutdown/> spread evenly over drain_timeout;
+  # at deadline (from the signal) it closes what is left and exits.
   accept_delay  = "0s"  # use a few seconds behind a load balancer
   drain_timeout = "25s" # "0s" ends every stream at once
   deadline      = "30s" # > accept_delay + drain_timeout; < terminationGracePeriodSeconds

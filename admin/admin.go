@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -35,9 +36,13 @@ type Options struct {
 //	GET /healthz  200 while the process runs (liveness; never depends on a backend)
 //	GET /readyz   200 when Guard takes new connections, 503 while it drains
 //	GET /metrics  Prometheus text format
-//	POST /-/drain (and GET, for Kubernetes preStop hooks) start the drain
-//	POST /-/reload reload the configuration file
 //	GET /backends  the backend pools: nodes, health, streams (JSON)
+//	POST /-/drain  start the drain (202)
+//	POST /-/reload reload the configuration file (200, or 400 with the diagnostics)
+//
+// The two endpoints that change Guard's state take POST only: any other
+// method gets 405 with Allow: POST and changes nothing, so that a link or
+// an image on a web page that an operator opens cannot drain Guard.
 type Server struct {
 	opts Options
 	http *http.Server
@@ -70,11 +75,10 @@ func New(opts Options) *Server {
 			}
 			w.Write([]byte("already draining\n"))
 		}
-		mux.HandleFunc("POST /-/drain", drain)
-		mux.HandleFunc("GET /-/drain", drain)
+		mux.HandleFunc("/-/drain", postOnly(drain))
 	}
 	if opts.Reload != nil {
-		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		mux.HandleFunc("/-/reload", postOnly(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			if err := opts.Reload(); err != nil {
 				w.WriteHeader(http.StatusBadRequest)
@@ -82,7 +86,7 @@ func New(opts Options) *Server {
 				return
 			}
 			w.Write([]byte("reloaded\n"))
-		})
+		}))
 	}
 	if opts.Backends != nil {
 		mux.HandleFunc("GET /backends", func(w http.ResponseWriter, _ *http.Request) {
@@ -103,6 +107,22 @@ func New(opts Options) *Server {
 		ErrorLog:          opts.Logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	return s
+}
+
+// postOnly wraps the handler of an endpoint that changes Guard's state: it
+// takes POST only; any other method is answered 405 with Allow: POST and
+// never reaches h.
+func postOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			fmt.Fprintf(w, "%s changes Guard's state: use POST\n", r.URL.Path)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // Handler returns the HTTP handler, for tests.
