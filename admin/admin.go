@@ -3,11 +3,14 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,6 +32,11 @@ type Options struct {
 	// Backends returns the backend pools' state, served as JSON on
 	// GET /backends. Nil disables the endpoint.
 	Backends func() any
+	// Token returns the bearer token that POST /-/drain and POST /-/reload
+	// require (Authorization: Bearer TOKEN), asked on every such request so
+	// that a reload can change it; "" (or a nil Token) requires none. The
+	// read-only endpoints never require it.
+	Token func() string
 }
 
 // Server is the admin HTTP endpoint:
@@ -42,7 +50,9 @@ type Options struct {
 //
 // The two endpoints that change Guard's state take POST only: any other
 // method gets 405 with Allow: POST and changes nothing, so that a link or
-// an image on a web page that an operator opens cannot drain Guard.
+// an image on a web page that an operator opens cannot drain Guard. With a
+// token (Options.Token), they also require it: a request without it, or
+// with another, gets 401 with WWW-Authenticate: Bearer and changes nothing.
 type Server struct {
 	opts Options
 	http *http.Server
@@ -75,10 +85,10 @@ func New(opts Options) *Server {
 			}
 			w.Write([]byte("already draining\n"))
 		}
-		mux.HandleFunc("/-/drain", postOnly(drain))
+		mux.HandleFunc("/-/drain", s.stateChanging(drain))
 	}
 	if opts.Reload != nil {
-		mux.HandleFunc("/-/reload", postOnly(func(w http.ResponseWriter, _ *http.Request) {
+		mux.HandleFunc("/-/reload", s.stateChanging(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			if err := opts.Reload(); err != nil {
 				w.WriteHeader(http.StatusBadRequest)
@@ -109,20 +119,52 @@ func New(opts Options) *Server {
 	return s
 }
 
-// postOnly wraps the handler of an endpoint that changes Guard's state: it
-// takes POST only; any other method is answered 405 with Allow: POST and
+// stateChanging wraps the handler of an endpoint that changes Guard's
+// state: it takes POST only (any other method is answered 405 with Allow:
+// POST), and the token when one is set (401 without it); a refused request
 // never reaches h.
-func postOnly(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) stateChanging(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			fmt.Fprintf(w, "%s changes Guard's state: use POST\n", r.URL.Path)
 			return
 		}
+		if ok, given := s.authorized(r); !ok {
+			challenge := `Bearer realm="guard"`
+			if given {
+				challenge += `, error="invalid_token"`
+			}
+			s.opts.Logger.Warn("admin request refused: missing or wrong token", "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", challenge)
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, "%s needs the admin token: Authorization: Bearer TOKEN (admin.token_file)\n", r.URL.Path)
+			return
+		}
 		h(w, r)
 	}
+}
+
+// authorized reports whether r carries the admin token, always true when
+// none is set, and whether r carried a bearer token at all. The tokens are
+// compared by their SHA-256 digests in constant time, so that neither the
+// token's bytes nor its length show in the time of a refusal.
+func (s *Server) authorized(r *http.Request) (ok, given bool) {
+	var want string
+	if s.opts.Token != nil {
+		want = s.opts.Token()
+	}
+	if want == "" {
+		return true, false
+	}
+	scheme, got, found := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return false, false
+	}
+	g, w := sha256.Sum256([]byte(strings.TrimLeft(got, " "))), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1, true
 }
 
 // Handler returns the HTTP handler, for tests.

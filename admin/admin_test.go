@@ -138,3 +138,92 @@ func TestReadOnlyEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// With a token, POST /-/drain and POST /-/reload need it: a request without
+// it, with another token, or with another scheme gets 401 with
+// WWW-Authenticate: Bearer and changes nothing; the right one passes. The
+// token is asked for on every request, so a reload that changes it applies
+// at once. The read-only endpoints stay open.
+func TestToken(t *testing.T) {
+	f := &fake{}
+	var token atomic.Pointer[string]
+	first := "s3cret-token_1"
+	token.Store(&first)
+	opts := f.options()
+	opts.Token = func() string { return *token.Load() }
+	base := serve(t, opts)
+
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	refused := []struct {
+		name   string
+		header http.Header
+		given  bool // a bearer token was sent: the challenge says invalid_token
+	}{
+		{"no Authorization", nil, false},
+		{"empty bearer", http.Header{"Authorization": {"Bearer "}}, false}, // the server trims it to "Bearer": no token
+		{"wrong token", bearer("s3cret-token_2"), true},
+		{"a prefix of the token", bearer("s3cret-token_"), true},
+		{"the token and more", bearer("s3cret-token_1x"), true},
+		{"another scheme", http.Header{"Authorization": {"Basic " + first}}, false},
+		{"the bare token", http.Header{"Authorization": {first}}, false},
+	}
+	for _, path := range []string{"/-/drain", "/-/reload"} {
+		for _, tt := range refused {
+			resp, body := do(t, http.MethodPost, base+path, tt.header)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("POST %s, %s: %s %q, want 401", path, tt.name, resp.Status, body)
+			}
+			want := `Bearer realm="guard"`
+			if tt.given {
+				want += `, error="invalid_token"`
+			}
+			if got := resp.Header.Get("WWW-Authenticate"); got != want {
+				t.Errorf("POST %s, %s: WWW-Authenticate %q, want %q", path, tt.name, got, want)
+			}
+		}
+		// The method is checked first: a GET is refused even with the token.
+		if resp, _ := do(t, http.MethodGet, base+path, bearer(first)); resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("GET %s with the token: %s, want 405", path, resp.Status)
+		}
+	}
+	if n, m := f.drains.Load(), f.reloads.Load(); n != 0 || m != 0 {
+		t.Fatalf("refused requests drained %d and reloaded %d times", n, m)
+	}
+	for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ready\n", "/backends": "[]\n"} {
+		if resp, body := do(t, http.MethodGet, base+path, nil); resp.StatusCode != http.StatusOK || body != want {
+			t.Errorf("GET %s without a token: %s %q, want 200", path, resp.Status, body)
+		}
+	}
+	if resp, _ := do(t, http.MethodGet, base+"/metrics", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /metrics without a token: %s, want 200", resp.Status)
+	}
+
+	if resp, body := do(t, http.MethodPost, base+"/-/reload", bearer(first)); resp.StatusCode != http.StatusOK || f.reloads.Load() != 1 {
+		t.Errorf("POST /-/reload with the token: %s %q, %d reloads", resp.Status, body, f.reloads.Load())
+	}
+	// The scheme is case-insensitive (RFC 9110).
+	if resp, body := do(t, http.MethodPost, base+"/-/reload", http.Header{"Authorization": {"bearer " + first}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("POST /-/reload with \"bearer\": %s %q", resp.Status, body)
+	}
+
+	// A new token (a reload read a new file): the old one is refused.
+	second := "an0ther.token"
+	token.Store(&second)
+	if resp, _ := do(t, http.MethodPost, base+"/-/drain", bearer(first)); resp.StatusCode != http.StatusUnauthorized || f.drains.Load() != 0 {
+		t.Errorf("POST /-/drain with the old token: %s, %d drains", resp.Status, f.drains.Load())
+	}
+	if resp, body := do(t, http.MethodPost, base+"/-/drain", bearer(second)); resp.StatusCode != http.StatusAccepted || f.drains.Load() != 1 {
+		t.Errorf("POST /-/drain with the new token: %s %q, %d drains", resp.Status, body, f.drains.Load())
+	}
+}
+
+// An empty token requires none.
+func TestEmptyTokenRequiresNone(t *testing.T) {
+	f := &fake{}
+	opts := f.options()
+	opts.Token = func() string { return "" }
+	base := serve(t, opts)
+	if resp, body := do(t, http.MethodPost, base+"/-/drain", nil); resp.StatusCode != http.StatusAccepted || f.drains.Load() != 1 {
+		t.Errorf("POST /-/drain: %s %q, %d drains", resp.Status, body, f.drains.Load())
+	}
+}
