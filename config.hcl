@@ -7,10 +7,15 @@ log {
   format = "text" # text | json (use json where logs are collected, e.g. Kubernetes)
 }
 
-# HTTP endpoint for /healthz, /readyz and /metrics. Keep it on loopback or a
-# private network; "" turns it off.
+# HTTP endpoint: GET /healthz, /readyz, /metrics and /backends (never
+# authenticated: keep it on loopback or a private network; "" turns it off),
+# and POST /-/drain and POST /-/reload (POST only; other methods get 405).
 admin {
   address = "127.0.0.1:9090"
+  # A bearer token for POST /-/drain and POST /-/reload: the file's one line
+  # (e.g. from openssl rand -hex 32), read at start and on reload. No token
+  # by default.
+  # token_file = "/run/secrets/guard-admin-token"
 }
 
 shutdown {
