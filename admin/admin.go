@@ -50,17 +50,21 @@ type Options struct {
 //
 // The two endpoints that change Guard's state take POST only: any other
 // method gets 405 with Allow: POST and changes nothing, so that a link or
-// an image on a web page that an operator opens cannot drain Guard. With a
-// token (Options.Token), they also require it: a request without it, or
-// with another, gets 401 with WWW-Authenticate: Bearer and changes nothing.
+// an image on a web page that an operator opens cannot drain Guard. A POST
+// that a browser marks as cross-origin (Sec-Fetch-Site, or an Origin that
+// is not the Host), such as a form another page submits, gets 403; clients
+// that are not browsers send neither header and pass. With a token
+// (Options.Token), they also require it: a request without it, or with
+// another, gets 401 with WWW-Authenticate: Bearer and changes nothing.
 type Server struct {
 	opts Options
 	http *http.Server
+	csrf *http.CrossOriginProtection
 }
 
 // New returns an admin server; call Listen to start it.
 func New(opts Options) *Server {
-	s := &Server{opts: opts}
+	s := &Server{opts: opts, csrf: http.NewCrossOriginProtection()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -121,8 +125,8 @@ func New(opts Options) *Server {
 
 // stateChanging wraps the handler of an endpoint that changes Guard's
 // state: it takes POST only (any other method is answered 405 with Allow:
-// POST), and the token when one is set (401 without it); a refused request
-// never reaches h.
+// POST), not from another origin in a browser (403), and with the token
+// when one is set (401 without it); a refused request never reaches h.
 func (s *Server) stateChanging(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -130,6 +134,13 @@ func (s *Server) stateChanging(h http.HandlerFunc) http.HandlerFunc {
 			w.Header().Set("Allow", http.MethodPost)
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			fmt.Fprintf(w, "%s changes Guard's state: use POST\n", r.URL.Path)
+			return
+		}
+		if err := s.csrf.Check(r); err != nil {
+			s.opts.Logger.Warn("admin request refused: cross-origin request from a browser", "path", r.URL.Path, "remote", r.RemoteAddr,
+				"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, "%s refuses cross-origin requests from browsers\n", r.URL.Path)
 			return
 		}
 		if ok, given := s.authorized(r); !ok {

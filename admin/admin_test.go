@@ -227,3 +227,40 @@ func TestEmptyTokenRequiresNone(t *testing.T) {
 		t.Errorf("POST /-/drain: %s %q, %d drains", resp.Status, body, f.drains.Load())
 	}
 }
+
+// A cross-origin POST from a browser (a form on another site: the browser
+// marks it with Sec-Fetch-Site or Origin) gets 403 and changes nothing, even
+// without a token; requests without those headers (curl, wget, guard drain,
+// the kubelet) and same-origin ones pass.
+func TestCrossOriginPOSTRefused(t *testing.T) {
+	f := &fake{}
+	base := serve(t, f.options())
+	host := strings.TrimPrefix(base, "http://")
+	for _, path := range []string{"/-/drain", "/-/reload"} {
+		for name, h := range map[string]http.Header{
+			"Sec-Fetch-Site cross-site": {"Sec-Fetch-Site": {"cross-site"}},
+			"Sec-Fetch-Site same-site":  {"Sec-Fetch-Site": {"same-site"}},
+			"another Origin":            {"Origin": {"http://attacker.example"}},
+			"another port":              {"Origin": {"http://127.0.0.1:1"}},
+		} {
+			if resp, body := do(t, http.MethodPost, base+path, h); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("POST %s, %s: %s %q, want 403", path, name, resp.Status, body)
+			}
+		}
+	}
+	if n, m := f.drains.Load(), f.reloads.Load(); n != 0 || m != 0 {
+		t.Fatalf("cross-origin requests drained %d and reloaded %d times", n, m)
+	}
+	for name, h := range map[string]http.Header{
+		"Sec-Fetch-Site same-origin": {"Sec-Fetch-Site": {"same-origin"}},
+		"the same Origin":            {"Origin": {"http://" + host}},
+		"no browser headers":         nil,
+	} {
+		if resp, body := do(t, http.MethodPost, base+"/-/reload", h); resp.StatusCode != http.StatusOK {
+			t.Errorf("POST /-/reload, %s: %s %q, want 200", name, resp.Status, body)
+		}
+	}
+	if m := f.reloads.Load(); m != 3 {
+		t.Errorf("%d reloads, want 3", m)
+	}
+}
