@@ -129,3 +129,75 @@ func TestParseAdminTokenRules(t *testing.T) {
 		})
 	}
 }
+
+// LoadAdmin reads the admin block alone, with LoadFile's defaults and
+// checks: a file broken elsewhere still gives its admin endpoint; a broken
+// admin block, a syntax error or a missing file do not.
+func TestLoadAdmin(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	token := write("token", "s3cret\n")
+	broken := "admin {\n  address    = \"0.0.0.0:9191\"\n  token_file = \"" + token + "\"\n}\nlistener \"c2s\" {\n  adress = \"x\"\n}\nbackend \"b\" {}\nfrobnicate {}\n"
+	if _, err := Parse("broken.hcl", []byte(broken)); err == nil {
+		t.Fatal("the broken file parses")
+	}
+	got, err := LoadAdmin(write("broken.hcl", broken))
+	if want := (Admin{Address: "0.0.0.0:9191", TokenFile: token, Token: "s3cret"}); err != nil || got != want {
+		t.Errorf("LoadAdmin(broken elsewhere) = %+v, %v; want %+v", got, err, want)
+	}
+	got, err = LoadAdmin(write("none.hcl", minimal))
+	if err != nil || got != (Admin{Address: defaultAdminAddress}) {
+		t.Errorf("LoadAdmin(no admin block) = %+v, %v", got, err)
+	}
+	got, err = LoadAdmin(write("off.hcl", "admin {\n  address = \"\"\n}\n"))
+	if err != nil || got != (Admin{}) {
+		t.Errorf("LoadAdmin(off) = %+v, %v", got, err)
+	}
+	for name, src := range map[string]string{
+		"empty token":  adminBlock("127.0.0.1:9090", write("empty", "")),
+		"bad address":  "admin {\n  address = \"localhost\"\n}\n",
+		"unknown key":  "admin {\n  adress = \"127.0.0.1:1\"\n}\n",
+		"two blocks":   "admin {}\nadmin {}\n",
+		"syntax error": "admin {\n",
+	} {
+		path := write(strings.ReplaceAll(name, " ", "-")+".hcl", src)
+		_, err := LoadAdmin(path)
+		var e *Error
+		if !errors.As(err, &e) || !strings.HasPrefix(err.Error(), path+":") {
+			t.Errorf("LoadAdmin(%s) = %v, want an *Error at %s", name, err, path)
+		}
+	}
+	if _, err := LoadAdmin(filepath.Join(dir, "nope.hcl")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("LoadAdmin(missing) = %v, want ErrNotExist", err)
+	}
+}
+
+// ReadToken applies token_file's rules to any file.
+func TestReadToken(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if tok, err := ReadToken(write("ok", "abc-123\r\n")); err != nil || tok != "abc-123" {
+		t.Errorf("ReadToken = %q, %v", tok, err)
+	}
+	for name, want := range map[string]string{
+		write("empty", "\n"):    "Empty token file: ",
+		write("space", "a b"):   "Invalid admin token: ",
+		filepath.Join(dir, "x"): "Unreadable token file: Guard cannot read token_file",
+	} {
+		if tok, err := ReadToken(name); err == nil || !strings.HasPrefix(err.Error(), want) || tok != "" {
+			t.Errorf("ReadToken(%s) = %q, %v; want %q...", name, tok, err, want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func guardCmd(t *testing.T, dir string, args ...string) (code int, stdout, stder
 }
 
 // The subcommands, as the usage text and the README's Commands list them.
-var subcommands = []string{"run", "validate", "health", "version", "help"}
+var subcommands = []string{"run", "validate", "drain", "reload", "health", "version", "help"}
 
 // guard -h, -help, --help and help print the usage on stdout, naming every
 // subcommand and the exit codes, and exit 0; an unknown command exits 2

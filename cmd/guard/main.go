@@ -4,6 +4,7 @@
 //	guard [run] [-config FILE | FILE]      run with a configuration file
 //	guard run --listen ADDR --backend ADDR one listener with the defaults
 //	guard validate [-strict] [FILE]        check a file, print diagnostics
+//	guard drain, guard reload [FILE]       ask a running Guard to drain or reload
 //	guard health [-addr ADDR]              probe the admin endpoint
 //	guard version, guard help
 //
@@ -48,6 +49,12 @@ const usage = `Usage:
                                            check a configuration file (and, with -probe,
                                            the backends' stream features); -strict: fail
                                            on warnings too
+  guard drain [-admin ADDR] [-token-file F] [-config FILE | FILE]
+                                           ask a running Guard to drain (POST /-/drain)
+  guard reload [-admin ADDR] [-token-file F] [-config FILE | FILE]
+                                           ask a running Guard to reload its file (POST /-/reload);
+                                           both print Guard's answer; the address and the token
+                                           come from the file's admin block, or from the flags
   guard health [-addr ADDR] [-path PATH]   probe the admin endpoint: exit 0 on 200 (exec probes)
   guard version | --version                print the version
   guard help | -h | --help                 print this help
@@ -82,6 +89,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args, stdout, stderr)
 	case "health":
 		return cmdHealth(args, stdout, stderr)
+	case "drain":
+		return cmdAdminPost("drain", "/-/drain", args, stdout, stderr)
+	case "reload":
+		return cmdAdminPost("reload", "/-/reload", args, stdout, stderr)
 	case "version":
 		if len(args) > 0 {
 			return usageError(stderr, "version", fmt.Sprintf("unexpected argument %q", args[0]))
