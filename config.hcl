@@ -10,17 +10,22 @@ log {
   connections = "all"
 }
 
-# HTTP endpoint for /healthz, /readyz and /metrics. Keep it on loopback or a
-# private network; "" turns it off.
+# HTTP endpoint: GET /healthz, /readyz, /metrics and /backends (never
+# authenticated: keep it on loopback or a private network; "" turns it off),
+# and POST /-/drain and POST /-/reload (POST only; other methods get 405).
 admin {
   address = "127.0.0.1:9090"
+  # A bearer token for POST /-/drain and POST /-/reload: the file's one line
+  # (e.g. from openssl rand -hex 32), read at start and on reload. No token
+  # by default.
+  # token_file = "/run/secrets/guard-admin-token"
 }
 
 shutdown {
-  # On SIGTERM (or GET/POST /-/drain on the admin port) /readyz turns 503 at
-  # once; Guard keeps accepting for accept_delay, then stops and ends the open
-  # streams with <system-shutdown/> spread evenly over drain_timeout; at
-  # deadline (from the signal) it closes what is left and exits.
+  # On SIGTERM (or POST /-/drain on the admin port; POST only) /readyz turns
+  # 503 at once; Guard keeps accepting for accept_delay, then stops and ends
+  # the open streams with <system-shutdown/> spread evenly over drain_timeout;
+  # at deadline (from the signal) it closes what is left and exits.
   accept_delay  = "0s"  # use a few seconds behind a load balancer
   drain_timeout = "25s" # "0s" ends every stream at once
   deadline      = "30s" # > accept_delay + drain_timeout; < terminationGracePeriodSeconds

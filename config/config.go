@@ -58,9 +58,18 @@ type Log struct {
 	ConnectionsSample float64
 }
 
-// Admin is the admin block: the HTTP endpoint for /healthz, /readyz and /metrics.
+// Admin is the admin block: the HTTP endpoint for /healthz, /readyz,
+// /metrics, /backends, and POST /-/drain and POST /-/reload.
 type Admin struct {
 	Address string // host:port; default "127.0.0.1:9090"; "" disables the endpoint
+	// TokenFile is the file that holds the bearer token POST /-/drain and
+	// POST /-/reload require, as written; "" (the default): no token.
+	// Relative paths are relative to the working directory.
+	TokenFile string
+	// Token is the content of TokenFile when the file was parsed, its
+	// final line breaks removed: visible ASCII, never empty when TokenFile
+	// is set. "" without a TokenFile, or with the endpoint off.
+	Token string
 }
 
 // Shutdown is the shutdown block: what Guard does on SIGTERM (or a drain

@@ -81,7 +81,7 @@ var logSchema = &hcl.BodySchema{
 }
 
 var adminSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "address"}},
+	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "token_file"}},
 }
 
 var shutdownSchema = &hcl.BodySchema{
@@ -262,6 +262,7 @@ func (d *decoder) admin(b *hcl.Block) decoded[Admin] {
 	adm := Admin{Address: d.address(a["address"], defaultAdminAddress, addrRule{
 		listen: true, optional: true, example: defaultAdminAddress,
 	})}
+	adm.TokenFile, adm.Token = d.adminToken(a["token_file"], a["address"], adm.Address)
 	return decoded[Admin]{value: adm, block: b, attrs: a}
 }
 

@@ -240,6 +240,13 @@ func firstCertificate(b []byte) (*x509.Certificate, error) {
 // readFile reads the file at path, which must be a regular file of at most
 // maxPEMFile bytes: a device or a pipe could block, or never end.
 func readFile(path string) ([]byte, error) {
+	return readLimited(path, maxPEMFile, "too large for PEM certificates or keys")
+}
+
+// readLimited reads the file at path, which must be a regular file of at
+// most limit bytes; tooLarge ends the error for a larger one ("larger than
+// 1MiB, too large for ...").
+func readLimited(path string, limit int, tooLarge string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -252,12 +259,12 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxPEMFile {
-		return nil, fmt.Errorf("larger than %s, too large for PEM certificates or keys", formatSize(maxPEMFile))
+	if len(b) > limit {
+		return nil, fmt.Errorf("larger than %s, %s", formatSize(limit), tooLarge)
 	}
 	return b, nil
 }

@@ -26,7 +26,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("path", "/healthz", "endpoint to ask: /healthz (liveness) or /readyz (readiness)")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagError(stderr, "health", err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "guard health: unexpected argument %q\n", fs.Arg(0))

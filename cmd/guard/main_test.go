@@ -361,7 +361,9 @@ backend "xmpp" {
 	}
 }
 
-// GET /-/drain (a Kubernetes preStop hook) starts the same drain.
+// POST /-/drain (a Kubernetes preStop hook) starts the same drain; a GET
+// (a link or an image on a web page) is refused with 405 and changes
+// nothing.
 func TestAdminDrain(t *testing.T) {
 	backend := holdingBackend(t)
 	listen, admin := freeAddr(t), freeAddr(t)
@@ -384,8 +386,15 @@ backend "xmpp" {
 	waitListening(t, listen)
 	waitListening(t, admin)
 	c := openStream(t, listen)
-	if code, body := httpGet(t, "http://"+admin+"/-/drain"); code != http.StatusAccepted {
-		t.Fatalf("GET /-/drain: %d %q", code, body)
+	if code, body := httpGet(t, "http://"+admin+"/-/drain"); code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /-/drain: %d %q, want 405", code, body)
+	}
+	if code, body := httpGet(t, "http://"+admin+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz after GET /-/drain: %d %q; want 200, no drain", code, body)
+	}
+	openStream(t, listen) // still accepting
+	if code, body := httpPost(t, "http://"+admin+"/-/drain"); code != http.StatusAccepted {
+		t.Fatalf("POST /-/drain: %d %q", code, body)
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if got, err := io.ReadAll(c); err != nil || string(got) != shutdownError {

@@ -91,6 +91,8 @@ func run(path string, cfg *config.Config, logger hclog.Logger) error {
 				st.Draining = st.Draining || g.draining.Load()
 				return st
 			},
+			// Read from admin.token_file at start and on every reload.
+			Token: func() string { return g.cfg.Load().Admin.Token },
 		})
 		if _, err := adm.Listen(cfg.Admin.Address); err != nil {
 			g.srv.Close()
@@ -168,6 +170,9 @@ func (g *guard) reload() error {
 		old := g.cfg.Load()
 		if cfg.Admin.Address != old.Admin.Address {
 			g.logger.Warn("the admin address changes only with a restart", "running", old.Admin.Address, "file", cfg.Admin.Address)
+		}
+		if cfg.Admin.Token != old.Admin.Token {
+			g.logger.Info("the admin token changes", "token_file", cfg.Admin.TokenFile)
 		}
 		if lvl := hclog.LevelFromString(cfg.Log.Level); lvl != hclog.NoLevel {
 			g.logger.SetLevel(lvl)
