@@ -1,6 +1,6 @@
 # Guard's build and test commands. `make test` is the README's test command:
-# vet, every test (integration tests with a real Prosody and slixmpp
-# included), then a short run of every native fuzz target.
+# vet, every test (integration tests with a real Prosody, a real ejabberd
+# and slixmpp included), then a short run of every native fuzz target.
 
 GO        ?= go
 FUZZTIME  ?= 10s

@@ -68,6 +68,9 @@ type Options struct {
 	// against the JID's domain.
 	TLS    string
 	CAFile string // PEM root(s) to trust; "" for the system's
+	// Source is the local address to connect from (e.g. "127.0.0.7");
+	// "" lets the kernel choose.
+	Source string
 }
 
 // Args renders o as script arguments.
@@ -99,6 +102,9 @@ func (o Options) Args() ([]string, error) {
 	}
 	if o.CAFile != "" {
 		args = append(args, "--ca", o.CAFile)
+	}
+	if o.Source != "" {
+		args = append(args, "--source", o.Source)
 	}
 	return args, nil
 }

@@ -2,6 +2,7 @@ package slixtest_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,37 @@ func TestTLSArgs(t *testing.T) {
 	}
 	if _, err := (slixtest.Options{Addr: "127.0.0.1:5222", TLS: "ssl"}).Args(); err == nil {
 		t.Fatal("TLS \"ssl\" accepted")
+	}
+}
+
+// --source: the script connects from the given local address.
+func TestSource(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	from := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			from <- err.Error()
+			return
+		}
+		from <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close() // not XMPP: the script reports a disconnect
+	}()
+	r := slixtest.Echo(t, slixtest.Options{Addr: l.Addr().String(), JID: "a@localhost", Password: "p",
+		Timeout: 5 * time.Second, Source: "127.0.0.7"})
+	if got := <-from; got != "127.0.0.7" {
+		t.Fatalf("the script connected from %s, want 127.0.0.7 (%v)\n%s", got, r, r.Stderr)
+	}
+	if r.OK() || !r.Connected {
+		t.Fatalf("%v", r)
+	}
+	args, _ := slixtest.Options{Addr: "127.0.0.1:5222", JID: "a@localhost", Password: "p"}.Args()
+	if got := strings.Join(args, " "); strings.Contains(got, "--source") {
+		t.Fatalf("args without a source %q", got)
 	}
 }

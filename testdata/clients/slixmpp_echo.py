@@ -17,7 +17,9 @@ for the echo, and prints one JSON line to stdout:
             force_starttls, so this script does);
   direct    TLS from the first byte (XEP-0368), ALPN "xmpp-client".
 --ca FILE is the PEM root to trust (default: the system's roots); the
-server's certificate must match the JID's domain.
+server's certificate must match the JID's domain. --source ADDR binds the
+client's socket to that local address (e.g. 127.0.0.7) before it connects,
+so that the server, or a proxy, sees the connection come from it.
 
 With --tls starttls or direct, SASL is limited to SCRAM-SHA-1 and
 SCRAM-SHA-256: no PLAIN, and no -PLUS (channel binding cannot work through a
@@ -83,6 +85,8 @@ class EchoClient(slixmpp.ClientXMPP):
                 self.ssl_context.set_alpn_protocols(["xmpp-client"])
         self.use_ipv6 = False
         self.auto_reconnect = False
+        if args.source:
+            self.bind_source(args.source)
 
         self.add_event_handler("connected", self.on_connected)
         self.add_event_handler("connection_failed", self.on_connection_failed)
@@ -98,6 +102,20 @@ class EchoClient(slixmpp.ClientXMPP):
     # domain (the machine has no DNS, and "localhost" could become ::1).
     async def get_dns_records(self, domain, port=None):
         return [(self.args.host, self.args.host, self.args.port)]
+
+    def bind_source(self, source):
+        """Connect from the local address source: slixmpp 1.8 has no option
+        for it, so its loop's create_connection (used for this client's one
+        connection) gets local_addr. The STARTTLS upgrade passes the
+        connected socket instead and is left alone."""
+        create = self.loop.create_connection
+
+        async def create_connection(*a, **kw):
+            if kw.get("sock") is None:
+                kw.setdefault("local_addr", (source, 0))
+            return await create(*a, **kw)
+
+        self.loop.create_connection = create_connection
 
     def finish(self, reason=None):
         if reason and not self.result["disconnect_reason"]:
@@ -193,6 +211,7 @@ def main():
     p.add_argument("--tls", choices=("none", "starttls", "direct"), default="none",
                    help="none: plaintext; starttls: required STARTTLS; direct: TLS from the first byte")
     p.add_argument("--ca", default="", help="PEM file of the root(s) to trust for TLS")
+    p.add_argument("--source", default="", help="local address to connect from (e.g. 127.0.0.7)")
     p.add_argument("--debug", action="store_true", help="slixmpp debug log to stderr")
     args = p.parse_args()
 
