@@ -68,9 +68,12 @@ type Options struct {
 	ACME *ACMEOptions
 
 	// Storage is the directory of certmagic's file storage: ACME accounts, certificates and
-	// keys, locks, and OCSP staples. Replicas that share it share certificates and solve each
-	// other's challenges. Default: "" means certmagic's default ($XDG_DATA_HOME/certmagic or
-	// $HOME/.local/share/certmagic).
+	// keys, locks, pending challenges, and OCSP staples. Replicas that share it share the
+	// account and the certificates (one orders each, under a lock in Storage; the others load
+	// it), and TLSConfig answers a tls-alpn-01 validation of a challenge another replica started,
+	// from Storage. http-01 is answered only by the process whose challenge it is: its solver
+	// listens only while that challenge is pending. Default: "" means certmagic's default
+	// ($XDG_DATA_HOME/certmagic or $HOME/.local/share/certmagic).
 	Storage string
 
 	// MinVersion is the lowest TLS version accepted: tls.VersionTLS12 or tls.VersionTLS13.
