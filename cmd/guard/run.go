@@ -46,6 +46,8 @@ type guard struct {
 
 	tlsMu sync.Mutex
 	tls   map[string]*tlsconf.Manager // by certificate source and TLS settings
+	// tlsInUse are the keys of tls the running configuration uses.
+	tlsInUse map[string]bool
 }
 
 // run serves cfg until SIGTERM or SIGINT (or a drain requested on the admin
@@ -133,14 +135,16 @@ func (g *guard) apply(cfg *config.Config) error {
 		return err // config validated it; this is a bug if it happens
 	}
 	var ls []proxy.ListenerConfig
+	used := map[string]bool{} // the certificate managers cfg uses
 	for _, l := range cfg.Listeners {
 		lc := listenerConfig(cfg, l, pol)
 		if err := withBackendTLS(cfg, &lc); err != nil {
 			return err
 		}
 		if lc.TLS.Mode == proxy.TLSStartTLS || lc.TLS.Mode == proxy.TLSDirect {
-			tc, err := g.tlsConfig(cfg, l)
+			tc, err := g.tlsConfig(cfg, l, used)
 			if err != nil {
+				g.pruneTLS(nil)
 				return fmt.Errorf("listener %q: TLS: %w", l.Name, err)
 			}
 			lc.TLS.Config = tc
@@ -148,10 +152,32 @@ func (g *guard) apply(cfg *config.Config) error {
 		ls = append(ls, lc)
 	}
 	if err := g.srv.Apply(ls); err != nil {
+		g.pruneTLS(nil)
 		return err
 	}
+	g.pruneTLS(used)
 	g.cfg.Store(cfg)
 	return nil
+}
+
+// pruneTLS closes the certificate managers that the running configuration
+// no longer uses (its renewals and file checks stop): after a reload, those
+// of the old settings; after a rejected one, those it created. used is the
+// set of the configuration just applied; nil keeps the running one's.
+// Sessions that started under an old manager keep their connections; the
+// certificates it cached stay readable.
+func (g *guard) pruneTLS(used map[string]bool) {
+	g.tlsMu.Lock()
+	defer g.tlsMu.Unlock()
+	if used != nil {
+		g.tlsInUse = used
+	}
+	for key, m := range g.tls {
+		if !g.tlsInUse[key] {
+			m.Close()
+			delete(g.tls, key)
+		}
+	}
 }
 
 // reload reads the configuration file again and applies it. An invalid file
@@ -242,7 +268,7 @@ func (g *guard) drain(cause string, sigs <-chan os.Signal) {
 // tlsConfig returns the server TLS configuration of a listener, from a
 // certmagic manager shared by listeners with the same certificate source
 // and TLS settings (so they share session-ticket keys too).
-func (g *guard) tlsConfig(cfg *config.Config, l config.Listener) (*tls.Config, error) {
+func (g *guard) tlsConfig(cfg *config.Config, l config.Listener, used map[string]bool) (*tls.Config, error) {
 	o := tlsconf.Options{
 		Logger:     g.logger.Named("tls"),
 		CertFile:   l.TLS.CertFile,
@@ -272,6 +298,7 @@ func (g *guard) tlsConfig(cfg *config.Config, l config.Listener) (*tls.Config, e
 		}
 	}
 	key := fmt.Sprintf("%q %q %v %d %+v", o.CertFile, o.KeyFile, o.NextProtos, o.MinVersion, o.ACME)
+	used[key] = true
 	g.tlsMu.Lock()
 	defer g.tlsMu.Unlock()
 	if m := g.tls[key]; m != nil {
