@@ -105,7 +105,7 @@ func run(path string, cfg *config.Config, logger hclog.Logger) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	logger.Info("guard started", "version", version, "listeners", len(cfg.Listeners))
+	logger.Info("guard started", "version", versionString(), "listeners", len(cfg.Listeners))
 	var cause string
 	for cause == "" {
 		select {
