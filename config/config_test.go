@@ -1347,8 +1347,11 @@ func TestWriteDiagnostics(t *testing.T) {
 	if strings.Contains(plain.String(), "\x1b[") {
 		t.Errorf("plain output has escapes: %q", plain.String())
 	}
-	if !strings.Contains(color.String(), "\x1b[31mError\x1b[0m: Invalid log level") {
-		t.Errorf("color output lacks the red Error: %q", color.String())
+	if !strings.Contains(color.String(), "t.hcl:1:15: \x1b[31merror\x1b[0m: Invalid log level\n") {
+		t.Errorf("color output lacks the red error: %q", color.String())
+	}
+	if !strings.Contains(color.String(), "level = \x1b[1;4m\"x\"\x1b[0m }") {
+		t.Errorf("color output does not underline the value: %q", color.String())
 	}
 	// Width 0 does not wrap: each detail is one line.
 	if !strings.Contains(plain.String(), "\n\""+`x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`+"\n") {
@@ -1361,6 +1364,60 @@ func TestWriteDiagnostics(t *testing.T) {
 	}
 	if err := WriteDiagnostics(failWriter{}, err, 0, false); err == nil {
 		t.Error("WriteDiagnostics to a failing writer succeeded")
+	}
+}
+
+// WriteDiagnostics prints each diagnostic once: its summary on its
+// FILE:LINE:COL line and nowhere else (hcl's own writer repeats it on an
+// "Error: Summary" line), its source line once, and its detail.
+func TestWriteDiagnosticsOnce(t *testing.T) {
+	paths, err := filepath.Glob("testdata/*/*.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range paths {
+		c, err := LoadFile(path)
+		if err == nil {
+			err = c.Warnings()
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: %v, want diagnostics", path, err)
+		}
+		var out strings.Builder
+		if err := WriteDiagnostics(&out, err, 0, false); err != nil {
+			t.Fatal(err)
+		}
+		text := out.String()
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "Error: ") || strings.HasPrefix(line, "Warning: ") {
+				t.Errorf("%s: the summary is repeated on %q:\n%s", path, line, text)
+			}
+		}
+		headers := 0
+		for _, d := range e.Diags {
+			sev := "error"
+			if d.Severity == hcl.DiagWarning {
+				sev = "warning"
+			}
+			header := fmt.Sprintf("%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
+			if !strings.HasPrefix(text, header) && !strings.Contains(text, "\n\n"+header) {
+				t.Errorf("%s: no diagnostic opens with %q:\n%s", path, header, text)
+			}
+			same := 0 // diagnostics with this summary
+			for _, o := range e.Diags {
+				if o.Summary == d.Summary {
+					same++
+				}
+			}
+			if n := strings.Count(text, d.Summary); n != same {
+				t.Errorf("%s: %q is printed %d times for %d diagnostics:\n%s", path, d.Summary, n, same, text)
+			}
+			headers++
+		}
+		if n := strings.Count(text, ": error: ") + strings.Count(text, ": warning: "); n != headers {
+			t.Errorf("%s: %d FILE:LINE:COL lines for %d diagnostics:\n%s", path, n, headers, text)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bufio"
 	"cmp"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/mitchellh/go-wordwrap"
 )
 
 // Error is the error Parse and LoadFile return for a configuration that does
@@ -47,12 +49,24 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// WriteDiagnostics writes err to w in the long form people read: each
-// diagnostic with its summary, the source lines it points at, and its detail
-// wrapped at width columns (0: no wrapping), with ANSI colors if color is
-// set. It takes the error of Parse or LoadFile, or the result of
-// Config.Warnings; any other non-nil error is written as one "Error:" line.
-// A nil err writes nothing. The returned error is a failure to write.
+// WriteDiagnostics writes err to w in the long form people read, each
+// diagnostic once:
+//
+//	FILE:LINE:COL: error: Summary
+//	  in listener "c2s":
+//	   4:   adress  = "0.0.0.0:5222"
+//
+//	Detail, wrapped at width columns (0: no wrapping).
+//
+// The first line, compiler-style, is what editors and CI logs link to
+// ("warning" for a warning); then the block the position is in, if any, and
+// the source lines the diagnostic points at; then the detail. With color set,
+// the severity is red or yellow and the part of the line the diagnostic
+// points at is bold and underlined (ANSI escapes). A blank line ends each
+// diagnostic. WriteDiagnostics takes the error of Parse or LoadFile, or the
+// result of Config.Warnings; any other non-nil error is written as one
+// "Error:" line. A nil err writes nothing. The returned error is a failure
+// to write.
 func WriteDiagnostics(w io.Writer, err error, width uint, color bool) error {
 	if err == nil {
 		return nil
@@ -62,24 +76,91 @@ func WriteDiagnostics(w io.Writer, err error, width uint, color bool) error {
 		_, werr := fmt.Fprintf(w, "Error: %v\n", err)
 		return werr
 	}
-	tw := hcl.NewDiagnosticTextWriter(w, e.Files, width, color)
+	var b strings.Builder
 	for _, d := range e.Diags {
-		// A compiler-style first line, FILE:LINE:COL: severity: summary, that
-		// editors and CI logs link to; then hcl's long form with the snippet.
-		if d.Subject != nil {
-			sev := "error"
-			if d.Severity == hcl.DiagWarning {
-				sev = "warning"
-			}
-			if _, err := fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary); err != nil {
-				return err
-			}
-		}
-		if err := tw.WriteDiagnostic(d); err != nil {
-			return err
+		writeDiagnostic(&b, d, e.Files, width, color)
+	}
+	_, werr := io.WriteString(w, b.String())
+	return werr
+}
+
+// writeDiagnostic writes d to b as WriteDiagnostics describes, with the
+// source lines from files.
+func writeDiagnostic(b *strings.Builder, d *hcl.Diagnostic, files map[string]*hcl.File, width uint, color bool) {
+	sev, on, off, em := "error", "", "", ""
+	if d.Severity == hcl.DiagWarning {
+		sev = "warning"
+	}
+	if color {
+		on, off, em = "\x1b[31m", "\x1b[0m", "\x1b[1;4m"
+		if d.Severity == hcl.DiagWarning {
+			on = "\x1b[33m"
 		}
 	}
-	return nil
+	if d.Subject != nil {
+		b.WriteString(position(*d.Subject) + ": ")
+	}
+	fmt.Fprintf(b, "%s%s%s: %s\n", on, sev, off, d.Summary)
+	if d.Subject != nil {
+		writeSnippet(b, *d.Subject, d.Context, files[d.Subject.Filename], em, off)
+	}
+	// hcl's writer would also list the variables of d.Expression with their
+	// values; Guard evaluates every expression without variables, so there
+	// are none.
+	if d.Detail != "" {
+		detail := d.Detail
+		if width != 0 {
+			detail = wordwrap.WrapString(detail, width)
+		}
+		b.WriteString("\n" + detail + "\n")
+	}
+	b.WriteString("\n")
+}
+
+// writeSnippet writes the lines of file that subject and context cover,
+// numbered, with subject between em and off; before them, the block they
+// are in (`  in listener "c2s":`), if any. Without the source, it writes
+// nothing: the position is on the first line already.
+func writeSnippet(b *strings.Builder, subject hcl.Range, context *hcl.Range, file *hcl.File, em, off string) {
+	if file == nil || file.Bytes == nil {
+		return
+	}
+	snip, mark := subject, subject
+	if context != nil {
+		snip = hcl.RangeOver(snip, *context)
+	}
+	// An empty range shows as the one character where it starts.
+	for _, r := range []*hcl.Range{&snip, &mark} {
+		if r.Empty() {
+			r.End.Byte++
+			r.End.Column++
+		}
+	}
+	if nav, ok := file.Nav.(interface{ ContextString(offset int) string }); ok {
+		if in := nav.ContextString(subject.Start.Byte); in != "" {
+			fmt.Fprintf(b, "  in %s:\n", in)
+		}
+	}
+	sc := hcl.NewRangeScanner(file.Bytes, subject.Filename, bufio.ScanLines)
+	for sc.Scan() {
+		line := sc.Range()
+		if !line.Overlaps(snip) {
+			continue
+		}
+		before, marked, after := line.PartitionAround(mark)
+		if marked.Empty() {
+			fmt.Fprintf(b, "%4d: %s\n", line.Start.Line, sc.Bytes())
+			continue
+		}
+		fmt.Fprintf(b, "%4d: %s%s%s%s%s\n", line.Start.Line, before.SliceBytes(file.Bytes),
+			em, marked.SliceBytes(file.Bytes), off, after.SliceBytes(file.Bytes))
+	}
+}
+
+// position writes where r starts as FILE:LINE:COL, the one form every
+// position in Guard's diagnostics takes.
+func position(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
 // sortDiagnostics puts diags in reading order: by file, then by position, with
