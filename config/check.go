@@ -127,7 +127,7 @@ func (d *decoder) single(blocks hcl.Blocks) *hcl.Block {
 	for _, b := range blocks[1:] {
 		d.errorf(b.DefRange, nil, fmt.Sprintf("Duplicate %s block", b.Type),
 			fmt.Sprintf("Only one %s block is allowed, and one is already defined at %s. Merge the two.",
-				b.Type, blocks[0].DefRange))
+				b.Type, position(blocks[0].DefRange)))
 	}
 	return blocks[0]
 }
@@ -144,7 +144,7 @@ func (d *decoder) unique(blocks hcl.Blocks) {
 		}
 		d.errorf(b.DefRange, nil, fmt.Sprintf("Duplicate %s name", b.Type),
 			fmt.Sprintf("%s %s named %q is already defined at %s. Names must be unique: rename or remove one of them.",
-				article(b.Type), b.Type, name, f.DefRange))
+				article(b.Type), b.Type, name, position(f.DefRange)))
 	}
 }
 

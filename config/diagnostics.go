@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -22,11 +23,12 @@ type Error struct {
 	Files map[string]*hcl.File
 }
 
-// Error returns one line per diagnostic:
+// Error returns one line per diagnostic, the first line of WriteDiagnostics
+// and the detail:
 //
-//	FILE:LINE,COL-COL: Summary; Detail
+//	FILE:LINE:COL: error: Summary; Detail
 //
-// with "Warning: " before the summary of a warning.
+// with "warning" for a warning.
 func (e *Error) Error() string {
 	var b strings.Builder
 	for i, d := range e.Diags {
@@ -34,11 +36,13 @@ func (e *Error) Error() string {
 			b.WriteByte('\n')
 		}
 		if d.Subject != nil {
-			b.WriteString(d.Subject.String())
+			b.WriteString(position(*d.Subject))
 			b.WriteString(": ")
 		}
 		if d.Severity == hcl.DiagWarning {
-			b.WriteString("Warning: ")
+			b.WriteString("warning: ")
+		} else {
+			b.WriteString("error: ")
 		}
 		b.WriteString(d.Summary)
 		if d.Detail != "" {
@@ -161,6 +165,21 @@ func writeSnippet(b *strings.Builder, subject hcl.Range, context *hcl.Range, fil
 // position in Guard's diagnostics takes.
 func position(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+// newError returns the *Error of diags, found in files: in reading order,
+// and with the positions that hcl writes into its details as ranges
+// (FILE:LINE,COL-COL, "already set at ...") written FILE:LINE:COL, as
+// every other position.
+func newError(diags hcl.Diagnostics, files map[string]*hcl.File) *Error {
+	sortDiagnostics(diags)
+	for name := range files {
+		re := regexp.MustCompile(regexp.QuoteMeta(name) + `:(\d+),(\d+)-\d+(?:,\d+)?`)
+		for _, d := range diags {
+			d.Detail = re.ReplaceAllString(d.Detail, name+":${1}:${2}")
+		}
+	}
+	return &Error{Diags: diags, Files: files}
 }
 
 // sortDiagnostics puts diags in reading order: by file, then by position, with

@@ -38,17 +38,15 @@ func Parse(filename string, src []byte) (*Config, error) {
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
 	if diags.HasErrors() {
-		sortDiagnostics(diags)
-		return nil, &Error{Diags: diags, Files: p.Files()}
+		return nil, newError(diags, p.Files())
 	}
 	d := &decoder{diags: diags}
 	c := d.file(f)
-	sortDiagnostics(d.diags)
 	if d.diags.HasErrors() {
-		return nil, &Error{Diags: d.diags, Files: p.Files()}
+		return nil, newError(d.diags, p.Files())
 	}
 	if len(d.diags) > 0 {
-		c.warnings = &Error{Diags: d.diags, Files: p.Files()}
+		c.warnings = newError(d.diags, p.Files())
 	}
 	return c, nil
 }
@@ -345,7 +343,7 @@ func (d *decoder) routes(blocks hcl.Blocks) []decoded[Route] {
 		} else if f, dup := first[strings.ToLower(domain)]; dup {
 			d.errorf(b.DefRange, nil, "Duplicate route",
 				fmt.Sprintf("The domain %q is already routed at %s (as %q; case does not matter). Route each domain once.",
-					domain, f.DefRange, f.Labels[0]))
+					domain, position(f.DefRange), f.Labels[0]))
 		} else {
 			first[strings.ToLower(domain)] = b
 		}
@@ -467,9 +465,9 @@ func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []
 			server = v.AsString()
 		}
 		d.errorf(b.DefRange, nil, "Both address and node blocks",
-			fmt.Sprintf("%s has an address (line %d) and %d node %s: keep one of the two. Keep address for a single server, "+
+			fmt.Sprintf("%s has an address (at %s) and %d node %s: keep one of the two. Keep address for a single server, "+
 				"or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node %q {}.",
-				blockName(b), addr.Range.Start.Line, len(blocks), plural("block", len(blocks)), server))
+				blockName(b), position(addr.Range), len(blocks), plural("block", len(blocks)), server))
 	}
 	var nodes []Node
 	first := map[string]*hcl.Block{}
@@ -483,7 +481,7 @@ func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []
 			}
 			if f, dup := first[key]; dup {
 				d.errorf(nb.DefRange, nil, "Duplicate node",
-					fmt.Sprintf("%s already has the node %q at %s. List each server once.", blockName(b), f.Labels[0], f.DefRange))
+					fmt.Sprintf("%s already has the node %q at %s. List each server once.", blockName(b), f.Labels[0], position(f.DefRange)))
 			} else {
 				first[key] = nb
 			}
@@ -697,12 +695,12 @@ func (d *decoder) listenAddresses(admin decoded[Admin], acme decoded[*ACME], lis
 }
 
 // ownerWhere says where the attribute at that set an address is: "at
-// FILE:LINE,COL-COL", or "by default" for nil.
+// FILE:LINE:COL" (its value), or "by default" for nil.
 func ownerWhere(at *hcl.Attribute) string {
 	if at == nil {
 		return "by default"
 	}
-	return "at " + at.Range.String()
+	return "at " + position(at.Expr.Range())
 }
 
 // hasBlock reports whether body has a block of the given type, even one that

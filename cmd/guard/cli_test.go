@@ -198,8 +198,9 @@ func TestValidateFileArgument(t *testing.T) {
 }
 
 // guard validate prints each diagnostic once, as the operator reads it: its
-// FILE:LINE:COL line with the summary, the source line, the detail; the
-// summary is not repeated on an "Error: Summary" line.
+// FILE:LINE:COL line with the summary, the source line, the detail (where a
+// position is FILE:LINE:COL too); the summary is not repeated on an
+// "Error: Summary" line.
 func TestValidateDiagnostics(t *testing.T) {
 	const file = "testdata/invalid/several.hcl" // relative to ../../config
 	code, stdout, stderr := guardCmd(t, "../../config", "validate", file)
@@ -209,7 +210,7 @@ func TestValidateDiagnostics(t *testing.T) {
 	for _, d := range []struct{ header, source, detail string }{
 		{file + ":3:12: error: Invalid log level\n", `   3:   level  = "loud"`, `"loud" is not a log level.`},
 		{file + ":16:5: error: Unsupported argument\n", `  16:     idel      = "5m"`, `An argument named "idel" is not expected here. Did you mean "idle"?`},
-		{file + ":20:1: error: Duplicate listener name\n", `  20: listener "c2s" {`, `A listener named "c2s" is already defined`},
+		{file + ":20:1: error: Duplicate listener name\n", `  20: listener "c2s" {`, `A listener named "c2s" is already defined at ` + file + `:11:1.`},
 	} {
 		i := strings.Index(stderr, d.header)
 		if i < 0 || i > 0 && !strings.HasSuffix(stderr[:i], "\n\n") {
