@@ -826,7 +826,7 @@ backend "c" {
 		{"unknown event", "policy {\n  event \"backend-refsed\" {}\n}\n" + minimal,
 			[]string{"2,9 Unknown event"}, `"backend-refsed" is not an event. Did you mean "backend-refused"? The events are "address-limit", "backend-closed",`},
 		{"event without a name", "policy {\n  event {}\n}\n" + minimal,
-			[]string{"2,9 Missing name for event"}, `Write it as event "NAME" { ... }.`},
+			[]string{"2,9 Missing name for event"}, `Write it as event "NAME" {}, with the block's content between the braces.`},
 		{"duplicate event", "policy {\n  event \"denied\" {}\n  event \"denied\" { text = \"x\" }\n}\n" + minimal,
 			[]string{"3,3 Duplicate event name"}, `An event named "denied" is already defined at test.hcl:2:3.`},
 		{"unknown event argument", "policy {\n  event \"denied\" { reason = \"x\" }\n}\n" + minimal,
@@ -929,9 +929,9 @@ backend = "xmpp"`) + backend,
 		{"object instead of string", "log { level = { a = 1 } }\n" + minimal,
 			[]string{"1,15 Incorrect argument type"}, `not an object`},
 		{"label on a single block", "log \"x\" {}\n" + minimal,
-			[]string{"1,5 Extraneous label for log"}, `Write it as log { ... }.`},
+			[]string{"1,5 Extraneous label for log"}, `Write it as log {}, with the block's content between the braces.`},
 		{"two labels", "backend \"a\" \"b\" { address = \"h:1\" }\n" + minimal,
-			[]string{"1,13 Extraneous label for backend"}, `Write it as backend "NAME" { ... }.`},
+			[]string{"1,13 Extraneous label for backend"}, `Write it as backend "NAME" {}, with the block's content between the braces.`},
 		{"syntax error stops before the shape", "listener \"c2s\" {\nbogus = 1\n",
 			[]string{"1,16 Unclosed configuration block"}, ""},
 		{"all errors in one pass", `log { level = "x" }
@@ -983,12 +983,12 @@ node "[0::1]:5262" {}
 			`"h" is not HOST:PORT (missing port in address). Write it as host, colon, port, e.g. "10.0.0.1:5262"`},
 		{"node without a label", listener(`address = ":5222"
 backend = "xmpp"`) + "backend \"xmpp\" {\nnode {}\n}\n",
-			[]string{"6,6 Missing address for node"}, `Write it as node "ADDRESS" { ... }.`},
+			[]string{"6,6 Missing address for node"}, `Write it as node "ADDRESS" {}, with the block's content between the braces.`},
 		{"route without a label", listener(`address = ":5222"
 route {
   backend = "xmpp"
 }`) + backend,
-			[]string{"3,7 Missing domain for route"}, `Write it as route "DOMAIN" { ... }.`},
+			[]string{"3,7 Missing domain for route"}, `Write it as route "DOMAIN" {}, with the block's content between the braces.`},
 		{"health check", listener(`address = ":5222"
 backend = "xmpp"`) + `backend "xmpp" {
 address = "h:1"
@@ -1331,6 +1331,14 @@ func TestErrorString(t *testing.T) {
 		`testdata/x.hcl:2:1: error: Missing required argument; listener "a" has no backend. Add one, e.g. backend = "xmpp".`,
 		`testdata/x.hcl:3:3: error: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol", "route".`,
 	}, "\n")
+	if err == nil || err.Error() != want {
+		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
+	}
+
+	// A block to write follows its diagnostic's line, indented.
+	_, err = Parse("t.hcl", []byte("backend \"prosody\" {\n  address = \"127.0.0.1:5262\"\n}\n"))
+	want = `t.hcl:1:1: error: No listener; Guard needs at least one listener block, the address where clients connect and the backend that receives their streams, for example:` +
+		"\n    listener \"c2s\" {\n      address = \"0.0.0.0:5222\"\n      backend = \"prosody\"\n    }"
 	if err == nil || err.Error() != want {
 		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
 	}

@@ -28,7 +28,8 @@ type Error struct {
 //
 //	FILE:LINE:COL: error: Summary; Detail
 //
-// with "warning" for a warning.
+// with "warning" for a warning; a block that the diagnostic suggests
+// writing follows on the next lines, indented.
 func (e *Error) Error() string {
 	var b strings.Builder
 	for i, d := range e.Diags {
@@ -49,6 +50,9 @@ func (e *Error) Error() string {
 			b.WriteString("; ")
 			b.WriteString(d.Detail)
 		}
+		if f := fixOf(d); f != "" {
+			b.WriteString("\n" + indent(f))
+		}
 	}
 	return b.String()
 }
@@ -64,7 +68,8 @@ func (e *Error) Error() string {
 //
 // The first line, compiler-style, is what editors and CI logs link to
 // ("warning" for a warning); then the block the position is in, if any, and
-// the source lines the diagnostic points at; then the detail. With color set,
+// the source lines the diagnostic points at; then the detail, and the block
+// of HCL it suggests writing, if any, indented and never wrapped. With color set,
 // the severity is red or yellow and the part of the line the diagnostic
 // points at is bold and underlined (ANSI escapes). A blank line ends each
 // diagnostic. WriteDiagnostics takes the error of Parse or LoadFile, or the
@@ -118,7 +123,15 @@ func writeDiagnostic(b *strings.Builder, d *hcl.Diagnostic, files map[string]*hc
 		}
 		b.WriteString("\n" + detail + "\n")
 	}
+	if f := fixOf(d); f != "" {
+		b.WriteString("\n" + indent(f) + "\n")
+	}
 	b.WriteString("\n")
+}
+
+// indent puts four spaces before each line of s.
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }
 
 // writeSnippet writes the lines of file that subject and context cover,
@@ -201,4 +214,17 @@ func sortDiagnostics(diags hcl.Diagnostics) {
 			cmp.Compare(a.Subject.End.Byte, b.Subject.End.Byte),
 		)
 	})
+}
+
+// A fix is HCL that a diagnostic suggests writing, in its Extra, when the
+// suggestion spans lines (a whole block) and cannot be part of the detail's
+// sentences. WriteDiagnostics writes it under the detail, indented; Error
+// on the lines after the diagnostic's. Every fix, like every snippet in a
+// detail, parses as HCL (TestFixesParse).
+type fix string
+
+// fixOf returns the fix of d, or "".
+func fixOf(d *hcl.Diagnostic) string {
+	f, _ := d.Extra.(fix)
+	return string(f)
 }

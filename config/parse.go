@@ -224,9 +224,14 @@ func (d *decoder) file(f *hcl.File) *Config {
 
 	if !hasBlock(f.Body, "listener") {
 		start := hcl.Pos{Line: 1, Column: 1, Byte: 0}
+		backend := "xmpp" // the file's first backend, if it has one
+		if len(backends) > 0 && backends[0].value.Name != "" {
+			backend = backends[0].value.Name
+		}
 		d.errorf(hcl.Range{Filename: f.Body.MissingItemRange().Filename, Start: start, End: start}, nil,
 			"No listener",
-			`Guard needs at least one listener block, e.g. listener "c2s" { address = "0.0.0.0:5222" backend = "xmpp" }.`)
+			"Guard needs at least one listener block, the address where clients connect and the backend that receives their streams, for example:")
+		d.withFix(fmt.Sprintf("listener \"c2s\" {\n  address = \"0.0.0.0:5222\"\n  backend = %s\n}", hclString(backend)))
 	}
 	if b := d.single(blocks["policy"]); b != nil {
 		c.Policy = d.policy(b)
@@ -281,8 +286,8 @@ func (d *decoder) shutdown(b *hcl.Block) Shutdown {
 			rng = at.Expr.Range()
 		}
 		d.errorf(rng, nil, "Deadline too short",
-			fmt.Sprintf("deadline (%s) must be longer than accept_delay + drain_timeout (%s + %s), with room for the last streams to close: for example %s.",
-				s.Deadline, s.AcceptDelay, s.DrainTimeout, s.AcceptDelay+s.DrainTimeout+5*time.Second))
+			fmt.Sprintf("deadline (%s) must be longer than accept_delay + drain_timeout (%s + %s), with room for the last streams to close: for example deadline = %s.",
+				s.Deadline, s.AcceptDelay, s.DrainTimeout, hclString((s.AcceptDelay+s.DrainTimeout+5*time.Second).String())))
 	}
 	return s
 }
@@ -338,7 +343,7 @@ func (d *decoder) routes(blocks hcl.Blocks) []decoded[Route] {
 		domain := b.Labels[0]
 		if why := xmppDomain(domain); why != "" {
 			d.errorf(b.LabelRanges[0], &b.DefRange, "Invalid route domain",
-				fmt.Sprintf("%q is not a DNS name: %s. Write the XMPP domain that clients put in their stream's to, e.g. route %q.",
+				fmt.Sprintf("%q is not a DNS name: %s. Write the XMPP domain that clients put in their stream's to, e.g. route %q { backend = \"xmpp\" }.",
 					domain, why, exampleDomain))
 		} else if f, dup := first[strings.ToLower(domain)]; dup {
 			d.errorf(b.DefRange, nil, "Duplicate route",
@@ -461,13 +466,13 @@ func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []
 				blockName(b), exampleNode))
 	case addr != nil && len(blocks) > 0:
 		server := "HOST:PORT"
-		if v, diags := addr.Expr.Value(nil); !diags.HasErrors() && v.Type() == cty.String && v.IsKnown() {
+		if v, diags := addr.Expr.Value(nil); !diags.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
 			server = v.AsString()
 		}
 		d.errorf(b.DefRange, nil, "Both address and node blocks",
 			fmt.Sprintf("%s has an address (at %s) and %d node %s: keep one of the two. Keep address for a single server, "+
-				"or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node %q {}.",
-				blockName(b), position(addr.Range), len(blocks), plural("block", len(blocks)), server))
+				"or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node %s {}.",
+				blockName(b), position(addr.Range), len(blocks), plural("block", len(blocks)), hclString(server)))
 	}
 	var nodes []Node
 	first := map[string]*hcl.Block{}
@@ -583,8 +588,8 @@ func (d *decoder) admission(be Backend, a hcl.Attributes) {
 	if at := a["queue_timeout"]; at != nil && be.QueueTimeout > queueTimeoutWarn {
 		d.warnf(at.Expr.Range(), &at.Range, "Long queue timeout",
 			fmt.Sprintf("A queue timeout of %s is longer than %s. Most XMPP clients stop waiting for the server's reply sooner, "+
-				"then reconnect and queue again, so a longer wait mostly holds sockets. Consider %s or less.",
-				be.QueueTimeout, queueTimeoutWarn, defaultQueueTimeout))
+				"then reconnect and queue again, so a longer wait mostly holds sockets. Consider %s or less: queue_timeout = %s.",
+				be.QueueTimeout, queueTimeoutWarn, defaultQueueTimeout, hclString(defaultQueueTimeout.String())))
 	}
 	if at := a["max_streams"]; at != nil && be.MaxStreams == 0 && be.Adaptive == nil {
 		for _, name := range []string{"queue_size", "queue_timeout"} {
@@ -623,7 +628,7 @@ func (d *decoder) backendReferences(listeners []decoded[Listener], routes [][]de
 		}
 		detail := fmt.Sprintf("%s names backend %q, but no backend block has that name.", who, name)
 		if len(names) == 0 {
-			detail += fmt.Sprintf(` No backend is defined: add one, e.g. backend %q { address = "127.0.0.1:5262" }.`, name)
+			detail += fmt.Sprintf(` No backend is defined: add one, e.g. backend %s { address = "127.0.0.1:5262" }.`, hclString(name))
 		} else {
 			if s := suggest(name, names); s != "" {
 				detail += fmt.Sprintf(" Did you mean %q?", s)
@@ -650,7 +655,7 @@ func (d *decoder) backendReferences(listeners []decoded[Listener], routes [][]de
 			Severity: hcl.DiagWarning,
 			Summary:  "Unused backend",
 			Detail: fmt.Sprintf("No listener names backend %q, so Guard never connects to it. "+
-				"Point a listener at it with backend = %q, or remove the block.", name, name),
+				"Point a listener at it with backend = %s, or remove the block.", name, hclString(name)),
 			Subject: b.block.DefRange.Ptr(),
 		})
 	}
