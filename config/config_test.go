@@ -909,10 +909,10 @@ backend = "xmpp"`),
 		{"duplicate log block", "log {}\nlog {}\n" + minimal,
 			[]string{"2,1 Duplicate log block"}, `Only one log block is allowed, and one is already defined at test.hcl:1:1.`},
 		{"duplicate listen address", minimal + "listener \"other\" {\naddress = \"0.0.0.0:5222\"\nbackend = \"xmpp\"\n}\n",
-			[]string{"10,11 Duplicate listen address"}, `listener "other" listens on "0.0.0.0:5222", which listener "c2s" already uses (at test.hcl:3:13).`},
+			[]string{"10,11 Duplicate listen address"}, `listener "other" listens on "0.0.0.0:5222", which listener "c2s" already uses (at test.hcl:3:13). Give each one its own port, e.g. address = "0.0.0.0:5223".`},
 		{"listener on the default admin address", listener(`address = "127.0.0.1:9090"
 backend = "xmpp"`) + backend,
-			[]string{"2,11 Duplicate listen address"}, `which the admin endpoint already uses (by default).`},
+			[]string{"2,11 Duplicate listen address"}, `which the admin endpoint already uses (by default). Give each one its own port, e.g. address = "127.0.0.1:9091".`},
 		{"no listener", backend,
 			[]string{"1,1 No listener"}, `Guard needs at least one listener block`},
 		{"empty file", "",
@@ -1525,6 +1525,19 @@ func TestDocs(t *testing.T) {
 	}
 	if !strings.Contains(string(doc), string(golden)) {
 		t.Error("docs/config.md does not show the current testdata/invalid/typo.golden")
+	}
+	// The overlapping addresses of the listener section, as guard validate
+	// prints them (unwrapped).
+	_, err = LoadFile("testdata/invalid/overlapping_address.hcl")
+	var out strings.Builder
+	if err := WriteDiagnostics(&out, err, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	const at = "testdata/invalid/overlapping_address.hcl:29:13: "
+	if i := strings.Index(out.String(), at); i < 0 {
+		t.Errorf("testdata/invalid/overlapping_address.hcl has no diagnostic at %s", at)
+	} else if diag, _, _ := strings.Cut(out.String()[i:], "\n\ntestdata/"); !strings.Contains(string(doc), "```text\n"+strings.TrimSpace(diag)+"\n```") {
+		t.Errorf("docs/config.md does not show\n%s", diag)
 	}
 	if _, err := LoadFile("testdata/invalid/typo.hcl"); err == nil || !strings.Contains(string(doc), "```text\n"+err.Error()+"\n```") {
 		t.Errorf("docs/config.md does not show the Error() of testdata/invalid/typo.hcl:\n%v", err)
