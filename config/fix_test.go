@@ -19,15 +19,16 @@ var (
 )
 
 // suggestions returns every HCL snippet that d suggests: its fix (the block
-// written under the detail) and each snippet in its detail.
+// written under the detail) and each snippet in its detail, outside the
+// quoted strings of the detail (such as a name from the file).
 func suggestions(d *hcl.Diagnostic) []string {
 	var out []string
 	if f := fixOf(d); f != "" {
 		out = append(out, f)
 	}
 	detail := d.Detail
-	for {
-		loc := snippetBlock.FindStringIndex(detail)
+	for start := 0; ; {
+		loc := unquoted(detail, snippetBlock.FindAllStringIndex(detail[start:], -1), start)
 		if loc == nil {
 			break
 		}
@@ -39,11 +40,44 @@ func suggestions(d *hcl.Diagnostic) []string {
 		}
 		out = append(out, detail[loc[0]:end+1])
 		detail = detail[:loc[0]] + " " + detail[end+1:]
+		start = loc[0] + 1
 	}
-	for _, m := range snippetAttr.FindAllString(detail, -1) {
-		out = append(out, strings.TrimSuffix(m, "."))
+	for {
+		loc := unquoted(detail, snippetAttr.FindAllStringIndex(detail, -1), 0)
+		if loc == nil {
+			break
+		}
+		out = append(out, strings.TrimSuffix(detail[loc[0]:loc[1]], "."))
+		detail = detail[:loc[0]] + " " + detail[loc[1]:]
 	}
 	return out
+}
+
+// unquoted returns the first of locs (offsets into s[from:]) that starts
+// outside a quoted string of s, as offsets into s, or nil.
+func unquoted(s string, locs [][]int, from int) []int {
+	for _, loc := range locs {
+		start := from + loc[0]
+		if !insideQuotes(s, start) {
+			return []int{start, from + loc[1]}
+		}
+	}
+	return nil
+}
+
+// insideQuotes reports whether offset i of s is inside a quoted string,
+// counting the quotes before it (a backslash escapes the next byte).
+func insideQuotes(s string, i int) bool {
+	quoted := false
+	for j := 0; j < i; j++ {
+		switch {
+		case quoted && s[j] == '\\':
+			j++
+		case s[j] == '"':
+			quoted = !quoted
+		}
+	}
+	return quoted
 }
 
 // closingBrace returns the index of the brace that closes the one at open
