@@ -96,8 +96,7 @@ func LoadAdmin(path string) (Admin, error) {
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, path)
 	if diags.HasErrors() {
-		sortDiagnostics(diags)
-		return Admin{}, &Error{Diags: diags, Files: p.Files()}
+		return Admin{}, newError(diags, p.Files())
 	}
 	d := &decoder{}
 	c := defaults()
@@ -106,8 +105,7 @@ func LoadAdmin(path string) (Admin, error) {
 		c.Admin = d.admin(b).value
 	}
 	if d.diags.HasErrors() {
-		sortDiagnostics(d.diags)
-		return Admin{}, &Error{Diags: d.diags, Files: p.Files()}
+		return Admin{}, newError(d.diags, p.Files())
 	}
 	return c.Admin, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
@@ -44,6 +45,12 @@ func (d *decoder) warnf(subject hcl.Range, context *hcl.Range, summary, detail s
 	})
 }
 
+// withFix attaches f, the HCL of a block to write, to the diagnostic added
+// last; its detail ends with the words that introduce it ("for example:").
+func (d *decoder) withFix(f string) {
+	d.diags[len(d.diags)-1].Extra = fix(f)
+}
+
 // reported reports whether a diagnostic already points into a, so that a
 // check that depends on a's value does not report its default.
 func (d *decoder) reported(a *hcl.Attribute) bool {
@@ -77,7 +84,7 @@ func (d *decoder) content(body hcl.Body, schema *hcl.BodySchema, what string) *h
 				for _, l := range h.LabelNames {
 					form += fmt.Sprintf(" %q", strings.ToUpper(l))
 				}
-				diag.Detail += fmt.Sprintf(" Write it as %s { ... }.", form)
+				diag.Detail += fmt.Sprintf(" Write it as %s {}, with the block's content between the braces.", form)
 			}
 		}
 	}
@@ -127,7 +134,7 @@ func (d *decoder) single(blocks hcl.Blocks) *hcl.Block {
 	for _, b := range blocks[1:] {
 		d.errorf(b.DefRange, nil, fmt.Sprintf("Duplicate %s block", b.Type),
 			fmt.Sprintf("Only one %s block is allowed, and one is already defined at %s. Merge the two.",
-				b.Type, blocks[0].DefRange))
+				b.Type, position(blocks[0].DefRange)))
 	}
 	return blocks[0]
 }
@@ -144,7 +151,7 @@ func (d *decoder) unique(blocks hcl.Blocks) {
 		}
 		d.errorf(b.DefRange, nil, fmt.Sprintf("Duplicate %s name", b.Type),
 			fmt.Sprintf("%s %s named %q is already defined at %s. Names must be unique: rename or remove one of them.",
-				article(b.Type), b.Type, name, f.DefRange))
+				article(b.Type), b.Type, name, position(f.DefRange)))
 	}
 }
 
@@ -161,9 +168,16 @@ func article(word string) string {
 func (d *decoder) name(b *hcl.Block) {
 	name := b.Labels[0]
 	if name == "" || strings.Map(nameRune, name) != name {
+		valid := strings.Map(nameRune, name)
+		if valid == "" {
+			valid = "c2s" // a listener's name; a backend's below
+			if b.Type == "backend" {
+				valid = "xmpp"
+			}
+		}
 		d.errorf(b.LabelRanges[0], &b.DefRange, fmt.Sprintf("Invalid %s name", b.Type),
-			fmt.Sprintf(`%q is not a valid name. Use letters, digits, "-", "_" and "." only, e.g. %s %q.`,
-				name, b.Type, strings.Map(nameRune, name)))
+			fmt.Sprintf(`%q is not a valid name. Use letters, digits, "-", "_" and "." only, e.g. %s %q {}.`,
+				name, b.Type, valid))
 	}
 }
 
@@ -234,7 +248,7 @@ func (d *decoder) constant(a *hcl.Attribute, quote bool) (v cty.Value, ok bool) 
 	for _, diag := range diags {
 		// A bare word such as `level = info` reads as a variable.
 		if t, isVar := a.Expr.(*hclsyntax.ScopeTraversalExpr); quote && isVar && diag.Summary == "Variables not allowed" && len(t.Traversal) == 1 {
-			diag.Detail += fmt.Sprintf(" To write the word as text, put it in quotes: %s = %q.", a.Name, t.Traversal.RootName())
+			diag.Detail += fmt.Sprintf(" To write the word as text, put it in quotes: %s = %s.", a.Name, hclString(t.Traversal.RootName()))
 		}
 	}
 	d.diags = append(d.diags, diags...)
@@ -312,7 +326,7 @@ func (d *decoder) duration(a *hcl.Attribute, rule durationRule) time.Duration {
 		d.errorf(a.Expr.Range(), &a.Range, "Invalid duration", detail)
 		return rule.def
 	case v < 0:
-		detail := fmt.Sprintf("%s = %q is negative.", a.Name, s)
+		detail := fmt.Sprintf("%s = %s is negative.", a.Name, hclString(s))
 		if rule.zero != "" {
 			detail += fmt.Sprintf(` Use "0s" to %s, or a positive duration such as %q.`, rule.zero, rule.example)
 		} else {
@@ -444,7 +458,7 @@ func (d *decoder) parseSize(a *hcl.Attribute, s, suffix string, rule sizeRule) i
 		return 0
 	}
 	if bytes < int64(rule.min) || bytes > int64(rule.max) {
-		given := fmt.Sprintf("%s = %q", a.Name, s+suffix)
+		given := fmt.Sprintf("%s = %s", a.Name, hclString(s+suffix))
 		if unit != "B" && bytes != math.MaxInt64 {
 			given += fmt.Sprintf(" (%d bytes)", bytes)
 		}
@@ -514,8 +528,8 @@ func (d *decoder) number(a *hcl.Attribute, rule numberRule) float64 {
 	if v.Type() != cty.Number {
 		detail := fmt.Sprintf("%s must be a number, not %s, e.g. %s = %s.", a.Name, kind(v.Type()), a.Name, rule.example)
 		if v.Type() == cty.String {
-			if _, err := convert.Convert(v, cty.Number); err == nil {
-				detail = fmt.Sprintf("%s must be a number, written without quotes: %s = %s.", a.Name, a.Name, strings.TrimSpace(v.AsString()))
+			if n, err := convert.Convert(v, cty.Number); err == nil {
+				detail = fmt.Sprintf("%s must be a number, written without quotes: %s = %s.", a.Name, a.Name, formatNumber(n.AsBigFloat()))
 			}
 		}
 		return bad("Incorrect argument type", detail)
@@ -650,11 +664,11 @@ func (d *decoder) rate(a *hcl.Attribute, rule rateRule) float64 {
 	perSecond := n / seconds
 	switch {
 	case n < 0:
-		return bad("Negative rate", fmt.Sprintf(`%s = %q is negative. Use "0/s" for no limit, or a positive rate such as %q.`,
-			a.Name, s, rule.example))
+		return bad("Negative rate", fmt.Sprintf(`%s = %s is negative. Use "0/s" for no limit, or a positive rate such as %q.`,
+			a.Name, hclString(s), rule.example))
 	case err != nil || perSecond > rule.max:
-		return bad("Rate out of range", fmt.Sprintf(`%s = %q is more than the largest allowed, %s/s. `+
-			`Use a rate such as %q, or "0/s" for no limit.`, a.Name, s, formatFloat(rule.max), rule.example))
+		return bad("Rate out of range", fmt.Sprintf(`%s = %s is more than the largest allowed, %s/s. `+
+			`Use a rate such as %q, or "0/s" for no limit.`, a.Name, hclString(s), formatFloat(rule.max), rule.example))
 	}
 	return perSecond
 }
@@ -773,4 +787,41 @@ func quoteList(names []string) string {
 		q[i] = strconv.Quote(n)
 	}
 	return strings.Join(q, ", ")
+}
+
+// hclString quotes s as an HCL string, for the values that details suggest
+// writing or echo back: like strconv.Quote, but with HCL's escapes (a
+// control character is \uNNNN, never \xNN) and with "${" and "%{" doubled,
+// so that the text is a constant, not a template. Bytes that are not UTF-8,
+// which no HCL file holds, become U+FFFD.
+func hclString(s string) string {
+	var b strings.Builder
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	b.WriteByte('"')
+	for i, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < ' ' || r == 0x7f || !unicode.IsPrint(r) && r > 0x7f:
+			if r > 0xffff {
+				fmt.Fprintf(&b, `\U%08x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		case (r == '$' || r == '%') && strings.HasPrefix(s[i+1:], "{"):
+			b.WriteRune(r)
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

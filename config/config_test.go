@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -825,9 +826,9 @@ backend "c" {
 		{"unknown event", "policy {\n  event \"backend-refsed\" {}\n}\n" + minimal,
 			[]string{"2,9 Unknown event"}, `"backend-refsed" is not an event. Did you mean "backend-refused"? The events are "address-limit", "backend-closed",`},
 		{"event without a name", "policy {\n  event {}\n}\n" + minimal,
-			[]string{"2,9 Missing name for event"}, `Write it as event "NAME" { ... }.`},
+			[]string{"2,9 Missing name for event"}, `Write it as event "NAME" {}, with the block's content between the braces.`},
 		{"duplicate event", "policy {\n  event \"denied\" {}\n  event \"denied\" { text = \"x\" }\n}\n" + minimal,
-			[]string{"3,3 Duplicate event name"}, `An event named "denied" is already defined at test.hcl:2,3-17.`},
+			[]string{"3,3 Duplicate event name"}, `An event named "denied" is already defined at test.hcl:2:3.`},
 		{"unknown event argument", "policy {\n  event \"denied\" { reason = \"x\" }\n}\n" + minimal,
 			[]string{"2,20 Unsupported argument"}, `An event block takes the arguments "condition", "text".`},
 		{"unknown condition", "policy {\n  event \"backend-reset\" { condition = \"remote-conection-failed\" }\n}\n" + minimal,
@@ -902,16 +903,16 @@ backend = "xmpp"`),
 			[]string{"3,11 Unknown backend"}, `No backend is defined: add one, e.g. backend "xmpp"`},
 		{"duplicate listener", minimal + listener(`address = "0.0.0.0:5223"
 backend = "xmpp"`),
-			[]string{"9,1 Duplicate listener name"}, `A listener named "c2s" is already defined at test.hcl:2,1-15.`},
+			[]string{"9,1 Duplicate listener name"}, `A listener named "c2s" is already defined at test.hcl:2:1.`},
 		{"duplicate backend", minimal + "backend \"xmpp\" { address = \"h:1\" }\n",
-			[]string{"9,1 Duplicate backend name"}, `already defined at test.hcl:6,1-15`},
+			[]string{"9,1 Duplicate backend name"}, `already defined at test.hcl:6:1`},
 		{"duplicate log block", "log {}\nlog {}\n" + minimal,
-			[]string{"2,1 Duplicate log block"}, `Only one log block is allowed, and one is already defined at test.hcl:1,1-4.`},
+			[]string{"2,1 Duplicate log block"}, `Only one log block is allowed, and one is already defined at test.hcl:1:1.`},
 		{"duplicate listen address", minimal + "listener \"other\" {\naddress = \"0.0.0.0:5222\"\nbackend = \"xmpp\"\n}\n",
-			[]string{"10,11 Duplicate listen address"}, `listener "other" listens on "0.0.0.0:5222", which listener "c2s" already uses (at test.hcl:3,3-27).`},
+			[]string{"10,11 Duplicate listen address"}, `listener "other" listens on "0.0.0.0:5222", which listener "c2s" already uses (at test.hcl:3:13). Give each one its own port, e.g. address = "0.0.0.0:5223".`},
 		{"listener on the default admin address", listener(`address = "127.0.0.1:9090"
 backend = "xmpp"`) + backend,
-			[]string{"2,11 Duplicate listen address"}, `which the admin endpoint already uses (by default).`},
+			[]string{"2,11 Duplicate listen address"}, `which the admin endpoint already uses (by default). Give each one its own port, e.g. address = "127.0.0.1:9091".`},
 		{"no listener", backend,
 			[]string{"1,1 No listener"}, `Guard needs at least one listener block`},
 		{"empty file", "",
@@ -928,9 +929,9 @@ backend = "xmpp"`) + backend,
 		{"object instead of string", "log { level = { a = 1 } }\n" + minimal,
 			[]string{"1,15 Incorrect argument type"}, `not an object`},
 		{"label on a single block", "log \"x\" {}\n" + minimal,
-			[]string{"1,5 Extraneous label for log"}, `Write it as log { ... }.`},
+			[]string{"1,5 Extraneous label for log"}, `Write it as log {}, with the block's content between the braces.`},
 		{"two labels", "backend \"a\" \"b\" { address = \"h:1\" }\n" + minimal,
-			[]string{"1,13 Extraneous label for backend"}, `Write it as backend "NAME" { ... }.`},
+			[]string{"1,13 Extraneous label for backend"}, `Write it as backend "NAME" {}, with the block's content between the braces.`},
 		{"syntax error stops before the shape", "listener \"c2s\" {\nbogus = 1\n",
 			[]string{"1,16 Unclosed configuration block"}, ""},
 		{"all errors in one pass", `log { level = "x" }
@@ -956,7 +957,7 @@ backend "c" { address = "h:0" }
 		{"address and nodes", listener(`address = ":5222"
 backend = "xmpp"`) + "backend \"xmpp\" {\naddress = \"h:1\"\nnode \"h:2\" {}\n}\n",
 			[]string{"5,1 Both address and node blocks"},
-			`backend "xmpp" has an address (line 6) and 1 node block: keep one of the two. Keep address for a single server, or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node "h:1" {}.`},
+			`backend "xmpp" has an address (at test.hcl:6:1) and 1 node block: keep one of the two. Keep address for a single server, or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node "h:1" {}.`},
 		{"neither address nor nodes", listener(`address = ":5222"
 backend = "xmpp"`) + "backend \"xmpp\" {\nhealth_check { interval = \"5s\" }\n}\n",
 			[]string{"5,1 Missing required argument"}, `or for a pool of servers one node block each, e.g. node "10.0.0.1:5262" {}.`},
@@ -982,12 +983,12 @@ node "[0::1]:5262" {}
 			`"h" is not HOST:PORT (missing port in address). Write it as host, colon, port, e.g. "10.0.0.1:5262"`},
 		{"node without a label", listener(`address = ":5222"
 backend = "xmpp"`) + "backend \"xmpp\" {\nnode {}\n}\n",
-			[]string{"6,6 Missing address for node"}, `Write it as node "ADDRESS" { ... }.`},
+			[]string{"6,6 Missing address for node"}, `Write it as node "ADDRESS" {}, with the block's content between the braces.`},
 		{"route without a label", listener(`address = ":5222"
 route {
   backend = "xmpp"
 }`) + backend,
-			[]string{"3,7 Missing domain for route"}, `Write it as route "DOMAIN" { ... }.`},
+			[]string{"3,7 Missing domain for route"}, `Write it as route "DOMAIN" {}, with the block's content between the braces.`},
 		{"health check", listener(`address = ":5222"
 backend = "xmpp"`) + `backend "xmpp" {
 address = "h:1"
@@ -1023,7 +1024,7 @@ route "example.info" { backend = "xmp" }
 route "example.edu" { server = "xmpp" }`) + backend,
 			[]string{"4,1 Duplicate route", "5,7 Invalid route domain", "6,7 Invalid route domain", "7,1 Missing required argument",
 				"8,33 Empty backend name", "9,34 Unknown backend", "10,1 Missing required argument", "10,23 Unsupported argument"},
-			`The domain "Example.NET" is already routed at test.hcl:3,1-20 (as "example.net"; case does not matter).`},
+			`The domain "Example.NET" is already routed at test.hcl:3:1 (as "example.net"; case does not matter).`},
 		{"route to a missing backend", listener(`address = ":5222"
 backend = "xmpp"
 route "example.net" { backend = "chat" }`) + backend,
@@ -1073,7 +1074,7 @@ func TestWarningsDoNotFail(t *testing.T) {
 	if w == nil {
 		t.Fatal("Warnings() = nil, want the unused backend")
 	}
-	want := `test.hcl:9,1-16: Warning: Unused backend; No listener names backend "spare", so Guard never connects to it. Point a listener at it with backend = "spare", or remove the block.`
+	want := `test.hcl:9:1: warning: Unused backend; No listener names backend "spare", so Guard never connects to it. Point a listener at it with backend = "spare", or remove the block.`
 	if w.Error() != want {
 		t.Errorf("Warnings().Error() =\n%s\nwant\n%s", w, want)
 	}
@@ -1085,7 +1086,7 @@ func TestWarningsDoNotFail(t *testing.T) {
 	if c.Policy.SeeOtherHost != "x.example" || c.Policy.Overrides != nil {
 		t.Errorf("Policy = %+v", c.Policy)
 	}
-	want = `test.hcl:10,20-31: Warning: Unused see_other_host; No event answers with see-other-host, so Guard never sends "x.example". Set overload or shutdown to "see-other-host", or remove see_other_host.`
+	want = `test.hcl:10:20: warning: Unused see_other_host; No event answers with see-other-host, so Guard never sends "x.example". Set overload or shutdown to "see-other-host", or remove see_other_host.`
 	if w := c.Warnings(); w == nil || w.Error() != want {
 		t.Errorf("Warnings() =\n%v\nwant\n%s", w, want)
 	}
@@ -1325,11 +1326,19 @@ func TestConfigBackend(t *testing.T) {
 func TestErrorString(t *testing.T) {
 	_, err := Parse("testdata/x.hcl", []byte("log { level = \"x\" }\nlistener \"a\" {\n  adress = \"h:1\"\n}\n"))
 	want := strings.Join([]string{
-		`testdata/x.hcl:1,15-18: Invalid log level; "x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`,
-		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no address. Add one, e.g. address = "0.0.0.0:5222".`,
-		`testdata/x.hcl:2,1-13: Missing required argument; listener "a" has no backend. Add one, e.g. backend = "xmpp".`,
-		`testdata/x.hcl:3,3-9: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol", "route".`,
+		`testdata/x.hcl:1:15: error: Invalid log level; "x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`,
+		`testdata/x.hcl:2:1: error: Missing required argument; listener "a" has no address. Add one, e.g. address = "0.0.0.0:5222".`,
+		`testdata/x.hcl:2:1: error: Missing required argument; listener "a" has no backend. Add one, e.g. backend = "xmpp".`,
+		`testdata/x.hcl:3:3: error: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol", "route".`,
 	}, "\n")
+	if err == nil || err.Error() != want {
+		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
+	}
+
+	// A block to write follows its diagnostic's line, indented.
+	_, err = Parse("t.hcl", []byte("backend \"prosody\" {\n  address = \"127.0.0.1:5262\"\n}\n"))
+	want = `t.hcl:1:1: error: No listener; Guard needs at least one listener block, the address where clients connect and the backend that receives their streams, for example:` +
+		"\n    listener \"c2s\" {\n      address = \"0.0.0.0:5222\"\n      backend = \"prosody\"\n    }"
 	if err == nil || err.Error() != want {
 		t.Errorf("Error() =\n%v\nwant\n%s", err, want)
 	}
@@ -1347,8 +1356,11 @@ func TestWriteDiagnostics(t *testing.T) {
 	if strings.Contains(plain.String(), "\x1b[") {
 		t.Errorf("plain output has escapes: %q", plain.String())
 	}
-	if !strings.Contains(color.String(), "\x1b[31mError\x1b[0m: Invalid log level") {
-		t.Errorf("color output lacks the red Error: %q", color.String())
+	if !strings.Contains(color.String(), "t.hcl:1:15: \x1b[31merror\x1b[0m: Invalid log level\n") {
+		t.Errorf("color output lacks the red error: %q", color.String())
+	}
+	if !strings.Contains(color.String(), "level = \x1b[1;4m\"x\"\x1b[0m }") {
+		t.Errorf("color output does not underline the value: %q", color.String())
 	}
 	// Width 0 does not wrap: each detail is one line.
 	if !strings.Contains(plain.String(), "\n\""+`x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`+"\n") {
@@ -1361,6 +1373,117 @@ func TestWriteDiagnostics(t *testing.T) {
 	}
 	if err := WriteDiagnostics(failWriter{}, err, 0, false); err == nil {
 		t.Error("WriteDiagnostics to a failing writer succeeded")
+	}
+}
+
+// WriteDiagnostics prints each diagnostic once: its summary on its
+// FILE:LINE:COL line and nowhere else (hcl's own writer repeats it on an
+// "Error: Summary" line), its source line once, and its detail.
+func TestWriteDiagnosticsOnce(t *testing.T) {
+	paths, err := filepath.Glob("testdata/*/*.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range paths {
+		c, err := LoadFile(path)
+		if err == nil {
+			err = c.Warnings()
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: %v, want diagnostics", path, err)
+		}
+		var out strings.Builder
+		if err := WriteDiagnostics(&out, err, 0, false); err != nil {
+			t.Fatal(err)
+		}
+		text := out.String()
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "Error: ") || strings.HasPrefix(line, "Warning: ") {
+				t.Errorf("%s: the summary is repeated on %q:\n%s", path, line, text)
+			}
+		}
+		headers := 0
+		for _, d := range e.Diags {
+			sev := "error"
+			if d.Severity == hcl.DiagWarning {
+				sev = "warning"
+			}
+			header := fmt.Sprintf("%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
+			if !strings.HasPrefix(text, header) && !strings.Contains(text, "\n\n"+header) {
+				t.Errorf("%s: no diagnostic opens with %q:\n%s", path, header, text)
+			}
+			same := 0 // diagnostics with this summary
+			for _, o := range e.Diags {
+				if o.Summary == d.Summary {
+					same++
+				}
+			}
+			if n := strings.Count(text, d.Summary); n != same {
+				t.Errorf("%s: %q is printed %d times for %d diagnostics:\n%s", path, d.Summary, n, same, text)
+			}
+			headers++
+		}
+		if n := strings.Count(text, ": error: ") + strings.Count(text, ": warning: "); n != headers {
+			t.Errorf("%s: %d FILE:LINE:COL lines for %d diagnostics:\n%s", path, n, headers, text)
+		}
+	}
+}
+
+// Every position a diagnostic prints is FILE:LINE:COL: its first line, and
+// in its detail each position of another place in the file (the first of
+// two duplicates, hcl's "already set at"), in WriteDiagnostics and in
+// Error() alike; never hcl's FILE:LINE,COL-COL, "on FILE line N" or
+// "line N".
+func TestPositions(t *testing.T) {
+	other := regexp.MustCompile(`\.hcl:\d+,\d+|\.hcl line \d+|\bline \d+\b`)
+	const backend = "backend \"xmpp\" {\n  address = \"127.0.0.1:5262\"\n}\n"
+	const listener = "listener \"c2s\" {\n  address = \"0.0.0.0:5222\"\n  backend = \"xmpp\"\n}\n"
+	tests := []struct{ name, src, want string }{
+		{"argument set twice", "listener \"c2s\" {\n  address = \"0.0.0.0:5222\"\n  address = \"0.0.0.0:5223\"\n}\n",
+			`The argument "address" was already set at test.hcl:2:3.`},
+		{"block twice", "log {}\nlog {}\n" + listener + backend, `already defined at test.hcl:1:1.`},
+		{"name twice", listener + listener + backend, `A listener named "c2s" is already defined at test.hcl:1:1.`},
+		{"route twice", "listener \"c2s\" {\n  address = \":5222\"\n  route \"a.example\" { backend = \"xmpp\" }\n" +
+			"  route \"A.example\" { backend = \"xmpp\" }\n}\n" + backend, `already routed at test.hcl:3:3 (as "a.example"`},
+		{"node twice", listener + "backend \"xmpp\" {\n  node \"10.0.0.1:5262\" {}\n  node \"10.0.0.1:5262\" {}\n}\n",
+			`already has the node "10.0.0.1:5262" at test.hcl:6:3.`},
+		{"address and nodes", listener + "backend \"xmpp\" {\n  address = \"127.0.0.1:5262\"\n  node \"10.0.0.1:5262\" {}\n}\n",
+			`has an address (at test.hcl:6:3) and 1 node block`},
+		{"event twice", listener + backend + "policy {\n  event \"denied\" {}\n  event \"denied\" {}\n}\n",
+			`An event named "denied" is already defined at test.hcl:9:3.`},
+		{"listen address twice", listener + "listener \"b\" {\n  address = \"0.0.0.0:5222\"\n  backend = \"xmpp\"\n}\n" + backend,
+			`already uses (at test.hcl:2:13)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("test.hcl", []byte(tt.src))
+			if err == nil {
+				t.Fatal("Parse succeeded")
+			}
+			var out strings.Builder
+			if err := WriteDiagnostics(&out, err, 0, false); err != nil {
+				t.Fatal(err)
+			}
+			for what, text := range map[string]string{"WriteDiagnostics": out.String(), "Error()": err.Error()} {
+				if !strings.Contains(text, tt.want) {
+					t.Errorf("%s does not say %q:\n%s", what, tt.want, text)
+				}
+				if m := other.FindString(text); m != "" {
+					t.Errorf("%s writes a position as %q:\n%s", what, m, text)
+				}
+			}
+		})
+	}
+	paths, _ := filepath.Glob("testdata/*/*.golden")
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := other.FindString(string(b)); m != "" {
+			t.Errorf("%s writes a position as %q", path, m)
+		}
 	}
 }
 
@@ -1402,5 +1525,21 @@ func TestDocs(t *testing.T) {
 	}
 	if !strings.Contains(string(doc), string(golden)) {
 		t.Error("docs/config.md does not show the current testdata/invalid/typo.golden")
+	}
+	// The overlapping addresses of the listener section, as guard validate
+	// prints them (unwrapped).
+	_, err = LoadFile("testdata/invalid/overlapping_address.hcl")
+	var out strings.Builder
+	if err := WriteDiagnostics(&out, err, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	const at = "testdata/invalid/overlapping_address.hcl:29:13: "
+	if i := strings.Index(out.String(), at); i < 0 {
+		t.Errorf("testdata/invalid/overlapping_address.hcl has no diagnostic at %s", at)
+	} else if diag, _, _ := strings.Cut(out.String()[i:], "\n\ntestdata/"); !strings.Contains(string(doc), "```text\n"+strings.TrimSpace(diag)+"\n```") {
+		t.Errorf("docs/config.md does not show\n%s", diag)
+	}
+	if _, err := LoadFile("testdata/invalid/typo.hcl"); err == nil || !strings.Contains(string(doc), "```text\n"+err.Error()+"\n```") {
+		t.Errorf("docs/config.md does not show the Error() of testdata/invalid/typo.hcl:\n%v", err)
 	}
 }

@@ -54,26 +54,20 @@ backend "xmpp" {
 	config.WriteDiagnostics(os.Stdout, err, 78, false)
 	// Output:
 	// guard.hcl:5:17: error: Invalid duration
-	// Error: Invalid duration
-	//
-	//   on guard.hcl line 5, in listener "c2s":
+	//   in listener "c2s":
 	//    5:     handshake = "10 s"
 	//
 	// "10 s" is not a duration. Use a number with a unit: "500ms", "10s", "2m".
 	//
 	// guard.hcl:9:1: error: Missing required argument
-	// Error: Missing required argument
-	//
-	//   on guard.hcl line 9, in backend "xmpp":
+	//   in backend "xmpp":
 	//    9: backend "xmpp" {
 	//
 	// backend "xmpp" has no address. Add one, e.g. address = "127.0.0.1:5262", or
 	// for a pool of servers one node block each, e.g. node "10.0.0.1:5262" {}.
 	//
 	// guard.hcl:10:3: error: Unsupported argument
-	// Error: Unsupported argument
-	//
-	//   on guard.hcl line 10, in backend "xmpp":
+	//   in backend "xmpp":
 	//   10:   adress = "127.0.0.1:5262"
 	//
 	// An argument named "adress" is not expected here. Did you mean "address"? A

@@ -12,8 +12,9 @@ import (
 )
 
 // FuzzParse checks that Parse never panics, that it returns exactly one of
-// a Config and an error, that every error carries diagnostics, and that a
-// Config it accepts keeps its promises.
+// a Config and an error, that every error carries diagnostics, that every
+// snippet of HCL a diagnostic suggests parses, and that a Config it accepts
+// keeps its promises.
 func FuzzParse(f *testing.F) {
 	paths, _ := filepath.Glob("testdata/*/*.hcl")
 	paths = append(paths, "../config.hcl")
@@ -53,10 +54,24 @@ backend "chat" {
   http_address  = ":5002"
 }
 `, p.rootFile)))
+	fakeLookup(f) // host names in listen addresses are never looked up on the network
 	f.Fuzz(func(t *testing.T, src []byte) {
 		c, err := Parse("fuzz.hcl", src)
 		if (c == nil) == (err == nil) {
 			t.Fatalf("Parse = %v, %v: want exactly one", c, err)
+		}
+		diags := err
+		if c != nil {
+			diags = c.Warnings()
+		}
+		if e, ok := diags.(*Error); ok {
+			for _, d := range e.Diags {
+				for _, s := range suggestions(d) {
+					if why := checkSnippet(s); why != "" {
+						t.Fatalf("%s suggests %q, which is not HCL to paste: %s", d.Summary, s, why)
+					}
+				}
+			}
 		}
 		if err != nil {
 			e, ok := err.(*Error)

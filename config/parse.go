@@ -1,9 +1,13 @@
 package config
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,21 +38,24 @@ func LoadFile(path string) (*Config, error) {
 // When src has errors, Parse returns a nil Config and an *Error holding every
 // diagnostic (errors and warnings). Warnings alone do not fail: Parse returns
 // the Config, and Config.Warnings returns them.
+//
+// Parse reads no file but those the configuration names (certificates, the
+// CA roots, the token file), and looks up a host name of a listen address
+// only when it shares its port with another listen address, to tell whether
+// the two could both be listened on.
 func Parse(filename string, src []byte) (*Config, error) {
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
 	if diags.HasErrors() {
-		sortDiagnostics(diags)
-		return nil, &Error{Diags: diags, Files: p.Files()}
+		return nil, newError(diags, p.Files())
 	}
 	d := &decoder{diags: diags}
 	c := d.file(f)
-	sortDiagnostics(d.diags)
 	if d.diags.HasErrors() {
-		return nil, &Error{Diags: d.diags, Files: p.Files()}
+		return nil, newError(d.diags, p.Files())
 	}
 	if len(d.diags) > 0 {
-		c.warnings = &Error{Diags: d.diags, Files: p.Files()}
+		c.warnings = newError(d.diags, p.Files())
 	}
 	return c, nil
 }
@@ -226,9 +233,14 @@ func (d *decoder) file(f *hcl.File) *Config {
 
 	if !hasBlock(f.Body, "listener") {
 		start := hcl.Pos{Line: 1, Column: 1, Byte: 0}
+		backend := "xmpp" // the file's first backend, if it has one
+		if len(backends) > 0 && backends[0].value.Name != "" {
+			backend = backends[0].value.Name
+		}
 		d.errorf(hcl.Range{Filename: f.Body.MissingItemRange().Filename, Start: start, End: start}, nil,
 			"No listener",
-			`Guard needs at least one listener block, e.g. listener "c2s" { address = "0.0.0.0:5222" backend = "xmpp" }.`)
+			"Guard needs at least one listener block, the address where clients connect and the backend that receives their streams, for example:")
+		d.withFix(fmt.Sprintf("listener \"c2s\" {\n  address = \"0.0.0.0:5222\"\n  backend = %s\n}", hclString(backend)))
 	}
 	if b := d.single(blocks["policy"]); b != nil {
 		c.Policy = d.policy(b)
@@ -283,8 +295,8 @@ func (d *decoder) shutdown(b *hcl.Block) Shutdown {
 			rng = at.Expr.Range()
 		}
 		d.errorf(rng, nil, "Deadline too short",
-			fmt.Sprintf("deadline (%s) must be longer than accept_delay + drain_timeout (%s + %s), with room for the last streams to close: for example %s.",
-				s.Deadline, s.AcceptDelay, s.DrainTimeout, s.AcceptDelay+s.DrainTimeout+5*time.Second))
+			fmt.Sprintf("deadline (%s) must be longer than accept_delay + drain_timeout (%s + %s), with room for the last streams to close: for example deadline = %s.",
+				s.Deadline, s.AcceptDelay, s.DrainTimeout, hclString((s.AcceptDelay+s.DrainTimeout+5*time.Second).String())))
 	}
 	return s
 }
@@ -340,12 +352,12 @@ func (d *decoder) routes(blocks hcl.Blocks) []decoded[Route] {
 		domain := b.Labels[0]
 		if why := xmppDomain(domain); why != "" {
 			d.errorf(b.LabelRanges[0], &b.DefRange, "Invalid route domain",
-				fmt.Sprintf("%q is not a DNS name: %s. Write the XMPP domain that clients put in their stream's to, e.g. route %q.",
+				fmt.Sprintf("%q is not a DNS name: %s. Write the XMPP domain that clients put in their stream's to, e.g. route %q { backend = \"xmpp\" }.",
 					domain, why, exampleDomain))
 		} else if f, dup := first[strings.ToLower(domain)]; dup {
 			d.errorf(b.DefRange, nil, "Duplicate route",
 				fmt.Sprintf("The domain %q is already routed at %s (as %q; case does not matter). Route each domain once.",
-					domain, f.DefRange, f.Labels[0]))
+					domain, position(f.DefRange), f.Labels[0]))
 		} else {
 			first[strings.ToLower(domain)] = b
 		}
@@ -463,13 +475,13 @@ func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []
 				blockName(b), exampleNode))
 	case addr != nil && len(blocks) > 0:
 		server := "HOST:PORT"
-		if v, diags := addr.Expr.Value(nil); !diags.HasErrors() && v.Type() == cty.String && v.IsKnown() {
+		if v, diags := addr.Expr.Value(nil); !diags.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
 			server = v.AsString()
 		}
 		d.errorf(b.DefRange, nil, "Both address and node blocks",
-			fmt.Sprintf("%s has an address (line %d) and %d node %s: keep one of the two. Keep address for a single server, "+
-				"or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node %q {}.",
-				blockName(b), addr.Range.Start.Line, len(blocks), plural("block", len(blocks)), server))
+			fmt.Sprintf("%s has an address (at %s) and %d node %s: keep one of the two. Keep address for a single server, "+
+				"or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node %s {}.",
+				blockName(b), position(addr.Range), len(blocks), plural("block", len(blocks)), hclString(server)))
 	}
 	var nodes []Node
 	first := map[string]*hcl.Block{}
@@ -483,7 +495,7 @@ func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []
 			}
 			if f, dup := first[key]; dup {
 				d.errorf(nb.DefRange, nil, "Duplicate node",
-					fmt.Sprintf("%s already has the node %q at %s. List each server once.", blockName(b), f.Labels[0], f.DefRange))
+					fmt.Sprintf("%s already has the node %q at %s. List each server once.", blockName(b), f.Labels[0], position(f.DefRange)))
 			} else {
 				first[key] = nb
 			}
@@ -585,8 +597,8 @@ func (d *decoder) admission(be Backend, a hcl.Attributes) {
 	if at := a["queue_timeout"]; at != nil && be.QueueTimeout > queueTimeoutWarn {
 		d.warnf(at.Expr.Range(), &at.Range, "Long queue timeout",
 			fmt.Sprintf("A queue timeout of %s is longer than %s. Most XMPP clients stop waiting for the server's reply sooner, "+
-				"then reconnect and queue again, so a longer wait mostly holds sockets. Consider %s or less.",
-				be.QueueTimeout, queueTimeoutWarn, defaultQueueTimeout))
+				"then reconnect and queue again, so a longer wait mostly holds sockets. Consider %s or less: queue_timeout = %s.",
+				be.QueueTimeout, queueTimeoutWarn, defaultQueueTimeout, hclString(defaultQueueTimeout.String())))
 	}
 	if at := a["max_streams"]; at != nil && be.MaxStreams == 0 && be.Adaptive == nil {
 		for _, name := range []string{"queue_size", "queue_timeout"} {
@@ -625,7 +637,7 @@ func (d *decoder) backendReferences(listeners []decoded[Listener], routes [][]de
 		}
 		detail := fmt.Sprintf("%s names backend %q, but no backend block has that name.", who, name)
 		if len(names) == 0 {
-			detail += fmt.Sprintf(` No backend is defined: add one, e.g. backend %q { address = "127.0.0.1:5262" }.`, name)
+			detail += fmt.Sprintf(` No backend is defined: add one, e.g. backend %s { address = "127.0.0.1:5262" }.`, hclString(name))
 		} else {
 			if s := suggest(name, names); s != "" {
 				detail += fmt.Sprintf(" Did you mean %q?", s)
@@ -652,57 +664,191 @@ func (d *decoder) backendReferences(listeners []decoded[Listener], routes [][]de
 			Severity: hcl.DiagWarning,
 			Summary:  "Unused backend",
 			Detail: fmt.Sprintf("No listener names backend %q, so Guard never connects to it. "+
-				"Point a listener at it with backend = %q, or remove the block.", name, name),
+				"Point a listener at it with backend = %s, or remove the block.", name, hclString(name)),
 			Subject: b.block.DefRange.Ptr(),
 		})
 	}
 }
 
-// listenAddresses checks that no two listeners, and no listener and the admin
-// endpoint or the ACME http-01 solver, listen on the same address. Port 0 is
-// exempt: each gets its own free port.
+// listenAddresses checks that no two of the sockets Guard listens on, the
+// admin endpoint's, the listeners' and the ACME http-01 solver's, overlap as
+// the kernel binds them (see listenAddr): the second gets an error that
+// names the first, says why the two are one socket when they are written
+// differently, and proposes a port that nothing else in the file uses.
+// Port 0 is exempt: each gets its own free port.
 func (d *decoder) listenAddresses(admin decoded[Admin], acme decoded[*ACME], listeners []decoded[Listener]) {
-	type owner struct {
-		what string
-		at   *hcl.Attribute // nil for a default
+	var addrs []*listenAddr
+	add := func(what, addr string, at *hcl.Attribute) {
+		if addr == "" || freePort(addr) {
+			return
+		}
+		if la := newListenAddr(what, addr, at); la != nil {
+			addrs = append(addrs, la)
+		}
 	}
-	seen := map[string]owner{}
-	if a := admin.value.Address; a != "" && !freePort(a) {
-		seen[a] = owner{"the admin endpoint", admin.attrs["address"]}
+	add("the admin endpoint", admin.value.Address, admin.attrs["address"])
+	for _, l := range listeners {
+		if at := l.attrs["address"]; at != nil {
+			add(fmt.Sprintf("listener %q", l.value.Name), l.value.Address, at)
+		}
+	}
+	if acme.value != nil {
+		add("the ACME http-01 solver", acme.value.HTTPAddress, acme.attrs["http_address"])
 	}
 
-	for _, l := range listeners {
-		attr := l.attrs["address"]
-		addr := l.value.Address
-		if attr == nil || addr == "" || freePort(addr) {
-			continue
-		}
-		o, dup := seen[addr]
-		if !dup {
-			seen[addr] = owner{fmt.Sprintf("listener %q", l.value.Name), attr}
-			continue
-		}
-		d.errorf(attr.Expr.Range(), &attr.Range, "Duplicate listen address",
-			fmt.Sprintf("listener %q listens on %q, which %s already uses (%s). Give each one its own address.",
-				l.value.Name, addr, o.what, ownerWhere(o.at)))
+	used := map[int]bool{}
+	for _, a := range addrs {
+		used[a.port] = true
 	}
-	if acme.value != nil && acme.value.HTTPAddress != "" && !freePort(acme.value.HTTPAddress) {
-		at := acme.attrs["http_address"]
-		if o, dup := seen[acme.value.HTTPAddress]; dup {
-			d.errorf(at.Expr.Range(), &at.Range, "Duplicate listen address",
-				fmt.Sprintf("The ACME http-01 solver listens on %q, which %s already uses (%s). Give each one its own address.",
-					acme.value.HTTPAddress, o.what, ownerWhere(o.at)))
+	var seen []*listenAddr
+	for _, a := range addrs {
+		i := slices.IndexFunc(seen, func(o *listenAddr) bool { return sameSocket(a, o) })
+		if i < 0 {
+			seen = append(seen, a)
+			continue
 		}
+		o := seen[i]
+		where := "by default"
+		if o.at != nil {
+			where = "at " + position(o.at.Expr.Range())
+		}
+		if o.addr != a.addr {
+			where += fmt.Sprintf(", as %q", o.addr)
+		}
+		detail := fmt.Sprintf("%s listens on %q, which %s already uses (%s)", a.what, a.addr, o.what, where)
+		if rest, ok := strings.CutPrefix(detail, "the "); ok {
+			detail = "The " + rest
+		}
+		if why := whySameSocket(a, o); why != "" {
+			detail += ": " + why
+		}
+		free := a.port
+		for p := a.port + 1; p <= 65535 && free == a.port; p++ {
+			if !used[p] {
+				free = p
+			}
+		}
+		for p := a.port - 1; p > 0 && free == a.port; p-- {
+			if !used[p] {
+				free = p
+			}
+		}
+		used[free] = true
+		d.errorf(a.at.Expr.Range(), &a.at.Range, "Duplicate listen address",
+			fmt.Sprintf("%s. Give each one its own port, e.g. %s = %s.", detail, a.at.Name,
+				hclString(net.JoinHostPort(a.host, strconv.Itoa(free)))))
 	}
 }
 
-// ownerWhere says where the attribute at that set an address is: "at
-// FILE:LINE,COL-COL", or "by default" for nil.
-func ownerWhere(at *hcl.Attribute) string {
-	if at == nil {
-		return "by default"
+// A listenAddr is an address Guard listens on, as the kernel binds it.
+// Listeners, the admin endpoint and the ACME solver all listen with Go's
+// "tcp" network, which leaves IPV6_V6ONLY off: a host that is empty,
+// 0.0.0.0 or :: binds one socket for every IPv4 and IPv6 address of the
+// port, which no other address of that port can then bind. A host name is
+// bound at the address Go resolves it to when it listens: its first IPv4
+// address, else its first.
+type listenAddr struct {
+	what string         // `listener "c2s"`, in messages
+	addr string         // as written
+	at   *hcl.Attribute // nil for a default
+	host string
+	port int
+
+	every bool       // the host is empty, 0.0.0.0 or ::
+	ip    netip.Addr // the host's address, unmapped; for a name, once resolved
+	name  bool       // the host is a name, resolved (or not) into ip
+	tried bool       // the name was looked up
+}
+
+// newListenAddr returns the listenAddr of addr, a valid HOST:PORT, or nil.
+func newListenAddr(what, addr string, at *hcl.Attribute) *listenAddr {
+	host, port, err := net.SplitHostPort(addr)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil {
+		return nil
 	}
-	return "at " + at.Range.String()
+	a := &listenAddr{what: what, addr: addr, at: at, host: host, port: n}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		a.ip = ip.Unmap()
+		a.every = a.ip.WithZone("").IsUnspecified()
+	} else {
+		a.every, a.name = host == "", host != ""
+	}
+	return a
+}
+
+// resolve returns the address a host name is bound at, as Go resolves it
+// when it listens; ok is false for a name that does not resolve.
+func (a *listenAddr) resolve() (ip netip.Addr, ok bool) {
+	if a.name && !a.tried {
+		a.tried = true
+		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+		defer cancel()
+		if ips, err := lookupHost(ctx, a.host); err == nil && len(ips) > 0 {
+			i := max(0, slices.IndexFunc(ips, func(ip netip.Addr) bool { return ip.Unmap().Is4() }))
+			a.ip = ips[i].Unmap()
+		}
+	}
+	return a.ip, a.ip.IsValid()
+}
+
+// lookupHost resolves the host names of listen addresses, as the net
+// package does when Guard listens; a variable for tests.
+var lookupHost = func(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// lookupTimeout bounds the lookup of a listen address's host name; only a
+// name that shares its port with another listen address is looked up.
+const lookupTimeout = 2 * time.Second
+
+// sameSocket reports whether a and b cannot both be bound: the same port,
+// and every address for either, or the same address (a name that does not
+// resolve is only the same as itself).
+func sameSocket(a, b *listenAddr) bool {
+	if a.port != b.port {
+		return false
+	}
+	if a.every || b.every || a.name && b.name && strings.EqualFold(a.host, b.host) {
+		return true
+	}
+	ipA, okA := a.resolve()
+	ipB, okB := b.resolve()
+	return okA && okB && ipA == ipB
+}
+
+// whySameSocket explains why a and b, which sameSocket reports alike, are
+// one socket although they are written differently; "" when they are
+// written the same.
+func whySameSocket(a, b *listenAddr) string {
+	if a.addr == b.addr {
+		return ""
+	}
+	var why []string
+	for _, x := range []*listenAddr{a, b} {
+		if ip, ok := x.resolve(); ok && x.name {
+			why = append(why, fmt.Sprintf("Guard listens on %q at %s, the address the name resolves to", x.host, ip))
+		}
+	}
+	switch {
+	case a.every && b.every:
+		why = append(why, `Guard listens on IPv4 and IPv6 with one socket, so "", "0.0.0.0" and "::" are the same host: every address of the port`)
+	case a.every || b.every:
+		every, one := a, b
+		if b.every {
+			every, one = b, a
+		}
+		what := one.host
+		if ip, ok := one.resolve(); ok {
+			what = ip.String()
+		}
+		why = append(why, fmt.Sprintf("%q takes every IPv4 and IPv6 address of port %d, %s included", every.addr, every.port, what))
+	case a.name && b.name && strings.EqualFold(a.host, b.host):
+		why = append(why, "host names do not depend on case")
+	case !a.name && !b.name:
+		why = append(why, fmt.Sprintf("both are %s", netip.AddrPortFrom(a.ip, uint16(a.port))))
+	}
+	return strings.Join(why, "; ")
 }
 
 // hasBlock reports whether body has a block of the given type, even one that

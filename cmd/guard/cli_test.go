@@ -197,6 +197,40 @@ func TestValidateFileArgument(t *testing.T) {
 	}
 }
 
+// guard validate prints each diagnostic once, as the operator reads it: its
+// FILE:LINE:COL line with the summary, the source line, the detail (where a
+// position is FILE:LINE:COL too); the summary is not repeated on an
+// "Error: Summary" line.
+func TestValidateDiagnostics(t *testing.T) {
+	const file = "testdata/invalid/several.hcl" // relative to ../../config
+	code, stdout, stderr := guardCmd(t, "../../config", "validate", file)
+	if code != 1 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q; want 1 and nothing", code, stdout)
+	}
+	for _, d := range []struct{ header, source, detail string }{
+		{file + ":3:12: error: Invalid log level\n", `   3:   level  = "loud"`, `"loud" is not a log level.`},
+		{file + ":16:5: error: Unsupported argument\n", `  16:     idel      = "5m"`, `An argument named "idel" is not expected here. Did you mean "idle"?`},
+		{file + ":20:1: error: Duplicate listener name\n", `  20: listener "c2s" {`, `A listener named "c2s" is already defined at ` + file + `:11:1.`},
+	} {
+		i := strings.Index(stderr, d.header)
+		if i < 0 || i > 0 && !strings.HasSuffix(stderr[:i], "\n\n") {
+			t.Errorf("no diagnostic opens with %q:\n%s", d.header, stderr)
+			continue
+		}
+		rest, _, _ := strings.Cut(stderr[i+len(d.header):], "\n"+file+":")
+		if !strings.Contains(rest, d.source+"\n") || !strings.Contains(rest, "\n\n"+d.detail) {
+			t.Errorf("the diagnostic %q lacks its source line %q or its detail %q:\n%s", d.header, d.source, d.detail, rest)
+		}
+		summary := d.header[strings.Index(d.header, "error: ")+len("error: ") : len(d.header)-1]
+		if n := strings.Count(stderr, summary); n != 1 {
+			t.Errorf("%q is printed %d times, want once:\n%s", summary, n, stderr)
+		}
+	}
+	if strings.Contains(stderr, "\nError: ") || strings.HasPrefix(stderr, "Error: ") {
+		t.Errorf("a summary is repeated on an Error: line:\n%s", stderr)
+	}
+}
+
 // guard run FILE runs with FILE; two different files, or a file with the
 // quick start's --listen, exit 2 before anything listens.
 func TestRunFileArgument(t *testing.T) {
