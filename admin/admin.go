@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,8 @@ type Options struct {
 	// that a reload can change it; "" (or a nil Token) requires none. The
 	// read-only endpoints never require it.
 	Token func() string
+	// TLS, if not nil, makes the endpoint HTTPS.
+	TLS *tls.Config
 }
 
 // Server is the admin HTTP endpoint:
@@ -195,6 +198,9 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if s.opts.TLS != nil {
+		ln = tls.NewListener(ln, s.opts.TLS)
 	}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -96,7 +96,11 @@ func TestParseAdminTokenRules(t *testing.T) {
 		{"not a string", "admin {\n  token_file = [\"a\"]\n}\n" + minimal,
 			[]string{"2,16 Incorrect argument type"}, []string{"token_file must be a string in quotes"}},
 		{"unknown key suggests token_file", "admin {\n  token = \"x\"\n}\n" + minimal,
-			[]string{"2,3 Unsupported argument"}, []string{`An admin block takes the arguments "address", "token_file".`}},
+			[]string{"2,3 Unsupported argument"}, []string{`An admin block takes the arguments "address", "token_file" and the block "tls".`}},
+		{"tls without key_file", "admin {\n  tls {\n    cert_file = \"a.crt\"\n  }\n}\n" + minimal,
+			[]string{"2,3 Missing required argument"}, []string{`has no key_file`}},
+		{"tls with a missing certificate", "admin {\n  tls {\n    cert_file = \"nope.crt\"\n    key_file = \"nope.key\"\n  }\n}\n" + minimal,
+			[]string{"3,17 Unreadable certificate file", "4,16 Unreadable key file"}, []string{`Guard cannot read cert_file`}},
 		{"endpoint off", adminBlock("", filepath.Join(dir, "nope")),
 			[]string{"3,16 warning: Unused token_file"}, []string{`address = "" turns the admin endpoint off, so token_file has no effect.`}},
 	}

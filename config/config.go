@@ -70,6 +70,9 @@ type Admin struct {
 	// final line breaks removed: visible ASCII, never empty when TokenFile
 	// is set. "" without a TokenFile, or with the endpoint off.
 	Token string
+	// CertFile and KeyFile, from the admin block's tls block, make the
+	// endpoint HTTPS (files picked up again when they change); "": HTTP.
+	CertFile, KeyFile string
 }
 
 // Shutdown is the shutdown block: what Guard does on SIGTERM (or a drain

@@ -89,6 +89,11 @@ var logSchema = &hcl.BodySchema{
 
 var adminSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "token_file"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "tls"}},
+}
+
+var adminTLSSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "cert_file"}, {Name: "key_file"}},
 }
 
 var shutdownSchema = &hcl.BodySchema{
@@ -270,11 +275,23 @@ func (d *decoder) log(b *hcl.Block) Log {
 }
 
 func (d *decoder) admin(b *hcl.Block) decoded[Admin] {
-	a := d.content(b.Body, adminSchema, "An admin block").Attributes
+	content := d.content(b.Body, adminSchema, "An admin block")
+	a := content.Attributes
 	adm := Admin{Address: d.address(a["address"], defaultAdminAddress, addrRule{
 		listen: true, optional: true, example: defaultAdminAddress,
 	})}
 	adm.TokenFile, adm.Token = d.adminToken(a["token_file"], a["address"], adm.Address)
+	if tb := d.single(content.Blocks.OfType("tls")); tb != nil {
+		ta := d.content(tb.Body, adminTLSSchema, "An admin tls block").Attributes
+		cert := d.required(tb, ta, "cert_file", "/etc/guard/admin.crt")
+		key := d.required(tb, ta, "key_file", "/etc/guard/admin.key")
+		certFile, ok1 := d.value(cert, "/etc/guard/admin.crt")
+		keyFile, ok2 := d.value(key, "/etc/guard/admin.key")
+		if ok1 && ok2 && certFile != "" && keyFile != "" {
+			d.keyPair(cert, key, certFile, keyFile)
+			adm.CertFile, adm.KeyFile = certFile, keyFile
+		}
+	}
 	return decoded[Admin]{value: adm, block: b, attrs: a}
 }
 

@@ -30,6 +30,7 @@ func cmdAdminPost(cmd, endpoint string, args []string, stdout, stderr io.Writer)
 	fs.String("config", "config.hcl", "configuration file whose admin block gives the address and the token_file (or give it as the last argument)")
 	adminAddr := fs.String("admin", "", "Guard's admin address, HOST:PORT, instead of the file's admin.address")
 	tokenFile := fs.String("token-file", "", "file holding the admin token, instead of the file's admin.token_file")
+	certFile := fs.String("cert", "", "the admin endpoint's certificate, instead of the file's admin.tls.cert_file: ask over HTTPS, trusting exactly it")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up waiting for Guard's answer after this long")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
@@ -43,8 +44,8 @@ func cmdAdminPost(cmd, endpoint string, args []string, stdout, stderr io.Writer)
 		return usageError(stderr, cmd, "-timeout must be greater than zero")
 	}
 
-	addr, token := *adminAddr, ""
-	if addr == "" || given && *tokenFile == "" {
+	addr, token, cert := *adminAddr, "", *certFile
+	if addr == "" || given && (*tokenFile == "" || cert == "") {
 		adm, err := config.LoadAdmin(path)
 		if err != nil {
 			config.WriteDiagnostics(stderr, err, 0, false)
@@ -58,6 +59,9 @@ func cmdAdminPost(cmd, endpoint string, args []string, stdout, stderr io.Writer)
 			addr = adm.Address
 		}
 		token = adm.Token
+		if cert == "" {
+			cert = adm.CertFile
+		}
 	}
 	if *tokenFile != "" {
 		if token, err = config.ReadToken(*tokenFile); err != nil {
@@ -82,6 +86,12 @@ func cmdAdminPost(cmd, endpoint string, args []string, stdout, stderr io.Writer)
 		return exitFailure
 	}
 
+	url = withScheme(url, cert != "")
+	transport, err := adminTransport(cert)
+	if err != nil {
+		fmt.Fprintf(stderr, "guard %s: admin certificate: %v\n", cmd, err)
+		return exitFailure
+	}
 	req, err := http.NewRequest(http.MethodPost, url, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "guard %s: %v\n", cmd, err)
@@ -93,7 +103,7 @@ func cmdAdminPost(cmd, endpoint string, args []string, stdout, stderr io.Writer)
 	client := &http.Client{
 		Timeout:       *timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport:     &http.Transport{DisableKeepAlives: true}, // no proxy from the environment
+		Transport:     transport, // no proxy from the environment
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -25,6 +25,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:9090", "Guard's admin address (admin.address)")
 	path := fs.String("path", "/healthz", "endpoint to ask: /healthz (liveness) or /readyz (readiness)")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
+	cert := fs.String("cert", "", "the admin endpoint's certificate (admin.tls.cert_file): ask over HTTPS, trusting exactly it")
 	if err := fs.Parse(args); err != nil {
 		return flagError(stderr, "health", err)
 	}
@@ -41,6 +42,12 @@ func cmdHealth(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "guard health: %v\n", err)
 		return 2
 	}
+	url = withScheme(url, *cert != "")
+	transport, err := adminTransport(*cert)
+	if err != nil {
+		fmt.Fprintf(stderr, "guard health: -cert: %v\n", err)
+		return 2
+	}
 
 	client := &http.Client{
 		Timeout: *timeout,
@@ -48,7 +55,7 @@ func cmdHealth(args []string, stdout, stderr io.Writer) int {
 		// not something to follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		// No proxy from the environment, no kept connections.
-		Transport: &http.Transport{DisableKeepAlives: true},
+		Transport: transport,
 	}
 	resp, err := client.Get(url)
 	if err != nil {

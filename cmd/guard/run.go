@@ -81,7 +81,19 @@ func run(path string, cfg *config.Config, logger hclog.Logger) error {
 
 	var adm *admin.Server
 	if cfg.Admin.Address != "" {
+		var admTLS *tls.Config
+		if cfg.Admin.CertFile != "" {
+			m, err := tlsconf.New(context.Background(), tlsconf.Options{Logger: logger.Named("admin-tls"),
+				CertFile: cfg.Admin.CertFile, KeyFile: cfg.Admin.KeyFile})
+			if err != nil {
+				g.srv.Close()
+				return fmt.Errorf("admin: TLS: %w", err)
+			}
+			defer m.Close()
+			admTLS = m.TLSConfig()
+		}
 		adm = admin.New(admin.Options{
+			TLS:      admTLS,
 			Logger:   logger.Named("admin"),
 			Gatherer: reg,
 			Ready:    func() bool { return !g.draining.Load() },
@@ -196,6 +208,10 @@ func (g *guard) reload() error {
 		old := g.cfg.Load()
 		if cfg.Admin.Address != old.Admin.Address {
 			g.logger.Warn("the admin address changes only with a restart", "running", old.Admin.Address, "file", cfg.Admin.Address)
+		}
+		if cfg.Admin.CertFile != old.Admin.CertFile || cfg.Admin.KeyFile != old.Admin.KeyFile {
+			g.logger.Warn("the admin endpoint's tls block changes only with a restart (the files it names are picked up when they change)",
+				"running", old.Admin.CertFile, "file", cfg.Admin.CertFile)
 		}
 		if cfg.Admin.Token != old.Admin.Token {
 			g.logger.Info("the admin token changes", "token_file", cfg.Admin.TokenFile)
