@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -168,4 +169,77 @@ func TestConnectionLogModes(t *testing.T) {
 			t.Errorf("mode %d: lines %v, want %v", tt.mode, got, tt.want)
 		}
 	}
+}
+
+// The other kinds of end, each with its line: the backend closing first,
+// an idle timeout, a backend that refuses, and a client that never sends
+// its header.
+func TestConnectionLogKinds(t *testing.T) {
+	leakcheck.Check(t)
+	reasons := func(logs *lockedBuffer) []string {
+		var got []string
+		for _, e := range logs.ends(t) {
+			got = append(got, e["reason"].(string))
+		}
+		return got
+	}
+	t.Run("backend_closed", func(t *testing.T) {
+		b := newTestBackend(t)
+		s, addr, logs := startGuardLog(t, b.addr(), ListenerConfig{})
+		c, bc := openStream(t, b, addr)
+		write(t, bc, streamEnd)
+		bc.CloseWrite()
+		expect(t, c, streamEnd)
+		write(t, c, streamEnd)
+		c.CloseWrite()
+		expectEOF(t, bc, streamEnd)
+		c.Close()
+		bc.Close()
+		waitOpen(t, s, 0)
+		if got := reasons(logs); len(got) != 1 || got[0] != "backend_closed" {
+			t.Errorf("lines %v, want one backend_closed", got)
+		}
+	})
+	t.Run("idle_timeout", func(t *testing.T) {
+		b := newTestBackend(t)
+		s, addr, logs := startGuardLog(t, b.addr(), ListenerConfig{Timeouts: Timeouts{Idle: 200 * time.Millisecond, HalfClose: time.Second}})
+		c, bc := openStream(t, b, addr)
+		readAll(t, c, 5*time.Second)
+		c.Close()
+		readAll(t, bc, 5*time.Second)
+		bc.Close()
+		waitOpen(t, s, 0)
+		if got := reasons(logs); len(got) != 1 || got[0] != "idle_timeout" {
+			t.Errorf("lines %v, want one idle_timeout", got)
+		}
+	})
+	t.Run("backend_refused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := ln.Addr().String()
+		ln.Close() // nothing listens there now
+		s, addr, logs := startGuardLog(t, dead, ListenerConfig{})
+		c := dial(t, addr)
+		write(t, c, clientHeader)
+		readAll(t, c, 10*time.Second)
+		c.Close()
+		waitOpen(t, s, 0)
+		got := logs.ends(t)
+		if len(got) != 1 || got[0]["reason"] != "backend_refused" || got[0]["node"] != nil {
+			t.Errorf("lines %v, want one backend_refused without a node", got)
+		}
+	})
+	t.Run("handshake_timeout", func(t *testing.T) {
+		b := newTestBackend(t)
+		s, addr, logs := startGuardLog(t, b.addr(), ListenerConfig{Timeouts: Timeouts{Handshake: 200 * time.Millisecond, HalfClose: time.Second}})
+		c := dial(t, addr)
+		readAll(t, c, 5*time.Second)
+		c.Close()
+		waitOpen(t, s, 0)
+		if got := reasons(logs); len(got) != 1 || got[0] != "handshake_timeout" {
+			t.Errorf("lines %v, want one handshake_timeout", got)
+		}
+	})
 }
