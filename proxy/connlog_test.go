@@ -243,3 +243,22 @@ func TestConnectionLogKinds(t *testing.T) {
 		}
 	})
 }
+
+// Data after the client's </stream:stream> is the event client-after-end:
+// its stream error on the wire, its reason in the log; the backend sees
+// the end of the stream and nothing after it.
+func TestClientDataAfterEnd(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr, logs := startGuardLog(t, b.addr(), ListenerConfig{})
+	c, bc := openStream(t, b, addr)
+	write(t, c, streamEnd+"<message/>")
+	expectStreamError(t, c, "", false, "", "not-well-formed", "data after the end of the stream")
+	expectEOF(t, bc, streamEnd)
+	bc.Close()
+	waitOpen(t, s, 0)
+	got := logs.ends(t)
+	if len(got) != 1 || got[0]["reason"] != "client_after_end" {
+		t.Errorf("lines %v, want one client_after_end", got)
+	}
+}

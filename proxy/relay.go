@@ -279,6 +279,10 @@ func (r *relay) syntaxError(d direction, se *xmpp.SyntaxError) {
 
 // eventForSyntax maps a tokenizer error on client input to its policy event.
 func eventForSyntax(se *xmpp.SyntaxError) policy.Event {
+	switch {
+	case se.AfterEnd:
+		return policy.ClientAfterEnd
+	}
 	switch se.Condition {
 	case xmpp.RestrictedXML:
 		return policy.RestrictedXML
@@ -441,6 +445,11 @@ func (r *relay) endClient(ev policy.Event, text string) {
 		frame = se.AppendTo(ownHeader(r.domain))
 	default:
 		frame = se.AppendTo(nil)
+	}
+	if len(frame) > 0 && (r.reason == ReasonClientClosed || r.reason == ReasonBackendClosed) {
+		// A stream error ends what began as a clean close: it is the
+		// reason (data after the client's </stream:stream>, a drain).
+		r.reason = eventReason(ev)
 	}
 	r.mu.Unlock()
 	r.client.tcp.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))

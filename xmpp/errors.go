@@ -109,6 +109,9 @@ type SyntaxError struct {
 	// Limit names the limit a policy-violation hit: LimitSize or
 	// LimitDepth; empty for other errors.
 	Limit string
+	// AfterEnd is set for bytes other than white space after the stream's
+	// closing tag (not-well-formed).
+	AfterEnd bool
 }
 
 // The limits a [SyntaxError] names.

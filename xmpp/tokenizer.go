@@ -277,7 +277,9 @@ func (t *Tokenizer) Next(p []byte) (n int, kind Kind, err error) {
 			}
 			switch {
 			case t.closed:
-				return t.fail(i, NotWellFormed, "data after the end of the stream")
+				t.fail(i, NotWellFormed, "data after the end of the stream")
+				t.err.AfterEnd = true
+				return t.failed(i)
 			case c != '<' && len(t.ends) == 0:
 				return t.fail(i, NotWellFormed, "bytes before the stream header")
 			case c != '<':
