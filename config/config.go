@@ -219,6 +219,10 @@ type Limits struct {
 	// MaxHeaderSize is the largest stream header the client may send.
 	// Default 4 KiB; from 512 B to 64 KiB.
 	MaxHeaderSize int
+	// Deny are the client addresses refused with policy-violation (event
+	// denied) before anything else, matched after a PROXY header; none by
+	// default.
+	Deny []netip.Prefix
 	// MaxDepth bounds the nesting of elements in the client's stanzas.
 	// Default 0: only MaxStanzaSize bounds them, as in XMPP servers.
 	MaxDepth int

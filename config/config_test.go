@@ -689,7 +689,15 @@ limits {}`) + backend,
 backend = "xmpp"
 limits { max_connections = 10 }`) + backend,
 			[]string{"4,10 Unsupported argument"}, `A limits block takes the arguments "max_stanza_size", "max_header_size", "max_depth", ` +
-				`"max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "tracked_addresses", "client_bytes_per_second".`},
+				`"max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "tracked_addresses", "client_bytes_per_second", "deny".`},
+		{"deny with host bits", listener(`address = ":5222"
+backend = "xmpp"
+limits { deny = ["203.0.113.7/24"] }`) + backend,
+			[]string{"4,18 Invalid denied address"}, `has host bits set`},
+		{"deny everything", listener(`address = ":5222"
+backend = "xmpp"
+limits { deny = ["192.0.2.1", "0.0.0.0/0"] }`) + backend,
+			[]string{"4,31 Every address denied"}, `no client could connect`},
 		{"rate in a unit of time that is not one", listener(`address = ":5222"
 backend = "xmpp"
 limits { connection_rate_per_ip = "5/min" }`) + backend,

@@ -122,7 +122,7 @@ var limitsSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "max_stanza_size"}, {Name: "max_header_size"}, {Name: "max_depth"},
 		{Name: "max_connections_per_ip"}, {Name: "connection_rate_per_ip"}, {Name: "connection_burst_per_ip"},
-		{Name: "tracked_addresses"}, {Name: "client_bytes_per_second"},
+		{Name: "tracked_addresses"}, {Name: "client_bytes_per_second"}, {Name: "deny"},
 	},
 }
 
@@ -419,6 +419,7 @@ func (d *decoder) limits(b *hcl.Block) Limits {
 		MaxHeaderSize: d.size(a["max_header_size"], sizeRule{
 			def: defaultMaxHeaderSize, min: minMaxHeaderSize, max: maxMaxHeaderSize, example: "4KiB",
 		}),
+		Deny: d.denyList(a["deny"]),
 		MaxDepth: d.count(a["max_depth"], numberRule{
 			max: maxMaxDepth, zero: "set no limit beyond max_stanza_size", example: "256",
 		}),

@@ -96,3 +96,28 @@ func (d *decoder) proxyVersion(a *hcl.Attribute) int {
 			"0 (the default) none.", formatNumber(n)))
 	return 0
 }
+
+// exampleDeny is a typical deny list in messages.
+const exampleDeny = `["203.0.113.0/24", "2001:db8::/32"]`
+
+// denyList decodes a limits block's deny: addresses and prefixes, as
+// proxy_protocol's trusted are written.
+func (d *decoder) denyList(a *hcl.Attribute) []netip.Prefix {
+	list, at, _ := d.list(a, exampleDeny)
+	var out []netip.Prefix
+	for i, s := range list {
+		t, err := proxyproto.ParseTrusted(s)
+		if err != nil {
+			d.errorf(at[i], &a.Range, "Invalid denied address",
+				fmt.Sprintf("%s List addresses or prefixes, e.g. deny = %s.", trustedWhy(s, err), exampleDeny))
+			continue
+		}
+		if pre := t[0]; pre.Bits() == 0 {
+			d.errorf(at[i], &a.Range, "Every address denied",
+				fmt.Sprintf("%q denies every address: no client could connect. List the networks to refuse, e.g. deny = %s.", s, exampleDeny))
+			continue
+		}
+		out = append(out, t...)
+	}
+	return out
+}

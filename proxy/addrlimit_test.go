@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/guard-xmpp/guard/internal/leakcheck"
+	"github.com/guard-xmpp/guard/proxyproto"
 )
 
 // dialFrom dials addr from a given loopback source address.
@@ -103,4 +105,23 @@ func readFull(c net.Conn, b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// limits { deny }: a denied address (and one in a denied network) is
+// refused with policy-violation before the backend is dialed; others pass.
+func TestDeniedAddresses(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	deny := proxyproto.Trusted{netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("127.0.1.0/24")}
+	s, addr := startGuard(t, b.addr(), ListenerConfig{Limits: AddrLimits{Deny: deny}})
+	for _, src := range []string{"127.0.0.2", "127.0.1.9"} {
+		c := dialFrom(t, src, addr)
+		write(t, c, clientHeader)
+		expectStreamError(t, c, "", true, "", "policy-violation", "connections from your address are not accepted")
+		b.noConn(t)
+	}
+	c, bc := openStreamFrom(t, b, addr, "127.0.0.3")
+	c.Close()
+	bc.Close()
+	waitOpen(t, s, 0)
 }

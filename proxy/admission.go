@@ -11,6 +11,7 @@ import (
 
 	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/proxyproto"
 )
 
 // Admission settings of a backend, shared by every listener that uses it.
@@ -36,6 +37,8 @@ type AddrLimits struct {
 	// ClientBytesPerSecond shapes what each client sends by delaying reads;
 	// 0 = unlimited.
 	ClientBytesPerSecond int
+	// Deny are refused at once with the event denied (policy-violation).
+	Deny proxyproto.Trusted
 }
 
 // backendState is the admission state of one backend, shared by listeners.
@@ -116,6 +119,9 @@ func addrLimits(l AddrLimits) limits.AddrLimits {
 func (ss *session) admitAddress() (func(), policy.Event) {
 	if !ss.remote.IsValid() {
 		return func() {}, ""
+	}
+	if ss.st.cfg.Limits.Deny.Contains(ss.remote.Addr()) {
+		return nil, policy.Denied
 	}
 	release, err := ss.l.addrs.Admit(limits.Key(ss.remote.Addr()), time.Now())
 	switch {

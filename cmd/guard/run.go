@@ -415,6 +415,7 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 			ConnBurstPerIP:       l.Limits.ConnBurstPerIP,
 			TrackedAddresses:     l.Limits.TrackedAddresses,
 			ClientBytesPerSecond: l.Limits.ClientBytesPerSecond,
+			Deny:                 proxyproto.Trusted(l.Limits.Deny),
 		},
 		MaxStanzaSize: l.Limits.MaxStanzaSize,
 		MaxHeaderSize: l.Limits.MaxHeaderSize,
