@@ -472,7 +472,7 @@ backend "xmpp" {
 // opens, established streams carry on; a broken file is rejected, reported,
 // and the running configuration stays.
 func TestReload(t *testing.T) {
-	backend := holdingBackend(t)
+	backend := echoBackend(t)
 	listenA, listenB, admin := freeAddr(t), freeAddr(t), freeAddr(t)
 	cfgA := fmt.Sprintf(`
 admin {
@@ -505,8 +505,8 @@ backend "xmpp" {
 	}
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitListening(t, listenB)
-	// The established stream was not dropped.
-	io.WriteString(first, "<presence/>")
+	// The established stream was not dropped: it still relays both ways.
+	echoes(t, first, "<presence id='after-reload'/>")
 	// The new cap (2, one taken by the first stream) applies: one more is
 	// admitted, the next is refused with resource-constraint.
 	openStream(t, listenB)
@@ -537,11 +537,52 @@ backend "xmpp" {
 	if !strings.Contains(stderr.String(), "reload rejected") {
 		t.Errorf("reload failure not in the log:\n%s", stderr)
 	}
-	if _, err := io.WriteString(first, "<presence/>"); err != nil {
-		t.Fatalf("the first stream broke: %v", err)
-	}
+	echoes(t, first, "<presence id='after-rejected-reload'/>")
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
+}
+
+// echoBackend accepts streams, answers each header and then sends back
+// everything the peer sends, until the peer closes.
+func echoBackend(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				buf := make([]byte, len(clientHeader))
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				io.WriteString(c, backendHeader)
+				io.Copy(c, c)
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// echoes writes stanza on a stream to echoBackend and reads it back.
+func echoes(t *testing.T, c net.Conn, stanza string) {
+	t.Helper()
+	if _, err := io.WriteString(c, stanza); err != nil {
+		t.Fatalf("writing %s: %v", stanza, err)
+	}
+	got := make([]byte, len(stanza))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	if n, err := io.ReadFull(c, got); err != nil || string(got) != stanza {
+		t.Fatalf("the backend's echo of %s: read %q, %v", stanza, got[:n], err)
+	}
 }
 
 func httpPost(t *testing.T, url string) (int, string) {
