@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -38,28 +39,39 @@ func TestBackendFailsBeforeItsHeader(t *testing.T) {
 	leakcheck.Check(t)
 	tests := []struct {
 		name    string
-		backend func(t *testing.T, bc *net.TCPConn)
+		backend func(bc *net.TCPConn) error // runs on its own goroutine
 		text    string
 	}{
-		{"reset", func(t *testing.T, bc *net.TCPConn) {
-			expect(t, bc, clientHeader)
-			bc.SetLinger(0)
-			bc.Close()
-		}, "backend connection reset"},
-		{"closed", func(t *testing.T, bc *net.TCPConn) {
-			expect(t, bc, clientHeader)
-			bc.Close()
-		}, "backend closed the connection"},
-		{"stall", func(t *testing.T, bc *net.TCPConn) {
-			expect(t, bc, clientHeader)
-			// says nothing: Guard gives up after reply_timeout and resets it
-			if _, err := readAll(t, bc, 5*time.Second); err == nil {
-				t.Error("Guard closed the stalled backend gracefully; want a reset")
+		{"reset", func(bc *net.TCPConn) error {
+			if err := checkRead(bc, clientHeader); err != nil {
+				return err
 			}
+			bc.SetLinger(0)
+			return bc.Close()
+		}, "backend connection reset"},
+		{"closed", func(bc *net.TCPConn) error {
+			if err := checkRead(bc, clientHeader); err != nil {
+				return err
+			}
+			return bc.Close()
+		}, "backend closed the connection"},
+		{"stall", func(bc *net.TCPConn) error {
+			if err := checkRead(bc, clientHeader); err != nil {
+				return err
+			}
+			// says nothing: Guard gives up after reply_timeout and resets it
+			bc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, bc); err == nil {
+				return errors.New("Guard closed the stalled backend gracefully; want a reset")
+			}
+			return nil
 		}, "backend did not answer in time"},
-		{"garbage", func(t *testing.T, bc *net.TCPConn) {
-			expect(t, bc, clientHeader)
-			write(t, bc, "HTTP/1.1 400 Bad Request\r\n\r\n")
+		{"garbage", func(bc *net.TCPConn) error {
+			if err := checkRead(bc, clientHeader); err != nil {
+				return err
+			}
+			_, err := bc.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+			return err
 		}, "backend sent malformed data"},
 	}
 	for _, tt := range tests {
@@ -68,11 +80,13 @@ func TestBackendFailsBeforeItsHeader(t *testing.T) {
 			s, addr := startGuard(t, b.addr(), ListenerConfig{Backend: Backend{ReplyTimeout: 300 * time.Millisecond}})
 			c := dial(t, addr)
 			write(t, c, clientHeader)
-			done := make(chan struct{})
+			backendErr := make(chan error, 1)
 			bc := b.accept(t)
-			go func() { defer close(done); tt.backend(t, bc) }()
+			go func() { backendErr <- tt.backend(bc) }()
 			expectStreamError(t, c, "", true, "localhost", "internal-server-error", tt.text)
-			<-done
+			if err := <-backendErr; err != nil {
+				t.Fatalf("backend: %v", err)
+			}
 			waitOpen(t, s, 0)
 		})
 	}

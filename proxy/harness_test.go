@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"regexp"
@@ -157,13 +158,23 @@ func readAll(t *testing.T, c net.Conn, d time.Duration) ([]byte, error) {
 // expect reads exactly len(want) bytes and compares them.
 func expect(t *testing.T, c net.Conn, want string) {
 	t.Helper()
+	if err := checkRead(c, want); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkRead is expect for goroutines other than the test's: it returns
+// what is wrong instead of failing the test (t.Fatal must be called from
+// the test's goroutine).
+func checkRead(c net.Conn, want string) error {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	b := make([]byte, len(want))
 	n, err := io.ReadFull(c, b)
 	c.SetReadDeadline(time.Time{})
 	if err != nil || string(b) != want {
-		t.Fatalf("read %q, %v\nwant %q", b[:n], err, want)
+		return fmt.Errorf("read %q, %v\nwant %q", b[:n], err, want)
 	}
+	return nil
 }
 
 func write(t *testing.T, c net.Conn, s string) {
@@ -193,29 +204,41 @@ var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 // FIN, not a reset.
 func expectStreamError(t *testing.T, c net.Conn, before string, withHeader bool, domain, cond, text string) {
 	t.Helper()
-	got, err := readAll(t, c, 10*time.Second)
+	if err := checkStreamError(c, before, withHeader, domain, cond, text); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkStreamError is expectStreamError for goroutines other than the
+// test's: it returns what is wrong instead of failing the test.
+func checkStreamError(c net.Conn, before string, withHeader bool, domain, cond, text string) error {
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var buf bytes.Buffer
+	_, err := io.Copy(&buf, c)
+	got := buf.Bytes()
 	if err != nil {
-		t.Fatalf("the stream ended with %v (after %q); want a stream error then EOF", err, got)
+		return fmt.Errorf("the stream ended with %v (after %q); want a stream error then EOF", err, got)
 	}
 	s := string(got)
 	if !strings.HasPrefix(s, before) {
-		t.Fatalf("got %q\nwant it to start with %q", s, before)
+		return fmt.Errorf("got %q\nwant it to start with %q", s, before)
 	}
 	s = s[len(before):]
 	if withHeader {
 		m := guardHeader.FindString(s)
 		if m == "" {
-			t.Fatalf("got %q\nwant Guard's stream header first", s)
+			return fmt.Errorf("got %q\nwant Guard's stream header first", s)
 		}
 		if domain != "" && !strings.Contains(m, " from='"+domain+"'") {
-			t.Fatalf("Guard's header %q lacks from='%s'", m, domain)
+			return fmt.Errorf("Guard's header %q lacks from='%s'", m, domain)
 		}
 		s = s[len(m):]
 	}
 	if want := errorFrame(cond, text); s != want {
-		t.Fatalf("got  %q\nwant %q", s, want)
+		return fmt.Errorf("got  %q\nwant %q", s, want)
 	}
 	c.Close() // as a client does after </stream:stream>
+	return nil
 }
 
 // expectEOF asserts that c ends with a FIN after exactly want.

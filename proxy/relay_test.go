@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +22,24 @@ func TestRelayBothWays(t *testing.T) {
 	expect(t, bc, message)
 	write(t, bc, message)
 	expect(t, c, message)
-	// A stanza split into many small writes arrives whole; a large one
-	// crosses many buffers intact.
-	for _, part := range []string{"<message><bo", "dy>x</b", "ody></mess", "age>"} {
+	// A stanza split into many small writes arrives whole, and only once it
+	// is complete: before its last piece, the backend gets nothing. (A
+	// slow machine can only delay a wrongly forwarded piece past the 200ms
+	// read, making the check miss a bug, never fail on correct code.) A
+	// large one crosses many buffers intact.
+	parts := []string{"<message><bo", "dy>x</b", "ody></mess", "age>"}
+	for _, part := range parts[:len(parts)-1] {
 		write(t, c, part)
 		time.Sleep(5 * time.Millisecond)
 	}
+	bc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	early := make([]byte, 64)
+	n, err := bc.Read(early)
+	bc.SetReadDeadline(time.Time{})
+	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("before the stanza's last piece, the backend read %q, %v; want nothing", early[:n], err)
+	}
+	write(t, c, parts[len(parts)-1])
 	expect(t, bc, "<message><body>x</body></message>")
 	big := "<iq type='result' id='r1'><query xmlns='jabber:iq:roster'>" +
 		strings.Repeat("<item jid='someone@example.net' name='Some One' subscription='both'/>", 2000) +

@@ -300,13 +300,9 @@ backend "xmpp" {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// ... while Guard still accepts, for accept_delay ...
-	if time.Since(start) < acceptDelay/2 {
-		streams = append(streams, openStream(t, listen))
-	} else {
-		t.Log("machine too slow to check accepting during accept_delay")
-	}
-	// ... then it stops accepting.
+	// ... while Guard still accepts, for accept_delay (checked on its own,
+	// without a race against the clock, by TestSIGTERMAcceptsDuringAcceptDelay),
+	// then it stops accepting.
 	for {
 		c, err := net.DialTimeout("tcp", listen, time.Second)
 		if err != nil {
@@ -361,6 +357,73 @@ backend "xmpp" {
 	}
 }
 
+// During accept_delay Guard still accepts and relays new streams though
+// /readyz says 503. The delay is long enough that only a bug could end it
+// before the test has opened its stream, however slow the machine; a second
+// SIGTERM then cuts the drain short.
+func TestSIGTERMAcceptsDuringAcceptDelay(t *testing.T) {
+	backend := holdingBackend(t)
+	listen, admin := freeAddr(t), freeAddr(t)
+	cmd, stderr := startProcess(t, fmt.Sprintf(`
+admin {
+  address = %q
+}
+shutdown {
+  accept_delay  = "10m"
+  drain_timeout = "0s"
+  deadline      = "20m"
+}
+listener "c2s" {
+  address = %q
+  backend = "xmpp"
+}
+backend "xmpp" {
+  address = %q
+}
+`, admin, listen, backend))
+	waitListening(t, listen)
+	waitListening(t, admin)
+	before := openStream(t, listen)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadlineAt := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := httpGet(t, "http://"+admin+"/readyz")
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadlineAt) {
+			t.Fatalf("/readyz still %d after SIGTERM\n%s", code, stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The drain has begun (readiness is off): a new stream still opens,
+	// header answered by the backend, through Guard.
+	during := openStream(t, listen)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The second signal closes every stream at once (a FIN; the
+	// system-shutdown error is not promised then).
+	for i, c := range []net.Conn{before, during} {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if got, err := io.ReadAll(c); err != nil || (len(got) > 0 && string(got) != shutdownError) {
+			t.Errorf("stream %d: read %q, %v; want EOF, after at most %q", i, got, err, shutdownError)
+		}
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("guard exited with %v\n%s", err, stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("guard did not exit after a second SIGTERM\n%s", stderr)
+	}
+}
+
 // POST /-/drain (a Kubernetes preStop hook) starts the same drain; a GET
 // (a link or an image on a web page) is refused with 405 and changes
 // nothing.
@@ -409,7 +472,7 @@ backend "xmpp" {
 // opens, established streams carry on; a broken file is rejected, reported,
 // and the running configuration stays.
 func TestReload(t *testing.T) {
-	backend := holdingBackend(t)
+	backend := echoBackend(t)
 	listenA, listenB, admin := freeAddr(t), freeAddr(t), freeAddr(t)
 	cfgA := fmt.Sprintf(`
 admin {
@@ -442,8 +505,8 @@ backend "xmpp" {
 	}
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitListening(t, listenB)
-	// The established stream was not dropped.
-	io.WriteString(first, "<presence/>")
+	// The established stream was not dropped: it still relays both ways.
+	echoes(t, first, "<presence id='after-reload'/>")
 	// The new cap (2, one taken by the first stream) applies: one more is
 	// admitted, the next is refused with resource-constraint.
 	openStream(t, listenB)
@@ -474,11 +537,52 @@ backend "xmpp" {
 	if !strings.Contains(stderr.String(), "reload rejected") {
 		t.Errorf("reload failure not in the log:\n%s", stderr)
 	}
-	if _, err := io.WriteString(first, "<presence/>"); err != nil {
-		t.Fatalf("the first stream broke: %v", err)
-	}
+	echoes(t, first, "<presence id='after-rejected-reload'/>")
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
+}
+
+// echoBackend accepts streams, answers each header and then sends back
+// everything the peer sends, until the peer closes.
+func echoBackend(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				buf := make([]byte, len(clientHeader))
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				io.WriteString(c, backendHeader)
+				io.Copy(c, c)
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// echoes writes stanza on a stream to echoBackend and reads it back.
+func echoes(t *testing.T, c net.Conn, stanza string) {
+	t.Helper()
+	if _, err := io.WriteString(c, stanza); err != nil {
+		t.Fatalf("writing %s: %v", stanza, err)
+	}
+	got := make([]byte, len(stanza))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	if n, err := io.ReadFull(c, got); err != nil || string(got) != stanza {
+		t.Fatalf("the backend's echo of %s: read %q, %v", stanza, got[:n], err)
+	}
 }
 
 func httpPost(t *testing.T, url string) (int, string) {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -104,9 +105,13 @@ backend "xmpp" {
 `, certFile, keyFile, tt.backend)
 			path := filepath.Join(t.TempDir(), "guard.hcl")
 			os.WriteFile(path, []byte(cfg), 0o644)
-			out, _ := exec.Command(guardBin, "validate", "-config", path, "-probe").CombinedOutput()
+			// One run: its exit code and its own output.
 			cmd := exec.Command(guardBin, "validate", "-config", path, "-probe")
-			cmd.Run()
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				t.Fatalf("guard validate -probe did not run: %v", err)
+			}
 			if code := cmd.ProcessState.ExitCode(); code != tt.code || !strings.Contains(string(out), tt.want) {
 				t.Fatalf("exit %d, output:\n%s\nwant exit %d and %q", code, out, tt.code, tt.want)
 			}
