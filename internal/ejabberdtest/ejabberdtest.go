@@ -41,9 +41,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/guard-xmpp/guard/internal/childproc"
 )
 
 // Ejabberdctl is the Debian package's launcher. It is read, not run: the
@@ -79,16 +80,13 @@ type Server struct {
 	ProxyAddr string // c2s after a PROXY protocol header (v1 or v2), 127.0.0.1:PORT
 	Domain    string
 	Node      string // Erlang node name, guard_ejabberd_XXXX@localhost
-	PID       int    // the Erlang VM (beam.smp; erl execs it)
 	Dir       string // configuration, spool, logs and HOME live here
+	// The Erlang VM (beam.smp; erl execs it): PID, Stop, Kill, Running.
+	*childproc.Process
 
 	erl      string
 	erlLibs  string
 	distPort int
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the process has been waited for
-	waitErr  error
-	stopMu   sync.Mutex
 	ctlSeq   atomic.Int64
 }
 
@@ -124,7 +122,7 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Cleanup(func() {
 				s.Stop()
 				if t.Failed() {
-					t.Logf("ejabberdtest: ejabberd log (%s), last lines:\n%s", s.LogPath(), tail(s.Log(), 60))
+					t.Logf("ejabberdtest: ejabberd log (%s), last lines:\n%s", s.LogPath(), childproc.Tail(s.Log(), 60))
 				}
 			})
 			return s
@@ -196,7 +194,6 @@ func start(erl, erlLibs, dir string, opts Options) (*Server, error) {
 		erl:       erl,
 		erlLibs:   erlLibs,
 		distPort:  ports[2],
-		exited:    make(chan struct{}),
 	}
 	if err := os.WriteFile(s.ConfigPath(), []byte(configText(ports[0], ports[1], opts)), 0o600); err != nil {
 		return nil, err
@@ -227,26 +224,19 @@ func start(erl, erlLibs, dir string, opts Options) (*Server, error) {
 		"CONTRIB_MODULES_PATH="+filepath.Join(dir, "modules"),
 		"CONTRIB_MODULES_CONF_DIR="+filepath.Join(dir, "modules", "conf"),
 	)
-	// If the test binary dies (a -timeout panic, SIGKILL), take ejabberd
-	// with it; erl execs the VM, so the signal reaches beam.smp, and its
-	// port helpers exit with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %v", erl, err)
+	// ejabberd dies with the test binary: erl execs the VM, so the signal
+	// reaches beam.smp, and its port helpers exit with it.
+	if s.Process, err = childproc.Start(cmd, stopTimeout); err != nil {
+		return nil, err
 	}
-	s.cmd, s.PID = cmd, cmd.Process.Pid
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
 
 	fail := func(err error) (*Server, error) {
 		s.Kill()
-		output := readFile(s.outPath())
+		output := childproc.ReadFile(s.outPath())
 		if strings.Contains(output, "eaddrinuse") {
 			err = fmt.Errorf("%w: %v", errPortTaken, err)
 		}
-		return nil, fmt.Errorf("ejabberd %s on %s not ready: %w\nejabberd output:\n%s", s.Node, s.Addr, err, tail(output, 60))
+		return nil, fmt.Errorf("ejabberd %s on %s not ready: %w\nejabberd output:\n%s", s.Node, s.Addr, err, childproc.Tail(output, 60))
 	}
 	if err := s.waitReady(); err != nil {
 		return fail(err)
@@ -370,8 +360,8 @@ func (s *Server) waitReady() error {
 	var lastErr error
 	for time.Now().Before(deadline) {
 		select {
-		case <-s.exited:
-			return fmt.Errorf("ejabberd exited: %v", s.waitErr)
+		case <-s.Exited():
+			return fmt.Errorf("ejabberd exited: %v", s.WaitErr())
 		default:
 		}
 		if lastErr = probe(s.Addr, s.Domain); lastErr == nil {
@@ -437,17 +427,8 @@ func (s *Server) ctl(bound time.Duration, args ...string) (string, error) {
 	cmd := exec.Command(s.erl, append(a, args...)...)
 	cmd.Dir = s.Dir
 	cmd.Env = s.env()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	timer := time.AfterFunc(bound, func() { cmd.Process.Kill() })
-	defer timer.Stop()
-	err := cmd.Wait()
-	return strings.TrimSpace(out.String()), err
+	out, err := childproc.Run(cmd, bound)
+	return strings.TrimSpace(string(out)), err
 }
 
 // Register adds a user on the running server.
@@ -504,50 +485,8 @@ func parseSessions(out string) ([]Session, error) {
 	return ss, sc.Err()
 }
 
-// Kill sends SIGKILL at once, like a crash, and waits for the process.
-func (s *Server) Kill() {
-	s.stopMu.Lock()
-	defer s.stopMu.Unlock()
-	s.signalAndWait(syscall.SIGKILL, 10*time.Second)
-}
-
-// Stop sends SIGTERM (ejabberd shuts down cleanly on it) and waits; after a
-// bound it sends SIGKILL.
-func (s *Server) Stop() {
-	s.stopMu.Lock()
-	defer s.stopMu.Unlock()
-	if !s.signalAndWait(syscall.SIGTERM, stopTimeout) {
-		s.signalAndWait(syscall.SIGKILL, 10*time.Second)
-	}
-}
-
-// Running reports whether the process has not exited.
-func (s *Server) Running() bool {
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (s *Server) signalAndWait(sig syscall.Signal, bound time.Duration) bool {
-	select {
-	case <-s.exited:
-		return true
-	default:
-	}
-	_ = s.cmd.Process.Signal(sig)
-	select {
-	case <-s.exited:
-		return true
-	case <-time.After(bound):
-		return false
-	}
-}
-
 // Log returns ejabberd's log so far.
-func (s *Server) Log() string { return readFile(s.LogPath()) }
+func (s *Server) Log() string { return childproc.ReadFile(s.LogPath()) }
 
 // LogPath is the file ejabberd logs to.
 func (s *Server) LogPath() string { return filepath.Join(s.Dir, "log", "ejabberd.log") }
@@ -557,25 +496,6 @@ func (s *Server) ConfigPath() string { return filepath.Join(s.Dir, "ejabberd.yml
 
 // outPath holds the VM's standard output and error.
 func (s *Server) outPath() string { return filepath.Join(s.Dir, "ejabberd.out") }
-
-func readFile(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(%v)", err)
-	}
-	return string(b)
-}
-
-func tail(s string, lines int) string {
-	idx := len(s)
-	for i := 0; i < lines && idx > 0; i++ {
-		idx = strings.LastIndexByte(s[:idx], '\n')
-		if idx < 0 {
-			return s
-		}
-	}
-	return s[idx+1:]
-}
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
 func freePorts(n int) ([]int, error) {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/guard-xmpp/guard/internal/xmppclient"
 	"github.com/guard-xmpp/guard/proxyproto"
+
+	"github.com/guard-xmpp/guard/internal/childproc"
 )
 
 func TestEjabberdStartAnswersAndStops(t *testing.T) {
@@ -47,7 +49,7 @@ func TestEjabberdStartAnswersAndStops(t *testing.T) {
 		t.Fatal("still running after Stop")
 	}
 	if !strings.Contains(s.Log(), "is stopped in the node "+s.Node) {
-		t.Errorf("no clean shutdown in the log:\n%s", tail(s.Log(), 20))
+		t.Errorf("no clean shutdown in the log:\n%s", childproc.Tail(s.Log(), 20))
 	}
 	for _, addr := range []string{s.Addr, s.ProxyAddr} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {

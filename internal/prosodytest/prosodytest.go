@@ -21,9 +21,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/guard-xmpp/guard/internal/childproc"
 )
 
 // Binaries used to run Prosody. They are variables so that a test machine
@@ -57,14 +58,11 @@ type Options struct {
 type Server struct {
 	Addr   string // c2s address, 127.0.0.1:PORT
 	Domain string
-	PID    int
 	Dir    string // configuration, data and log live here
+	// The process: PID, Stop, Kill, Running.
+	*childproc.Process
 
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when the process has been waited for
-	waitErr error
 	logPath string
-	stopMu  sync.Mutex
 }
 
 // DefaultUsers are the accounts created when Options.Users is nil.
@@ -110,7 +108,7 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Cleanup(func() {
 				s.Stop()
 				if t.Failed() {
-					t.Logf("prosodytest: Prosody log (%s), last lines:\n%s", s.logPath, tail(s.Log(), 60))
+					t.Logf("prosodytest: Prosody log (%s), last lines:\n%s", s.logPath, childproc.Tail(s.Log(), 60))
 				}
 			})
 			return s
@@ -144,7 +142,6 @@ func start(prosody, prosodyctl, dir, addr string, opts Options) (*Server, error)
 		Addr:    addr,
 		Domain:  opts.Domain,
 		Dir:     dir,
-		exited:  make(chan struct{}),
 		logPath: filepath.Join(dir, "prosody.log"),
 	}
 	cfgPath := filepath.Join(dir, "prosody.cfg.lua")
@@ -166,7 +163,7 @@ func start(prosody, prosodyctl, dir, addr string, opts Options) (*Server, error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := runBounded(10*time.Second, prosodyctl, "--config", cfgPath, "register", u, opts.Domain, opts.Users[u])
+			out, err := childproc.Run(exec.Command(prosodyctl, "--config", cfgPath, "register", u, opts.Domain, opts.Users[u]), 10*time.Second)
 			if err != nil {
 				errs[i] = fmt.Errorf("prosodyctl register %s: %v\n%s", u, err, out)
 			}
@@ -186,18 +183,10 @@ func start(prosody, prosodyctl, dir, addr string, opts Options) (*Server, error)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "HOME="+dir)
-	// If the test binary dies (a -timeout panic, SIGKILL), take Prosody with
-	// it. (Linux ties this to the forking thread; Go only ends threads of
-	// goroutines that exit while locked with runtime.LockOSThread.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %v", prosody, err)
+	// Prosody dies with the test binary.
+	if s.Process, err = childproc.Start(cmd, stopTimeout); err != nil {
+		return nil, err
 	}
-	s.cmd, s.PID = cmd, cmd.Process.Pid
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
 
 	if err := s.waitReady(); err != nil {
 		s.Kill()
@@ -206,7 +195,7 @@ func start(prosody, prosodyctl, dir, addr string, opts Options) (*Server, error)
 			err = fmt.Errorf("%w: %v", errPortTaken, err)
 		}
 		return nil, fmt.Errorf("prosody on %s not ready: %w\nprosody output:\n%s\nprosody log:\n%s",
-			addr, err, readFile(filepath.Join(dir, "prosody.out")), tail(log, 40))
+			addr, err, childproc.ReadFile(filepath.Join(dir, "prosody.out")), childproc.Tail(log, 40))
 	}
 	return s, nil
 }
@@ -276,8 +265,8 @@ func (s *Server) waitReady() error {
 	var lastErr error
 	for i := 0; time.Now().Before(deadline) && i < 1000; i++ {
 		select {
-		case <-s.exited:
-			return fmt.Errorf("prosody exited: %v", s.waitErr)
+		case <-s.Exited():
+			return fmt.Errorf("prosody exited: %v", s.WaitErr())
 		default:
 		}
 		if lastErr = probe(s.Addr, s.Domain); lastErr == nil {
@@ -320,74 +309,14 @@ func probe(addr, domain string) error {
 	return fmt.Errorf("no features in %d bytes", len(got))
 }
 
-// Kill sends SIGKILL at once, like a crash, and waits for the process.
-func (s *Server) Kill() {
-	s.stopMu.Lock()
-	defer s.stopMu.Unlock()
-	s.signalAndWait(syscall.SIGKILL, 10*time.Second)
-}
-
-// Stop sends SIGTERM and waits; after a bound it sends SIGKILL.
-func (s *Server) Stop() {
-	s.stopMu.Lock()
-	defer s.stopMu.Unlock()
-	if !s.signalAndWait(syscall.SIGTERM, stopTimeout) {
-		s.signalAndWait(syscall.SIGKILL, 10*time.Second)
-	}
-}
-
-// Running reports whether the process has not exited.
-func (s *Server) Running() bool {
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (s *Server) signalAndWait(sig syscall.Signal, bound time.Duration) bool {
-	select {
-	case <-s.exited:
-		return true
-	default:
-	}
-	_ = s.cmd.Process.Signal(sig)
-	select {
-	case <-s.exited:
-		return true
-	case <-time.After(bound):
-		return false
-	}
-}
-
 // Log returns the Prosody log so far.
-func (s *Server) Log() string { return readFile(s.logPath) }
+func (s *Server) Log() string { return childproc.ReadFile(s.logPath) }
 
 // LogPath is the file Prosody logs to.
 func (s *Server) LogPath() string { return s.logPath }
 
 // ConfigPath is Prosody's configuration file.
 func (s *Server) ConfigPath() string { return filepath.Join(s.Dir, "prosody.cfg.lua") }
-
-func readFile(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(%v)", err)
-	}
-	return string(b)
-}
-
-func tail(s string, lines int) string {
-	idx := len(s)
-	for i := 0; i < lines && idx > 0; i++ {
-		idx = strings.LastIndexByte(s[:idx], '\n')
-		if idx < 0 {
-			return s
-		}
-	}
-	return s[idx+1:]
-}
 
 // freeAddr returns a loopback address whose port was free a moment ago.
 func freeAddr() (string, error) {
@@ -400,26 +329,10 @@ func freeAddr() (string, error) {
 	return addr, nil
 }
 
-// runBounded runs a short command and kills it after d.
-func runBounded(d time.Duration, name string, args ...string) ([]byte, error) {
-	cmd := exec.Command(name, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Stdin = nil
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	timer := time.AfterFunc(d, func() { cmd.Process.Kill() })
-	defer timer.Stop()
-	err := cmd.Wait()
-	return out.Bytes(), err
-}
-
 // Register adds (or changes the password of) a user on the running server.
 func (s *Server) Register(t testing.TB, user, password string) {
 	t.Helper()
-	out, err := runBounded(10*time.Second, ProsodyctlBin, "--config", s.ConfigPath(), "register", user, s.Domain, password)
+	out, err := childproc.Run(exec.Command(ProsodyctlBin, "--config", s.ConfigPath(), "register", user, s.Domain, password), 10*time.Second)
 	if err != nil {
 		t.Fatalf("prosodyctl register %s: %v\n%s", user, err, out)
 	}
