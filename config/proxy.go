@@ -23,28 +23,55 @@ const exampleTrusted = `["10.0.0.0/8", "192.0.2.7"]`
 // position; a prefix of every address is a warning.
 func (d *decoder) proxyProtocol(b *hcl.Block) ProxyProtocol {
 	a := d.content(b.Body, proxyProtocolSchema, "A proxy_protocol block").Attributes["trusted"]
-	list, at, _ := d.list(a, exampleTrusted)
 	var p ProxyProtocol
+	for _, e := range d.prefixes(a, exampleTrusted, "Invalid trusted address", "List the load balancer's addresses, e.g. trusted = %s.") {
+		if every, ok := everyAddress(e.prefix); ok {
+			d.warnf(e.at, &a.Range, "Every address trusted",
+				fmt.Sprintf("%q trusts every %s address, so anyone can claim any address: any client may begin with a PROXY header "+
+					"naming whatever source it likes, escaping the per-address limits and choosing the address that logs and the backend see. "+
+					"List only the load balancer's addresses, e.g. trusted = %s.", e.src, every, exampleTrusted))
+		}
+		p.Trusted = append(p.Trusted, e.prefix)
+	}
+	return p
+}
+
+// listedPrefix is one element of a list of addresses and prefixes: its
+// value, as written, and where.
+type listedPrefix struct {
+	prefix netip.Prefix
+	src    string
+	at     hcl.Range
+}
+
+// prefixes decodes a, a list of addresses and prefixes (trusted, deny):
+// each element is checked by proxyproto.ParseTrusted, and one that fails is
+// reported at its position with summary and hint (a sentence with a %s for
+// example).
+func (d *decoder) prefixes(a *hcl.Attribute, example, summary, hint string) []listedPrefix {
+	list, at, _ := d.list(a, example)
+	var out []listedPrefix
 	for i, s := range list {
 		t, err := proxyproto.ParseTrusted(s)
 		if err != nil {
-			d.errorf(at[i], &a.Range, "Invalid trusted address",
-				fmt.Sprintf("%s List the load balancer's addresses, e.g. trusted = %s.", trustedWhy(s, err), exampleTrusted))
+			d.errorf(at[i], &a.Range, summary, trustedWhy(s, err)+" "+fmt.Sprintf(hint, example))
 			continue
 		}
-		if pre := t[0]; pre.Bits() == 0 || pre.Addr().Is4In6() && pre.Bits() == 96 {
-			every := "IPv4"
-			if pre.Addr().Is6() && !pre.Addr().Is4In6() {
-				every = "IPv6"
-			}
-			d.warnf(at[i], &a.Range, "Every address trusted",
-				fmt.Sprintf("%q trusts every %s address, so anyone can claim any address: any client may begin with a PROXY header "+
-					"naming whatever source it likes, escaping the per-address limits and choosing the address that logs and the backend see. "+
-					"List only the load balancer's addresses, e.g. trusted = %s.", s, every, exampleTrusted))
-		}
-		p.Trusted = append(p.Trusted, t[0])
+		out = append(out, listedPrefix{t[0], s, at[i]})
 	}
-	return p
+	return out
+}
+
+// everyAddress reports whether p holds every address of a family, and
+// which ("IPv4" also for ::ffff:0:0/96).
+func everyAddress(p netip.Prefix) (family string, ok bool) {
+	switch {
+	case p.Addr().Is4In6() && p.Bits() == 96, p.Addr().Is4() && p.Bits() == 0:
+		return "IPv4", true
+	case p.Bits() == 0:
+		return "IPv6", true
+	}
+	return "", false
 }
 
 // trustedWhy says why s, an element of trusted, is not an address or a
@@ -101,23 +128,17 @@ func (d *decoder) proxyVersion(a *hcl.Attribute) int {
 const exampleDeny = `["203.0.113.0/24", "2001:db8::/32"]`
 
 // denyList decodes a limits block's deny: addresses and prefixes, as
-// proxy_protocol's trusted are written.
+// proxy_protocol's trusted are written; one that denies every address is an
+// error.
 func (d *decoder) denyList(a *hcl.Attribute) []netip.Prefix {
-	list, at, _ := d.list(a, exampleDeny)
 	var out []netip.Prefix
-	for i, s := range list {
-		t, err := proxyproto.ParseTrusted(s)
-		if err != nil {
-			d.errorf(at[i], &a.Range, "Invalid denied address",
-				fmt.Sprintf("%s List addresses or prefixes, e.g. deny = %s.", trustedWhy(s, err), exampleDeny))
+	for _, e := range d.prefixes(a, exampleDeny, "Invalid denied address", "List addresses or prefixes, e.g. deny = %s.") {
+		if _, ok := everyAddress(e.prefix); ok {
+			d.errorf(e.at, &a.Range, "Every address denied",
+				fmt.Sprintf("%q denies every address: no client could connect. List the networks to refuse, e.g. deny = %s.", e.src, exampleDeny))
 			continue
 		}
-		if pre := t[0]; pre.Bits() == 0 {
-			d.errorf(at[i], &a.Range, "Every address denied",
-				fmt.Sprintf("%q denies every address: no client could connect. List the networks to refuse, e.g. deny = %s.", s, exampleDeny))
-			continue
-		}
-		out = append(out, t...)
+		out = append(out, e.prefix)
 	}
 	return out
 }
