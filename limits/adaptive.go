@@ -175,19 +175,24 @@ func (a *Adaptive) Success(latency time.Duration, inflight int, waiting bool, no
 	if !a.slowStart {
 		step = 1 / a.limit
 	}
-	next := a.limit + step
-	if a.ceiling > 0 {
-		if now.Before(a.ceilUntil) {
-			next = min(next, a.ceiling-1)
-		} else {
-			// Probe above it again, from the start: a backend that got
-			// its capacity back gets its streams back within rounds.
-			a.ceiling = 0
-			a.slowStart = true
-		}
-	}
+	next := min(a.limit+step, a.below(now))
 	a.limit = min(max(next, a.limit), float64(a.cfg.Max))
 	return a.limitLocked()
+}
+
+// below returns the level the limit must stay under: a recent failure's
+// ceiling less one, or +Inf. A ceiling whose Reprobe is over is dropped,
+// and slow start begins again: a backend that got its capacity back gets
+// its streams back within rounds.
+func (a *Adaptive) below(now time.Time) float64 {
+	if a.ceiling > 0 {
+		if now.Before(a.ceilUntil) {
+			return a.ceiling - 1
+		}
+		a.ceiling = 0
+		a.slowStart = true
+	}
+	return math.Inf(1)
 }
 
 // Probe raises the limit by one for a client that waits while the node
@@ -205,15 +210,8 @@ func (a *Adaptive) Probe(now time.Time) (limit int, grew bool, until time.Time) 
 	if now.Before(a.slowUntil) {
 		return a.limitLocked(), false, a.slowUntil
 	}
-	if a.ceiling > 0 {
-		if now.Before(a.ceilUntil) {
-			if next > a.ceiling-1 {
-				return a.limitLocked(), false, a.ceilUntil
-			}
-		} else {
-			a.ceiling = 0
-			a.slowStart = true
-		}
+	if next > a.below(now) {
+		return a.limitLocked(), false, a.ceilUntil
 	}
 	if next > float64(a.cfg.Max) {
 		return a.limitLocked(), false, time.Time{}
