@@ -19,13 +19,14 @@ import (
 const statusRefresh = 2 * time.Second
 
 func statusHandlers(mux *http.ServeMux, status func() proxy.Status) {
+	var renders atomic.Uint64
 	page := func(w http.ResponseWriter, r *http.Request) {
 		var b bytes.Buffer
 		name := "page"
 		if r.URL.Query().Get("part") == "body" {
 			name = "body"
 		}
-		view := statusView{Status: status(), RefreshMs: int(statusRefresh / time.Millisecond), Rendered: statusRenders.Add(1)}
+		view := statusView{Status: status(), RefreshMs: int(statusRefresh / time.Millisecond), Rendered: renders.Add(1)}
 		if err := statusTemplate.ExecuteTemplate(&b, name, view); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -88,18 +89,12 @@ type statusView struct {
 	Rendered  uint64 // the page's renders so far, a sign of the live refresh
 }
 
-var statusRenders atomic.Uint64
-
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
 	"age": func(d time.Duration) string {
-		switch {
-		case d < time.Minute:
+		if d < time.Hour {
 			return d.Round(time.Second).String()
-		case d < time.Hour:
-			return d.Round(time.Second).String()
-		default:
-			return d.Round(time.Minute).String()
 		}
+		return d.Round(time.Minute).String()
 	},
 	"bytes": func(n int64) string {
 		switch {
