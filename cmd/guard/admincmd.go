@@ -77,7 +77,7 @@ func cmdAdminPost(cmd, endpoint string, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "guard %s: %s: %s\n", cmd, path, msg)
 		return exitFailure
 	}
-	url, err := healthURL(addr, endpoint)
+	url, err := adminURL(addr, endpoint, cert != "")
 	if err != nil {
 		if *adminAddr != "" {
 			return usageError(stderr, cmd, strings.Replace(err.Error(), "-addr", "-admin", 1))
@@ -86,7 +86,6 @@ func cmdAdminPost(cmd, endpoint string, args []string, stdout, stderr io.Writer)
 		return exitFailure
 	}
 
-	url = withScheme(url, cert != "")
 	transport, err := adminTransport(cert)
 	if err != nil {
 		fmt.Fprintf(stderr, "guard %s: admin certificate: %v\n", cmd, err)

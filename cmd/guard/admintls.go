@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 )
 
 // adminTransport is the HTTP transport of the commands that ask Guard's
@@ -50,12 +49,4 @@ func adminTransport(certFile string) (*http.Transport, error) {
 		},
 	}
 	return t, nil
-}
-
-// withScheme makes an http:// URL https:// when the endpoint speaks TLS.
-func withScheme(url string, tls bool) string {
-	if tls {
-		return "https://" + strings.TrimPrefix(url, "http://")
-	}
-	return url
 }

@@ -37,12 +37,11 @@ func cmdHealth(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "guard health: -timeout must be greater than zero")
 		return 2
 	}
-	url, err := healthURL(*addr, *path)
+	url, err := adminURL(*addr, *path, *cert != "")
 	if err != nil {
 		fmt.Fprintf(stderr, "guard health: %v\n", err)
 		return 2
 	}
-	url = withScheme(url, *cert != "")
 	transport, err := adminTransport(*cert)
 	if err != nil {
 		fmt.Fprintf(stderr, "guard health: -cert: %v\n", err)
@@ -76,8 +75,9 @@ func cmdHealth(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// healthURL builds the probe's URL from an admin address and a path.
-func healthURL(addr, path string) (string, error) {
+// adminURL builds the URL of an admin endpoint from an admin address and a
+// path, over HTTPS when tls is set.
+func adminURL(addr, path string, tls bool) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("-addr %q: want HOST:PORT, e.g. 127.0.0.1:9090", addr)
@@ -95,7 +95,11 @@ func healthURL(addr, path string) (string, error) {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	return "http://" + net.JoinHostPort(host, port) + path, nil
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port) + path, nil
 }
 
 // firstLine returns the first line of the body, trimmed and cut to 200

@@ -108,14 +108,14 @@ func TestHealthURL(t *testing.T) {
 		{"10.1.2.3:9090", "/healthz", "http://10.1.2.3:9090/healthz"},
 		{"guard.example.net:9090", "/healthz", "http://guard.example.net:9090/healthz"},
 	} {
-		got, err := healthURL(tt.addr, tt.path)
+		got, err := adminURL(tt.addr, tt.path, false)
 		if err != nil || got != tt.want {
-			t.Errorf("healthURL(%q, %q) = %q, %v; want %q", tt.addr, tt.path, got, err, tt.want)
+			t.Errorf("adminURL(%q, %q) = %q, %v; want %q", tt.addr, tt.path, got, err, tt.want)
 		}
 	}
 	for _, bad := range []string{"9090", "localhost", "127.0.0.1:", ""} {
-		if got, err := healthURL(bad, "/healthz"); err == nil {
-			t.Errorf("healthURL(%q) = %q, want an error", bad, got)
+		if got, err := adminURL(bad, "/healthz", false); err == nil {
+			t.Errorf("adminURL(%q) = %q, want an error", bad, got)
 		}
 	}
 }
