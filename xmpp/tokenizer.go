@@ -1294,7 +1294,7 @@ func (t *Tokenizer) addAttr() bool {
 	if n < attrLinear {
 		prev := int32(0)
 		for _, e := range t.attrEnds {
-			if int(e-prev) == len(name) && bytes.Equal(t.attrs[prev:e], name) {
+			if bytes.Equal(t.attrs[prev:e], name) {
 				return false
 			}
 			prev = e
