@@ -79,14 +79,7 @@ func TestConnectionLog(t *testing.T) {
 	c2 := dial(t, addr)
 	write(t, c2, clientHeader)
 	expectStreamError(t, c2, "", true, "localhost", "resource-constraint", "the server is at capacity; try again later")
-	write(t, c, streamEnd)
-	c.CloseWrite()
-	expect(t, bc, streamEnd)
-	write(t, bc, streamEnd)
-	bc.CloseWrite()
-	expectEOF(t, c, streamEnd)
-	c.Close()
-	bc.Close()
+	closeCleanly(t, c, bc)
 	// Bad input.
 	c3, bc3 := openStream(t, b, addr)
 	write(t, c3, "<message><body>x</message>")
@@ -146,14 +139,7 @@ func TestConnectionLogModes(t *testing.T) {
 		b := newTestBackend(t)
 		s, addr, logs := startGuardLog(t, b.addr(), ListenerConfig{ConnLog: ConnLog{Mode: tt.mode}})
 		c, bc := openStream(t, b, addr)
-		write(t, c, streamEnd)
-		c.CloseWrite()
-		expect(t, bc, streamEnd)
-		write(t, bc, streamEnd)
-		bc.CloseWrite()
-		expectEOF(t, c, streamEnd)
-		c.Close()
-		bc.Close()
+		closeCleanly(t, c, bc)
 		c, bc = openStream(t, b, addr)
 		write(t, c, "<a x='1' x='2'/>")
 		readAll(t, c, 5*time.Second)
@@ -187,14 +173,7 @@ func TestConnectionLogKinds(t *testing.T) {
 		b := newTestBackend(t)
 		s, addr, logs := startGuardLog(t, b.addr(), ListenerConfig{})
 		c, bc := openStream(t, b, addr)
-		write(t, bc, streamEnd)
-		bc.CloseWrite()
-		expect(t, c, streamEnd)
-		write(t, c, streamEnd)
-		c.CloseWrite()
-		expectEOF(t, bc, streamEnd)
-		c.Close()
-		bc.Close()
+		closeCleanly(t, bc, c)
 		waitOpen(t, s, 0)
 		if got := reasons(logs); len(got) != 1 || got[0] != "backend_closed" {
 			t.Errorf("lines %v, want one backend_closed", got)
@@ -261,4 +240,19 @@ func TestClientDataAfterEnd(t *testing.T) {
 	if len(got) != 1 || got[0]["reason"] != "client_after_end" {
 		t.Errorf("lines %v, want one client_after_end", got)
 	}
+}
+
+// closeCleanly ends a relayed stream the way a well-behaved pair does:
+// first sends </stream:stream> and its FIN, second answers in kind, and
+// each sees exactly the other's end.
+func closeCleanly(t *testing.T, first, second *net.TCPConn) {
+	t.Helper()
+	write(t, first, streamEnd)
+	first.CloseWrite()
+	expect(t, second, streamEnd)
+	write(t, second, streamEnd)
+	second.CloseWrite()
+	expectEOF(t, first, streamEnd)
+	first.Close()
+	second.Close()
 }
