@@ -47,18 +47,18 @@ type session struct {
 	// backend slot.
 	releaseAddr, releaseSlot func()
 	admitEvent               policy.Event // why admission refused the client
-
-	mu         sync.Mutex
-	headerSeen bool      // the client has sent its stream header
-	relay      *relay    // set once relaying starts
-	since      time.Time // when relaying started
 	// queueDeadline is when the stream's wait for admission ends; a
 	// requeued stream keeps the one of its first wait.
 	queueDeadline time.Time
-	to            string             // the stream's domain, once relaying
-	closed        bool               // Shutdown or Close asked this session to end
-	stopWait      context.CancelFunc // ends a wait in the admission queue
-	abortSetup    context.CancelFunc // ends the backend's dial and header phase (kill)
+
+	mu         sync.Mutex
+	headerSeen bool               // the client has sent its stream header
+	relay      *relay             // set once relaying starts
+	since      time.Time          // when relaying started
+	log        *connLog           // set with relay: the client and the stream's to
+	closed     bool               // Shutdown or Close asked this session to end
+	stopWait   context.CancelFunc // ends a wait in the admission queue
+	abortSetup context.CancelFunc // ends the backend's dial and header phase (kill)
 }
 
 // run takes the connection through its phases. It returns when relaying
@@ -391,7 +391,7 @@ func (ss *session) startRelay(r *relay, log *connLog, end func(string)) string {
 	closed := ss.closed
 	if !closed {
 		ss.relay = r
-		ss.since, ss.to = time.Now(), log.to // for the status page
+		ss.since, ss.log = time.Now(), log // for the status page
 	}
 	ss.mu.Unlock()
 	if closed {
