@@ -279,8 +279,7 @@ func (r *relay) syntaxError(d direction, se *xmpp.SyntaxError) {
 
 // eventForSyntax maps a tokenizer error on client input to its policy event.
 func eventForSyntax(se *xmpp.SyntaxError) policy.Event {
-	switch {
-	case se.AfterEnd:
+	if se.AfterEnd {
 		return policy.ClientAfterEnd
 	}
 	switch se.Condition {
