@@ -3,8 +3,10 @@ package proxy
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -114,9 +116,22 @@ func addrLimits(l AddrLimits) limits.AddrLimits {
 	}
 }
 
-// admitAddress applies the per-address limits to a new client. It returns
+// admitAddress applies the per-address limits to a new client, keeping the
+// release for finish, or returns the refusal.
+func (ss *session) admitAddress() error {
+	release, ev := ss.addressLimits()
+	if ev != "" {
+		ss.l.metrics.addrRejected(eventReason(ev))
+		ss.log.Info("refused by per-address limits", "event", ev)
+		return refused(ev, "")
+	}
+	ss.releaseAddr = release
+	return nil
+}
+
+// addressLimits applies the per-address limits to a new client. It returns
 // the release to call when the connection ends, or the event to refuse with.
-func (ss *session) admitAddress() (func(), policy.Event) {
+func (ss *session) addressLimits() (func(), policy.Event) {
 	if !ss.remote.IsValid() {
 		return func() {}, ""
 	}
@@ -136,10 +151,6 @@ func (ss *session) admitAddress() (func(), policy.Event) {
 	}
 }
 
-// admitBackend takes a stream slot of the backend, waiting in its FIFO queue
-// for at most the queue timeout, then waits for the storm pacer. It returns
-// the release to call when the stream ends, or the event to refuse with.
-// Shutdown (ss.cancel) ends the wait as well.
 // mayWait reports whether a new stream may have to wait for admission:
 // pacing is on, or every slot of the gate is taken or promised. A stream
 // admitted at once needs no watch over its client.
@@ -155,6 +166,10 @@ func (st *backendState) mayWait() bool {
 	return s.Waiting > 0 || (s.Capacity > 0 && s.InUse >= s.Capacity)
 }
 
+// admitBackend takes a stream slot of the backend, waiting in its FIFO queue
+// for at most the queue timeout, then waits for the storm pacer. It returns
+// the release to call when the stream ends, or the event to refuse with;
+// ctx's end (Shutdown, the client gone) ends the wait as well.
 // A requeued stream (its open was Guard's probe of a node's cap) waits at
 // the front of the queue, is not refused by a full one, and waits only
 // what is left of its first queue_timeout.
@@ -197,4 +212,79 @@ func (ss *session) admitBackend(ctx context.Context, a Admission, requeued bool)
 	}
 	ss.l.metrics.admitted(st.name, time.Since(start))
 	return release, ""
+}
+
+// admit runs the backend admission of a client whose header has arrived,
+// keeping the slot for finish, or returns why the connection ends: refused
+// (queue full or timed out, shutdown) or gone (the client left its place).
+func (ss *session) admit(cp *pipe) error {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		return refused(policy.Shutdown, "")
+	}
+	ss.stopWait = func() { cancel(nil) }
+	ss.mu.Unlock()
+	stopWatch := func() {}
+	if ss.bst.mayWait() {
+		stopWatch = watchGone(cp, func() { cancel(errClientGone) })
+	}
+	release, ev := ss.admitBackend(ctx, ss.bk.Admission, false)
+	stopWatch()
+	ss.mu.Lock()
+	ss.stopWait = nil
+	ended := ss.closed
+	ss.mu.Unlock()
+	if ev != "" && !ended && context.Cause(ctx) == errClientGone {
+		// It left the queue with its place: the next client moves up.
+		ss.log.Debug("client left while queued")
+		return closed(ReasonClientError)
+	}
+	if ev != "" {
+		if ended {
+			ev = policy.Shutdown
+		}
+		ss.log.Info("admission refused", "event", ev)
+		return refused(ev, "")
+	}
+	ss.releaseSlot = release
+	// A client that gave up while it waited is not worth a backend stream.
+	if cp.wait.gone() {
+		return closed(ReasonClientError)
+	}
+	return nil
+}
+
+// errClientGone ends a client's wait in the admission queue when it has
+// closed or reset its connection.
+var errClientGone = errors.New("client gone")
+
+// watchGone watches the client's socket while the session waits for
+// admission, and calls gone if the client closes or resets it: a client that
+// gave up must not keep its place in the queue (a storm of clients that time
+// out and reconnect would fill it with places nobody takes). Bytes from a
+// live client (pipelined stanzas) end the watch: they stay in the socket for
+// the relay. stop ends the watch and returns once it has.
+func watchGone(cp *pipe, gone func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := cp.wait.wait()
+		if err == nil && !cp.wait.gone() {
+			return // data: alive
+		}
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, syscall.ETIMEDOUT) {
+			return // stopped
+		}
+		gone()
+	}()
+	return func() {
+		// A deadline in the past wakes the wait; the socket gets the
+		// session's own deadline back.
+		cp.setPollDeadline(aLongTimeAgo)
+		<-done
+		cp.setPollDeadline(cp.deadline)
+	}
 }

@@ -3,11 +3,14 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"net"
 	"syscall"
 	"time"
 
 	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/proxyproto"
 	"github.com/guard-xmpp/guard/xmpp"
 )
 
@@ -52,7 +55,7 @@ type connected struct {
 // replayed (cs.fwd bytes of cp) and the backend's header read within
 // reply_timeout. It retries as described above and returns the connection,
 // or the event the client is refused with.
-func (ss *session) connectBackend(ctx context.Context, b Backend, cp *pipe, cs scan, log *connLog) (connected, policy.Event) {
+func (ss *session) connectBackend(ctx context.Context, b Backend, cp *pipe, cs scan) (connected, policy.Event) {
 	var tried []*nodeState
 	var last attempt
 	retries, requeues := 0, 0
@@ -85,17 +88,7 @@ func (ss *session) connectBackend(ctx context.Context, b Backend, cp *pipe, cs s
 			}
 		}
 		if n == nil {
-			switch {
-			case last.ev != "":
-				return connected{}, last.ev
-			case full:
-				// Every usable node is at its own cap: overload, which
-				// the policy may redirect to another cluster.
-				return connected{}, policy.PoolUnavailable
-			default:
-				// Every node is down (health checks): a backend failure.
-				return connected{}, policy.BackendRefused
-			}
+			return connected{}, noNode(last, full)
 		}
 		tried = append(tried, n)
 		b.Address = n.addr
@@ -119,18 +112,34 @@ func (ss *session) connectBackend(ctx context.Context, b Backend, cp *pipe, cs s
 			// Guard's probe of the node's capacity failed, not the
 			// client's stream: back to the queue, no retry used.
 			requeues++
-			log.Debug("backend node above its learned cap; queued again", "backend", b.Name, "node", n.addr, "event", a.ev, "error", a.err)
+			ss.log.Debug("backend node above its learned cap; queued again", "backend", b.Name, "node", n.addr, "event", a.ev, "error", a.err)
 			if ev := ss.requeue(ctx); ev != "" {
 				return connected{}, ev
 			}
 			tried, last = tried[:0], attempt{}
 			continue
 		}
-		log.Warn("backend connection failed", "backend", b.Name, "node", n.addr, "event", a.ev, "error", a.err, "retries", retries)
+		ss.log.Warn("backend connection failed", "backend", b.Name, "node", n.addr, "event", a.ev, "error", a.err, "retries", retries)
 		if !a.retry {
 			return connected{}, a.ev
 		}
 		last = a
+	}
+}
+
+// noNode is the event of a stream for which no node is left to try, after
+// the attempt last; full: every usable node is at its own cap.
+func noNode(last attempt, full bool) policy.Event {
+	switch {
+	case last.ev != "":
+		return last.ev
+	case full:
+		// Every usable node is at its own cap: overload, which the
+		// policy may redirect to another cluster.
+		return policy.PoolUnavailable
+	default:
+		// Every node is down (health checks): a backend failure.
+		return policy.BackendRefused
 	}
 }
 
@@ -208,4 +217,68 @@ func (ss *session) tryNode(ctx context.Context, b Backend, cp *pipe, cs scan) (c
 		return connected{}, attempt{ev: policy.Shutdown}
 	}
 	return connected{conn: c, bp: bp, bs: bs}, attempt{}
+}
+
+// dialBackend connects to the backend within its connect timeout, with
+// TLS over the socket when the backend is configured for it (the TLS
+// handshake counts toward the same timeout).
+func (ss *session) dialBackend(ctx context.Context, b Backend) (*sideConn, error) {
+	c, err := dialTCP(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := tuneBackend(c); err != nil {
+		ss.l.log.Debug("setting backend socket options failed", "error", err)
+	}
+	if b.ProxyProtocol != 0 {
+		// The client's address for the backend (Prosody's mod_net_proxy,
+		// ejabberd's use_proxy_protocol), before any TLS.
+		if err := ss.sendProxyHeader(c, b); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("PROXY header: %w", err)
+		}
+	}
+	sc := newSideConn(c)
+	if b.TLS == nil {
+		return sc, nil
+	}
+	tc := sc.startClientTLS(b.TLS)
+	c.SetDeadline(time.Now().Add(b.ConnectTimeout))
+	err = tc.HandshakeContext(ctx)
+	c.SetDeadline(time.Time{})
+	if err != nil {
+		c.SetLinger(0)
+		c.Close()
+		return nil, fmt.Errorf("TLS to the backend: %w", err)
+	}
+	return sc, nil
+}
+
+// sendProxyHeader writes a PROXY protocol header of the backend's version
+// with the client's address as the source.
+func (ss *session) sendProxyHeader(c *net.TCPConn, b Backend) error {
+	dst := ss.local
+	if !dst.IsValid() {
+		dst = addrPort(ss.client.LocalAddr())
+	}
+	h := proxyproto.Header{Command: proxyproto.Proxy, Source: ss.remote, Dest: dst}
+	var buf []byte
+	if b.ProxyProtocol == 1 {
+		buf = h.AppendV1(nil)
+	} else {
+		buf = h.AppendV2(nil)
+	}
+	c.SetWriteDeadline(time.Now().Add(b.ConnectTimeout))
+	_, err := c.Write(buf)
+	c.SetWriteDeadline(time.Time{})
+	return err
+}
+
+func dialTCP(ctx context.Context, b Backend) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: b.ConnectTimeout}
+	c, err := d.DialContext(ctx, "tcp", b.Address)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
 }

@@ -30,8 +30,8 @@ const (
 )
 
 // logEnd writes the connection log's line for a stream that ended for
-// reason after running since start.
-func (ss *session) logEnd(cl ConnLog, log *connLog, reason string, start time.Time) {
+// reason.
+func (ss *session) logEnd(cl ConnLog, reason string) {
 	clean := reason == ReasonClientClosed || reason == ReasonBackendClosed
 	switch {
 	case cl.Mode == ConnLogOff, clean && cl.Mode == ConnLogErrors:
@@ -39,7 +39,7 @@ func (ss *session) logEnd(cl ConnLog, log *connLog, reason string, start time.Ti
 	case clean && cl.Sample > 0 && cl.Sample < 1 && rand.Float64() >= cl.Sample:
 		return
 	}
-	if !log.base.IsInfo() {
+	if !ss.log.base.IsInfo() {
 		return
 	}
 	var in, out int64
@@ -48,7 +48,7 @@ func (ss *session) logEnd(cl ConnLog, log *connLog, reason string, start time.Ti
 		in, out = r.relayedBytes[clientToBackend].Load(), r.relayedBytes[backendToClient].Load()
 	}
 	ss.mu.Unlock()
-	args := []any{"reason", reason, "duration", time.Since(start).Round(time.Millisecond).String(),
+	args := []any{"reason", reason, "duration", time.Since(ss.start).Round(time.Millisecond).String(),
 		"bytes_in", in, "bytes_out", out}
 	if ss.bst != nil {
 		args = append(args, "backend", ss.bst.name)
@@ -56,7 +56,7 @@ func (ss *session) logEnd(cl ConnLog, log *connLog, reason string, start time.Ti
 	if ss.node != nil {
 		args = append(args, "node", ss.node.addr)
 	}
-	log.Info("stream ended", args...)
+	ss.log.Info("stream ended", args...)
 }
 
 // connLog logs for one connection, tagging every line with the connection

@@ -61,3 +61,18 @@ func isStartTLS(unit []byte) bool {
 	return bytes.HasPrefix(u, startTLSOpen) && len(u) > len(startTLSOpen) && isTagEnd(u[len(startTLSOpen)]) &&
 		bytes.Contains(u, []byte(tlsNS))
 }
+
+// outgoing returns the units to write to the client: the backend's stream
+// features rewritten where Guard terminates TLS (no <starttls/>), with a
+// backend offering SASL -PLUS mechanisms reported.
+func (r *relay) outgoing(b []byte, s scan) []byte {
+	if s.featEnd == 0 {
+		return b
+	}
+	out, plus := rewriteFeatures(b, s.featStart, s.featEnd)
+	if plus {
+		r.metrics.channelBindingOffered()
+		r.log.Warn("the backend offers SASL -PLUS mechanisms (channel binding), which cannot work through a TLS-terminating proxy; turn them off on the backend (docs/tls.md)")
+	}
+	return out
+}

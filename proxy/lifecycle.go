@@ -145,7 +145,7 @@ func (s *Server) Drain(ctx context.Context, window time.Duration) error {
 		}
 		// Its own goroutine: a client that does not read must not delay
 		// the schedule of the others.
-		go ss.forceClose()
+		go ss.endStream()
 	}
 	// Every stream has been told; wait for the closes to finish.
 	select {
@@ -176,7 +176,7 @@ func (s *Server) stopAccepting() {
 func (s *Server) killAll(err error) error {
 	s.mu.Lock()
 	for ss := range s.sessions {
-		ss.kill()
+		ss.closeNow()
 	}
 	n := len(s.sessions)
 	s.mu.Unlock()

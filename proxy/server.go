@@ -429,7 +429,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	for _, ss := range s.sessionList() {
-		ss.kill()
+		ss.closeNow()
 	}
 	s.wg.Wait()
 	s.stopChecks()
@@ -441,7 +441,7 @@ func (s *Server) Close() error {
 // others, nor s.mu.
 func (s *Server) closeSessions() {
 	for _, ss := range s.sessionList() {
-		go ss.forceClose()
+		go ss.endStream()
 	}
 }
 

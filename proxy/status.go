@@ -173,12 +173,12 @@ func (s *Server) Status() Status {
 	var streams []StreamInfo
 	for _, ss := range s.sessionList() {
 		ss.mu.Lock()
-		r, since, log := ss.relay, ss.since, ss.log
+		r, since := ss.relay, ss.since
 		ss.mu.Unlock()
 		if r == nil {
 			continue
 		}
-		to := log.to // written before relaying, never after
+		to := ss.log.to // written before relaying, never after
 		perListener[ss.l]++
 		si := StreamInfo{Listener: ss.st.cfg.Name, Client: ss.remote, To: to, Age: now.Sub(since),
 			BytesIn: r.relayedBytes[clientToBackend].Load(), BytesOut: r.relayedBytes[backendToClient].Load()}
