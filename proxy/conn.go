@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"net"
+	"time"
 )
 
 // acmeTLSALPN is the ALPN protocol of ACME's tls-alpn-01 validation (RFC 8737).
@@ -49,3 +50,21 @@ func (c *sideConn) CloseWrite() error {
 	}
 	return c.tcp.CloseWrite()
 }
+
+// closeWithin closes the socket so that the kernel keeps it no longer than
+// d after the close (see sockclose_linux.go).
+func (c *sideConn) closeWithin(d time.Duration) { closeWithin(c.tcp, d) }
+
+// closeAtExpiry closes the socket at the end of a lingering close: aborted
+// if the peer has not acknowledged everything Guard sent.
+func (c *sideConn) closeAtExpiry() { closeAtExpiry(c.tcp) }
+
+// reset closes the socket with an RST (SO_LINGER 0).
+func (c *sideConn) reset() {
+	c.tcp.SetLinger(0)
+	c.tcp.Close()
+}
+
+// lingerRead reads and discards the peer's input until its FIN or an error
+// (true), or until d has passed (false).
+func (c *sideConn) lingerRead(d time.Duration) bool { return drainUntilFIN(c, d) }

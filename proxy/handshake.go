@@ -37,12 +37,11 @@ func (ss *session) readProxyHeader(cfg *ListenerConfig) error {
 	return nil
 }
 
-// handshake takes a framed stream to the client's stream header, whole,
-// within the handshake deadline (TLS included): a client sending a byte a
-// second is cut as surely as a silent one. It returns the client's pipe
-// and the scan holding the header; the pipe, once made, is returned even
-// with an error, for the caller to empty.
-func (ss *session) handshake(cfg *ListenerConfig) (*pipe, scan, error) {
+// handshakeTCP is the TCP front's handshake (see front): a framed stream
+// on c taken to the client's stream header, whole, within the handshake
+// deadline (TLS included): a client sending a byte a second is cut as
+// surely as a silent one.
+func (ss *session) handshakeTCP(cfg *ListenerConfig, c *sideConn) (*pipe, scan, error) {
 	ctok := xmpp.NewTokenizer(cfg.MaxStanzaSize)
 	if cfg.MaxHeaderSize > 0 {
 		ctok.MaxHeader = cfg.MaxHeaderSize
@@ -50,11 +49,11 @@ func (ss *session) handshake(cfg *ListenerConfig) (*pipe, scan, error) {
 	ctok.MaxDepth = cfg.MaxDepth
 	deadline := time.Now().Add(cfg.Timeouts.Handshake)
 	if cfg.TLS.Mode == TLSDirect {
-		if err := ss.handshakeTLS(cfg, deadline); err != nil {
+		if err := ss.handshakeTLS(cfg, c, deadline); err != nil {
 			return nil, scan{}, err
 		}
 	}
-	cp, err := newSidePipe(ss.conn, ctok)
+	cp, err := newSidePipe(c, ctok)
 	if err != nil {
 		return nil, scan{}, closed(ReasonClientError)
 	}
@@ -65,11 +64,11 @@ func (ss *session) handshake(cfg *ListenerConfig) (*pipe, scan, error) {
 	if cfg.TLS.Mode == TLSStartTLS {
 		// Guard answers this first stream itself and upgrades it; the
 		// backend only ever sees the stream that follows TLS.
-		if err := ss.startTLS(cfg, cp, cs, deadline); err != nil {
+		if err := ss.startTLS(cfg, c, cp, cs, deadline); err != nil {
 			return cp, cs, err
 		}
 		ctok.Reset()
-		if cp, err = newSidePipe(ss.conn, ctok); err != nil {
+		if cp, err = newSidePipe(c, ctok); err != nil {
 			return nil, scan{}, closed(ReasonClientError)
 		}
 		if cs, err = ss.readClientHeader(cp, deadline); err != nil {
@@ -148,7 +147,7 @@ func readHeader(p *pipe) (xmpp.Header, scan, policy.Event, string) {
 // client's <starttls/>, <proceed/> and the TLS handshake, all within the
 // handshake deadline. Anything else than <starttls/> is refused with
 // policy-violation (RFC 6120 5.3.1).
-func (ss *session) startTLS(cfg *ListenerConfig, cp *pipe, cs scan, deadline time.Time) error {
+func (ss *session) startTLS(cfg *ListenerConfig, c *sideConn, cp *pipe, cs scan, deadline time.Time) error {
 	// The plaintext header ends here; whole units the client sent right
 	// after it (a pipelined <starttls/>) are judged like later ones.
 	pending := cs.fwd - cp.hdrEnd
@@ -167,7 +166,7 @@ func (ss *session) startTLS(cfg *ListenerConfig, cp *pipe, cs scan, deadline tim
 		return err
 	}
 	ss.streamOpen = false // TLS starts a new stream
-	return ss.handshakeTLS(cfg, deadline)
+	return ss.handshakeTLS(cfg, c, deadline)
 }
 
 // awaitStartTLS reads the client's next unit, pending bytes of which are
@@ -215,24 +214,24 @@ func (ss *session) awaitStartTLS(cp *pipe, pending int) error {
 
 // writeClient writes b to the client within deadline.
 func (ss *session) writeClient(b []byte, deadline time.Time) error {
-	ss.conn.SetWriteDeadline(deadline)
-	_, err := ss.conn.Write(b)
-	ss.conn.SetWriteDeadline(time.Time{})
+	ss.front.SetWriteDeadline(deadline)
+	_, err := ss.front.Write(b)
+	ss.front.SetWriteDeadline(time.Time{})
 	if err != nil {
 		return closed(ReasonClientError)
 	}
 	return nil
 }
 
-// handshakeTLS terminates TLS on the client's connection within the
+// handshakeTLS terminates TLS on the client's connection c within the
 // deadline. A failed handshake ends the connection with TLS's own alert:
 // no XMPP can be spoken to a client without TLS on a TLS listener.
-func (ss *session) handshakeTLS(cfg *ListenerConfig, deadline time.Time) error {
+func (ss *session) handshakeTLS(cfg *ListenerConfig, c *sideConn, deadline time.Time) error {
 	if cfg.TLS.Config == nil {
 		ss.log.Warn("TLS listener without a TLS configuration")
 		return closed(ReasonClientError)
 	}
-	tc := ss.conn.startTLS(cfg.TLS.Config)
+	tc := c.startTLS(cfg.TLS.Config)
 	ss.client.SetDeadline(deadline)
 	err := tc.Handshake()
 	ss.client.SetDeadline(time.Time{})

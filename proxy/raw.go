@@ -62,5 +62,5 @@ func (ss *session) serveRaw(cfg *ListenerConfig) error {
 		bc.conn.tcp.Close()
 		return closed(ReasonBackendError)
 	}
-	return ss.startRelay(newRelay(ss.conn, bc.conn, cp, bp, cfg, ss.l.metrics, &ss.log, "", true))
+	return ss.startRelay(newRelay(ss.front, bc.conn, cp, bp, cfg, ss.l.metrics, &ss.log, "", true), bc.conn)
 }

@@ -22,7 +22,7 @@ import (
 // unless it has one, sends the stream error for ev and </stream:stream>,
 // half-closes, and lingers. It returns the reason.
 func (ss *session) refuse(cfg *ListenerConfig, ev policy.Event, text string) string {
-	c := ss.conn
+	c := ss.front
 	se := cfg.Policy.Decide(ev, policy.Context{TLSPending: ss.tlsPending})
 	if se.Text == "" {
 		se.Text = text // the parser's detail, where policy has no text
@@ -38,28 +38,28 @@ func (ss *session) refuse(cfg *ListenerConfig, ev policy.Event, text string) str
 		return eventReason(ev)
 	}
 	c.CloseWrite()
-	ss.lingerClose(c, cfg)
+	ss.lingerClose(cfg)
 	return eventReason(ev)
 }
 
 // closeQuietly ends a connection Guard cannot speak XMPP on (raw, or before
 // Direct TLS) without a reset: a FIN, then the lingering close.
 func (ss *session) closeQuietly(cfg *ListenerConfig, reason string) string {
-	ss.client.CloseWrite()
-	ss.lingerClose(ss.client, cfg)
+	ss.front.CloseWrite() // no TLS on it yet, or passed through: the FIN
+	ss.lingerClose(cfg)
 	return reason
 }
 
-// lingerClose reads and discards c's input until EOF, an error, or
-// half_close, then closes the client's socket: aborted if half_close ran
+// lingerClose reads and discards the client's input until EOF, an error,
+// or half_close, then closes the client's socket: aborted if half_close ran
 // out with Guard's bytes still unacknowledged (a vanished client), so that
 // no socket outlives half_close (see closeWithin).
-func (ss *session) lingerClose(c net.Conn, cfg *ListenerConfig) {
-	if drainUntilFIN(c, cfg.Timeouts.HalfClose) {
+func (ss *session) lingerClose(cfg *ListenerConfig) {
+	if ss.front.lingerRead(cfg.Timeouts.HalfClose) {
 		ss.closeClient()
 		return
 	}
-	closeAtExpiry(ss.client)
+	ss.front.closeAtExpiry()
 }
 
 // drainUntilFIN reads and discards c's input until EOF or an error (true),
@@ -99,5 +99,5 @@ func (ss *session) closeClient() {
 	if ss.st != nil {
 		hc = ss.st.cfg.Timeouts.HalfClose
 	}
-	closeWithin(ss.client, hc)
+	ss.front.closeWithin(hc)
 }

@@ -37,7 +37,7 @@ func (d direction) String() string {
 
 // relaySide is one peer of a relayed connection.
 type relaySide struct {
-	conn *sideConn  // its socket, or TLS over it
+	conn peerConn   // its socket, or TLS over it
 	pipe *pipe      // reads from it
 	wmu  sync.Mutex // serialises writes to it: whole units only, so an error never lands mid-stanza
 }
@@ -78,7 +78,7 @@ type relay struct {
 // newRelay returns the relay of a connection whose client and backend
 // streams are open: cp reads from the client, bp from the backend. raw: no
 // XMPP framing, bytes pass as they come and every end is a bare FIN.
-func newRelay(client, backend *sideConn, cp, bp *pipe, cfg *ListenerConfig, m *listenerMetrics, log *connLog, domain string, raw bool) *relay {
+func newRelay(client front, backend *sideConn, cp, bp *pipe, cfg *ListenerConfig, m *listenerMetrics, log *connLog, domain string, raw bool) *relay {
 	r := &relay{cfg: cfg, metrics: m, log: log}
 	r.side[sideClient].conn, r.side[sideClient].pipe = client, cp
 	r.side[sideBackend].conn, r.side[sideBackend].pipe = backend, bp
@@ -88,9 +88,6 @@ func newRelay(client, backend *sideConn, cp, bp *pipe, cfg *ListenerConfig, m *l
 	}
 	return r
 }
-
-func (r *relay) client() *sideConn  { return r.side[sideClient].conn }
-func (r *relay) backend() *sideConn { return r.side[sideBackend].conn }
 
 // start relays in two new goroutines, one per direction, and returns at
 // once; done runs once, with the reason, after both directions have ended.

@@ -92,7 +92,7 @@ func (r *relay) endClient(ev policy.Event, text string) {
 	}
 	// A unit being forwarded to a client that does not read holds wmu:
 	// bound that write, so this end (idle, drain, a fault) cannot hang.
-	c.conn.tcp.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
+	c.conn.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	r.mu.Lock()
@@ -101,12 +101,12 @@ func (r *relay) endClient(ev policy.Event, text string) {
 	if !write {
 		return
 	}
-	c.conn.tcp.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
+	c.conn.SetWriteDeadline(time.Now().Add(r.cfg.Timeouts.HalfClose))
 	if len(frame) > 0 {
 		c.conn.Write(frame)
 	}
 	c.conn.CloseWrite()
-	c.conn.tcp.SetWriteDeadline(time.Time{})
+	c.conn.SetWriteDeadline(time.Time{})
 }
 
 // finClient passes the backend's clean FIN on to the client.
@@ -136,7 +136,7 @@ func (r *relay) streamEndClient() {
 	}
 	// The deadline also ends a unit's write stuck on a client that does
 	// not read, which holds wmu.
-	c.conn.tcp.SetWriteDeadline(time.Now().Add(closeTagWrite))
+	c.conn.SetWriteDeadline(time.Now().Add(closeTagWrite))
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	r.mu.Lock()
@@ -145,7 +145,7 @@ func (r *relay) streamEndClient() {
 	if !write {
 		return
 	}
-	c.conn.tcp.SetWriteDeadline(time.Now().Add(closeTagWrite))
+	c.conn.SetWriteDeadline(time.Now().Add(closeTagWrite))
 	c.conn.Write(frame)
 	c.conn.CloseWrite()
 }
@@ -182,7 +182,7 @@ func (r *relay) closeClient() {
 	r.mu.Lock()
 	r.core.gone(sideClient)
 	r.mu.Unlock()
-	closeWithin(r.client().tcp, r.cfg.Timeouts.HalfClose)
+	r.side[sideClient].conn.closeWithin(r.cfg.Timeouts.HalfClose)
 	r.side[sideClient].pipe.unpark()
 }
 
@@ -191,8 +191,7 @@ func (r *relay) resetBackend() {
 	r.mu.Lock()
 	r.core.gone(sideBackend)
 	r.mu.Unlock()
-	r.backend().tcp.SetLinger(0)
-	r.backend().tcp.Close()
+	r.side[sideBackend].conn.reset()
 	r.side[sideBackend].pipe.unpark()
 }
 
@@ -207,20 +206,19 @@ func (r *relay) closeAll(reason string, reset, expiry bool) {
 	if r.timer != nil {
 		r.timer.Stop()
 	}
-	client, backend := r.client().tcp, r.backend().tcp
-	if reset {
-		backend.SetLinger(0)
-	}
-	// The socket, not TLS over it: tls.Conn.Close would write close_notify,
-	// which can block, and this runs under r.mu. Every graceful path has
-	// sent close_notify with its CloseWrite already. Neither socket outlives
-	// half_close in the kernel (see closeWithin).
-	if expiry {
-		closeAtExpiry(client)
-		closeAtExpiry(backend)
-	} else {
-		closeWithin(client, r.cfg.Timeouts.HalfClose)
-		closeWithin(backend, r.cfg.Timeouts.HalfClose)
+	// The sockets, not TLS over them: tls.Conn.Close would write
+	// close_notify, which can block, and this runs under r.mu. Every
+	// graceful path has sent close_notify with its CloseWrite already.
+	// Neither socket outlives half_close in the kernel (see closeWithin).
+	for s := sideClient; s <= sideBackend; s++ {
+		switch c := r.side[s].conn; {
+		case s == sideBackend && reset:
+			c.reset()
+		case expiry:
+			c.closeAtExpiry()
+		default:
+			c.closeWithin(r.cfg.Timeouts.HalfClose)
+		}
 	}
 	// A parked pump is not in the poller: the close does not wake it.
 	r.side[sideClient].pipe.unpark()

@@ -354,7 +354,7 @@ func (s *Server) newSession(l *listener, c *net.TCPConn) *session {
 		srv:    s,
 		l:      l,
 		client: c,
-		conn:   newSideConn(c),
+		front:  tcpFront{newSideConn(c)},
 		id:     s.nextID.Add(1),
 	}
 	s.mu.Lock()

@@ -22,7 +22,7 @@ type session struct {
 	srv    *Server
 	l      *listener
 	client *net.TCPConn // the accepted socket
-	conn   *sideConn    // the client's connection: the socket, or TLS over it
+	front  front        // the client's side: the socket, or TLS over it (tcpFront)
 	id     uint64
 	log    connLog   // tags every line with the connection
 	start  time.Time // when the connection was accepted
@@ -124,7 +124,7 @@ func (ss *session) serve(cfg *ListenerConfig) error {
 // serveXMPP runs the phases of a framed stream: the handshake (TLS, the
 // client's header), routing, admission, the backend's stream, the relay.
 func (ss *session) serveXMPP(cfg *ListenerConfig) error {
-	cp, cs, err := ss.handshake(cfg)
+	cp, cs, err := ss.front.handshake(ss, cfg)
 	if cp != nil {
 		defer func() {
 			if !ss.relayStarted() {
@@ -158,19 +158,19 @@ func (ss *session) serveXMPP(cfg *ListenerConfig) error {
 	}
 	cp.consume(cs.fwd)
 	endSetup()
-	r := newRelay(ss.conn, bc.conn, cp, bc.bp, cfg, ss.l.metrics, &ss.log, ss.domain, false)
-	if err := ss.sendBackendHeader(r, bc.bs); err != nil {
+	r := newRelay(ss.front, bc.conn, cp, bc.bp, cfg, ss.l.metrics, &ss.log, ss.domain, false)
+	if err := ss.sendBackendHeader(r, bc); err != nil {
 		return err
 	}
-	return ss.startRelay(r)
+	return ss.startRelay(r, bc.conn)
 }
 
 // sendBackendHeader writes the backend's header (and features) to the
 // client: from now on the client's stream is open and errors need no
 // header of Guard's. A client that cannot take it gets the backend's
 // stream ended cleanly.
-func (ss *session) sendBackendHeader(r *relay, bs scan) error {
-	c, bp := ss.conn, r.side[sideBackend].pipe
+func (ss *session) sendBackendHeader(r *relay, bc connected) error {
+	c, bp, bs := ss.front, bc.bp, bc.bs
 	c.SetWriteDeadline(time.Now().Add(ss.st.cfg.Timeouts.Handshake))
 	_, err := c.Write(r.outgoing(bp.units(bs.fwd), bs))
 	c.SetWriteDeadline(time.Time{})
@@ -179,14 +179,15 @@ func (ss *session) sendBackendHeader(r *relay, bs scan) error {
 	if err != nil {
 		bp.discardAll()
 		ss.closeClient() // first: the backend's clean end may take half_close
-		closeBackendStream(r.backend(), ss.st.cfg.Timeouts.HalfClose)
+		closeBackendStream(bc.conn, ss.st.cfg.Timeouts.HalfClose)
 		return closed(ReasonClientError)
 	}
 	return nil
 }
 
-// startRelay hands the connection to r, unless Shutdown came first.
-func (ss *session) startRelay(r *relay) error {
+// startRelay hands the connection to r, unless Shutdown came first;
+// backend is r's backend connection.
+func (ss *session) startRelay(r *relay, backend *sideConn) error {
 	r.enableParking()
 	ss.mu.Lock()
 	closed := ss.closed
@@ -197,10 +198,10 @@ func (ss *session) startRelay(r *relay) error {
 	ss.mu.Unlock()
 	if closed {
 		r.side[sideBackend].pipe.discardAll()
-		r.backend().tcp.Close()
+		backend.tcp.Close()
 		return refused(policy.Shutdown, "")
 	}
-	ss.log.Debug("relaying", "backend", r.backend().RemoteAddr().String(), "raw", r.core.raw)
+	ss.log.Debug("relaying", "backend", backend.RemoteAddr().String(), "raw", r.core.raw)
 	r.start(ss.finish)
 	return nil
 }
