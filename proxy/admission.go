@@ -16,6 +16,12 @@ import (
 	"github.com/guard-xmpp/guard/proxyproto"
 )
 
+// This file is admission, in the order a client meets it: the per-address
+// limits at accept (deny list, concurrent connections, new connections a
+// second), then a slot of the backend's gate in FIFO order within
+// queue_timeout, then the storm pacer, with a watch that gives up the
+// place of a client that left while it waited.
+
 // Admission settings of a backend, shared by every listener that uses it.
 type Admission struct {
 	// MaxStreams caps the streams open to the backend at once; 0 = no cap.

@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// This file is one side's connection: the TCP socket, and TLS over it
+// where Guard terminates the client's TLS or speaks TLS to the backend.
+
 // acmeTLSALPN is the ALPN protocol of ACME's tls-alpn-01 validation (RFC 8737).
 const acmeTLSALPN = "acme-tls/1"
 

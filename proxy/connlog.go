@@ -8,6 +8,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
+// This file is the connection log (a line for each stream's end) and the
+// per-connection logger every line of a session goes through.
+
 // ConnLog says which ends of streams the connection log writes: a line at
 // info with the reason (the reason label of guard_connections_closed_total),
 // the duration, the bytes relayed each way, the backend and node, the

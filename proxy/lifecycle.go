@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// This file is the server's lifecycle beyond accepting: Apply (reload),
+// Drain (the open streams ended spread over a window), and the closes a
+// deadline forces.
+
 // Apply makes the server's listeners those of cfgs, matched by Name: a
 // listener whose address is unchanged keeps its socket and takes the new
 // configuration for connections it accepts from now on (established streams

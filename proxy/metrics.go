@@ -7,6 +7,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// This file is the proxy's Prometheus metrics and the reasons a
+// connection ends with (the reason label).
+
 // Reasons a connection ended, the values of the reason label. A connection
 // that Guard ended with a stream error has the policy event as its reason,
 // with underscores (backend_reset, not_well_formed, handshake_timeout, ...).

@@ -10,6 +10,9 @@ import (
 	"github.com/guard-xmpp/guard/xmpp"
 )
 
+// This file is the pipe: one direction's reads, cut into whole XMPP units
+// by the tokenizer, with a buffer held only while bytes are in it.
+
 // pipe is one direction of a connection: it reads from src and cuts the
 // bytes into whole XMPP units (stream header, top-level element, stream end),
 // so that only whole units are ever forwarded and a stream error can always

@@ -10,6 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// This file is the reactor (Linux: epoll): the process-wide epoll set in
+// which a quiet pump parks without a goroutine, resumed on input, at its
+// deadline, or when the relay closes its socket.
+
 // parkAfter is how long a relay direction's source may stay quiet before its
 // pump gives up its goroutine and parks in the reactor. An idle stream then
 // costs Guard no goroutine stack at all (two per stream before, about 5 KB),

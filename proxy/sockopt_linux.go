@@ -10,6 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// This file is the socket options Guard sets on Linux: TCP_LINGER2,
+// TCP_USER_TIMEOUT and keepalive off on client sockets, and those of
+// backend sockets.
+
 // finWait2Lifetime bounds how long the kernel keeps a socket that Guard has
 // closed in FIN_WAIT2 (TCP_LINGER2). Guard closes a socket before the peer's FIN
 // only after the peer already had half_close to finish, so it gets no more.
