@@ -494,3 +494,61 @@ func TestQueuedClientThatLeavesFreesItsPlace(t *testing.T) {
 	q4.Close()
 	waitOpen(t, s, 0)
 }
+
+// The storm pacer end to end (new_streams_per_second, new_streams_burst):
+// a storm of clients that all come at once is paced, not refused: every
+// client is served, none is refused, and the backend never sees more
+// streams than the pacer allows, burst + rate × elapsed, at each of its
+// accepts. The clock starts before the first dial, so elapsed can only be
+// longer than the pacer's own: the bound holds however slow the machine.
+func TestStormPacer(t *testing.T) {
+	leakcheck.Check(t)
+	const (
+		rate    = 10.0 // streams a second
+		burst   = 2
+		clients = 10
+	)
+	var (
+		mu      sync.Mutex
+		arrived []time.Time // when each backend stream's header came, in order
+	)
+	b := newScriptedBackend(t, func(_ int, c *net.TCPConn) {
+		mu.Lock()
+		arrived = append(arrived, time.Now())
+		mu.Unlock()
+		io.WriteString(c, backendHeader+features)
+		io.Copy(io.Discard, c) // to the client's end, forwarded with its FIN
+		io.WriteString(c, streamEnd)
+	})
+	s, addr, reg := startGuardMetrics(t, ListenerConfig{Backend: Backend{Address: b.addr(), Admission: Admission{
+		NewStreamsPerSecond: rate, NewStreamsBurst: burst, QueueTimeout: 30 * time.Second,
+	}}})
+
+	start := time.Now()
+	outcomes := storm(addr, clients, 0, nil)
+	served, refused := tally(t, outcomes)
+	if served != clients || len(refused) > 0 {
+		t.Errorf("served %d of %d, refused %v: the pacer must delay streams, not refuse them", served, clients, refused)
+	}
+	if got := counterSum(t, reg, "guard_admission_rejected_total"); got != 0 {
+		t.Errorf("guard_admission_rejected_total = %v, want 0", got)
+	}
+	if got := counterSum(t, reg, "guard_admission_admitted_total"); got != clients {
+		t.Errorf("guard_admission_admitted_total = %v, want %d", got, clients)
+	}
+	mu.Lock()
+	times := slices.Clone(arrived)
+	mu.Unlock()
+	if len(times) != clients {
+		t.Fatalf("the backend saw %d streams, want %d", len(times), clients)
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	for i, at := range times {
+		el := at.Sub(start)
+		if allowed := burst + rate*el.Seconds() + 1; float64(i+1) > allowed {
+			t.Errorf("stream %d reached the backend %v after the first dial: more than burst %d + %v/s (at most %.1f by then)", i+1, el, burst, rate, allowed)
+		}
+	}
+	t.Logf("%d streams at %v/s, burst %d: the last reached the backend after %v", clients, rate, burst, times[len(times)-1].Sub(start))
+	waitOpen(t, s, 0)
+}
