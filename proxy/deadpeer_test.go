@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/guard-xmpp/guard/internal/leakcheck"
+	"github.com/guard-xmpp/guard/internal/sockstat"
 )
 
 // netns is a network namespace of the test's own, with only a loopback
@@ -140,6 +141,7 @@ func TestProbeFindsVanishedClient(t *testing.T) {
 	ns.ip(t, "-n", ns.name, "link", "set", "lo", "down")
 
 	// The backend hears a clean end of stream and a FIN ...
+	be := endsOf(bc)
 	expectEOF(t, bc, streamEnd)
 	bc.Close()
 	// ... and Guard has let go of the client, for the right reason.
@@ -147,6 +149,13 @@ func TestProbeFindsVanishedClient(t *testing.T) {
 	if got := counterValue(t, reg, "guard_connections_closed_total", "probe_unanswered"); got != 1 {
 		t.Fatalf("closed{reason=probe_unanswered} = %v, want 1", got)
 	}
+	// The backend's connection was closed by FIN on both sides, and
+	// Guard's socket of the vanished client is gone, not left lingering.
+	waitClosedByFIN(t, be)
+	gp := port(t, ln.Addr().String())
+	sockstat.WaitUntil(t, 5*time.Second, func([]sockstat.Entry) bool {
+		return len(sockstat.InState(ns.sockets(t, gp), append(lingering, sockstat.Established)...)) == 0
+	})
 }
 
 // counterValue reads one labelled counter from reg.
