@@ -49,25 +49,45 @@ func (ns *netns) ip(t *testing.T, args ...string) {
 
 // do runs fn on an OS thread switched into the namespace, so that the
 // sockets fn creates live there (a socket keeps its namespace for life).
+//
+// The thread is switched back before it is unlocked. Left in the
+// namespace, it would exit with the goroutine, unless it is the main
+// thread, which Go never ends: that thread, the process's leader, would
+// stay in the namespace, and /proc/self/net/tcp (sockstat.Sockets), which
+// shows the leader's namespace, would list the namespace's sockets instead
+// of the host's for the rest of the test binary: the socket-state checks
+// of later tests would find none of their sockets.
 func (ns *netns) do(t *testing.T, fn func()) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		runtime.LockOSThread()
-		// The thread is not unlocked: it exits with the goroutine, so no
-		// other goroutine ever runs in the namespace.
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			t.Error(err)
+			return // still in the host's namespace
+		}
+		defer home.Close()
 		target, err := os.Open("/var/run/netns/" + ns.name)
 		if err != nil {
 			t.Error(err)
+			runtime.UnlockOSThread()
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			t.Error(err)
+			runtime.UnlockOSThread()
 			return
 		}
 		fn()
+		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Still locked: the thread exits with the goroutine.
+			t.Errorf("back to the host's network namespace: %v", err)
+			return
+		}
+		runtime.UnlockOSThread()
 	}()
 	<-done
 }
