@@ -129,7 +129,7 @@ func idleProxies(b testing.TB) []proxy {
 		{"guard", startGuard},
 		{"guard-raw", startGuardRaw},
 	}
-	if _, err := exec.LookPath("haproxy"); err == nil {
+	if haveHAProxy(b) {
 		ps = append(ps, proxy{"haproxy", startHAProxy})
 	} else {
 		b.Logf("haproxy not installed (apt-get install -y haproxy): measuring Guard only")

@@ -154,7 +154,7 @@ type proxy struct {
 
 func proxies(b testing.TB) []proxy {
 	ps := []proxy{{"guard", startGuard}}
-	if _, err := exec.LookPath("haproxy"); err == nil {
+	if haveHAProxy(b) {
 		ps = append(ps, proxy{"haproxy", startHAProxy})
 	} else {
 		b.Logf("haproxy not installed (apt-get install -y haproxy): measuring Guard only")
@@ -295,4 +295,19 @@ func startProcessFull(b testing.TB, addr string, out io.Writer, env []string, na
 		time.Sleep(20 * time.Millisecond)
 	}
 	return addr, cmd.Process.Pid, stop
+}
+
+// haveHAProxy reports whether haproxy, the peer the benchmarks compare
+// Guard with, is installed. Under CI (CI set), where .ci/run installs it, a
+// missing haproxy fails the benchmark instead of quietly measuring Guard
+// alone.
+func haveHAProxy(b testing.TB) bool {
+	b.Helper()
+	if _, err := exec.LookPath("haproxy"); err == nil {
+		return true
+	}
+	if os.Getenv("CI") != "" {
+		b.Fatal("haproxy not installed (Debian package haproxy, which CI must install): the comparison with HAProxy cannot run")
+	}
+	return false
 }

@@ -181,7 +181,7 @@ func stormProxies(b *testing.B) []stormProxy {
 			return startStormGuard(b, s, be, false)
 		}},
 	}
-	if _, err := exec.LookPath("haproxy"); err == nil {
+	if haveHAProxy(b) {
 		ps = append(ps,
 			stormProxy{stormHAProxy, func(b *testing.B, s stormSettings, be string) (string, func() []byte) {
 				return startStormHAProxy(b, s, be, true)

@@ -195,7 +195,7 @@ type tlsProxy struct {
 
 func tlsProxies(b testing.TB) []tlsProxy {
 	ps := []tlsProxy{{"guard", startGuardTLS}}
-	if _, err := exec.LookPath("haproxy"); err == nil {
+	if haveHAProxy(b) {
 		ps = append(ps, tlsProxy{"haproxy", startHAProxyTLS})
 	} else {
 		b.Logf("haproxy not installed (apt-get install -y haproxy): measuring Guard only")

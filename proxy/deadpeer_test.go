@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/guard-xmpp/guard/internal/leakcheck"
+	"github.com/guard-xmpp/guard/internal/sockstat"
 )
 
 // netns is a network namespace of the test's own, with only a loopback
@@ -48,25 +49,45 @@ func (ns *netns) ip(t *testing.T, args ...string) {
 
 // do runs fn on an OS thread switched into the namespace, so that the
 // sockets fn creates live there (a socket keeps its namespace for life).
+//
+// The thread is switched back before it is unlocked. Left in the
+// namespace, it would exit with the goroutine, unless it is the main
+// thread, which Go never ends: that thread, the process's leader, would
+// stay in the namespace, and /proc/self/net/tcp (sockstat.Sockets), which
+// shows the leader's namespace, would list the namespace's sockets instead
+// of the host's for the rest of the test binary: the socket-state checks
+// of later tests would find none of their sockets.
 func (ns *netns) do(t *testing.T, fn func()) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		runtime.LockOSThread()
-		// The thread is not unlocked: it exits with the goroutine, so no
-		// other goroutine ever runs in the namespace.
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			t.Error(err)
+			return // still in the host's namespace
+		}
+		defer home.Close()
 		target, err := os.Open("/var/run/netns/" + ns.name)
 		if err != nil {
 			t.Error(err)
+			runtime.UnlockOSThread()
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			t.Error(err)
+			runtime.UnlockOSThread()
 			return
 		}
 		fn()
+		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Still locked: the thread exits with the goroutine.
+			t.Errorf("back to the host's network namespace: %v", err)
+			return
+		}
+		runtime.UnlockOSThread()
 	}()
 	<-done
 }
@@ -140,6 +161,7 @@ func TestProbeFindsVanishedClient(t *testing.T) {
 	ns.ip(t, "-n", ns.name, "link", "set", "lo", "down")
 
 	// The backend hears a clean end of stream and a FIN ...
+	be := endsOf(bc)
 	expectEOF(t, bc, streamEnd)
 	bc.Close()
 	// ... and Guard has let go of the client, for the right reason.
@@ -147,6 +169,13 @@ func TestProbeFindsVanishedClient(t *testing.T) {
 	if got := counterValue(t, reg, "guard_connections_closed_total", "probe_unanswered"); got != 1 {
 		t.Fatalf("closed{reason=probe_unanswered} = %v, want 1", got)
 	}
+	// The backend's connection was closed by FIN on both sides, and
+	// Guard's socket of the vanished client is gone, not left lingering.
+	waitClosedByFIN(t, be)
+	gp := port(t, ln.Addr().String())
+	sockstat.WaitUntil(t, 5*time.Second, func([]sockstat.Entry) bool {
+		return len(sockstat.InState(ns.sockets(t, gp), append(lingering, sockstat.Established)...)) == 0
+	})
 }
 
 // counterValue reads one labelled counter from reg.

@@ -62,32 +62,51 @@ func TestPoolFailoverWithProsody(t *testing.T) {
 		}
 	}
 
-	// Node 0 dies: its two clients hear internal-server-error.
+	// Node 0 dies: its two clients hear internal-server-error; the others
+	// are untouched. Which clients it held, Guard's status tells (the
+	// client address of each stream and its node).
 	dead := nodes[0]
+	onDead := map[string]bool{}
+	for _, st := range s.Status().Oldest {
+		if st.Node == dead.Addr {
+			onDead[st.Client.String()] = true
+		}
+	}
+	if len(onDead) != 2 {
+		t.Fatalf("the status shows %d streams on %s; want 2: %+v", len(onDead), dead.Addr, s.Status().Oldest)
+	}
 	dead.Kill()
-	errs := 0
 	var alive []*xmppclient.Client
 	for _, c := range clients {
-		rctx, rcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		if !onDead[c.Conn().LocalAddr().String()] {
+			alive = append(alive, c)
+			continue
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 		_, _, err := c.ReadMessage(rctx)
 		rcancel()
 		var se *xmppclient.StreamError
-		if errors.As(err, &se) {
-			if se.Condition != "internal-server-error" {
-				t.Errorf("stream error %q, want internal-server-error", se.Condition)
-			}
-			errs++
-			c.Close() // as a client does before it reconnects
-			continue
+		if !errors.As(err, &se) || se.Condition != "internal-server-error" {
+			t.Errorf("a client of the killed node read %v; want the stream error internal-server-error", err)
 		}
-		alive = append(alive, c)
+		c.Close() // as a client does before it reconnects
 	}
 	clients = alive
-	if errs != 2 {
-		t.Fatalf("%d clients heard a stream error; want the 2 on the killed node", errs)
-	}
 	waitFor(t, "the dead node taken out", func() bool { return !nodeOf(s, "pool", dead.Addr).Up })
 	waitFor(t, "the dead node's streams closed", func() bool { return nodeOf(s, "pool", dead.Addr).Streams == 0 })
+	// The clients of the live nodes heard nothing of it: each still
+	// exchanges a message with itself, and reads it first.
+	for i, c := range clients {
+		if err := c.SendMessage(c.JID(), fmt.Sprintf("still here %d", i)); err != nil {
+			t.Fatalf("a client of a live node: %v", err)
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+		_, body, err := c.ReadMessage(rctx)
+		rcancel()
+		if err != nil || body != fmt.Sprintf("still here %d", i) {
+			t.Fatalf("a client of a live node read %q, %v; want its own message", body, err)
+		}
+	}
 	// Reconnections land on the healthy nodes.
 	for i := 6; i < 10; i++ {
 		clients = append(clients, login(i))

@@ -24,12 +24,12 @@ import (
 
 // overloadedBackend behaves like an Openfire node at capacity: a listen
 // backlog of 50, and every connection beyond capacity concurrent streams is
-// reset at once. A served stream gets a header and features, is held for
-// hold, and is closed by the backend after </stream:stream>.
+// reset at once. A served stream gets a header and features, is held until
+// release is closed, and is closed by the backend after </stream:stream>.
 type overloadedBackend struct {
 	ln       net.Listener
 	sessions capacityCount
-	hold     time.Duration
+	release  <-chan struct{}
 
 	mu    sync.Mutex
 	order []string // the client's from attribute, in the order streams were served
@@ -88,9 +88,9 @@ func (cc *capacityCount) stats() (maxOpen, resets int) {
 
 var fromAttr = regexp.MustCompile(` from='([^']*)'`)
 
-func newOverloadedBackend(t *testing.T, capacity int, hold time.Duration) *overloadedBackend {
+func newOverloadedBackend(t *testing.T, capacity int, release <-chan struct{}) *overloadedBackend {
 	t.Helper()
-	b := &overloadedBackend{ln: listenBacklog(t, 50), sessions: capacityCount{capacity: capacity}, hold: hold}
+	b := &overloadedBackend{ln: listenBacklog(t, 50), sessions: capacityCount{capacity: capacity}, release: release}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -159,7 +159,7 @@ func (b *overloadedBackend) serve(c *net.TCPConn) {
 		b.mu.Unlock()
 	}
 	io.WriteString(c, backendHeader+features)
-	time.Sleep(b.hold)
+	<-b.release
 	rest, _ := io.ReadAll(io.LimitReader(c, 1<<16))
 	_ = rest
 	// The client's </stream:stream> and FIN came: answer, count the stream
@@ -276,54 +276,104 @@ func stormClient(addr, id string, reset bool) stormOutcome {
 	return stormOutcome{served: true}
 }
 
-// The storm: N = 10×C clients at once against a backend that resets
-// everything above C. Guard admits C at a time, queues what its queue
-// holds, in arrival order, and refuses the rest with resource-constraint.
-// No client sees a reset; the backend never holds more than C.
+// The storm: N = 10×C clients against a backend that resets everything
+// above C. Guard admits C at a time, queues what its queue holds, in
+// arrival order, and refuses the rest with resource-constraint. No client
+// sees a reset; the backend never holds more than C.
+//
+// The arrival order is made by events, not by spacing: each client is
+// launched only once the one before it has been served (the backend read
+// its header), queued (the queue's length grew) or refused (it read its
+// stream error), and the backend holds every stream until all have come.
 func TestStormAgainstOverloadedBackend(t *testing.T) {
 	leakcheck.Check(t)
 	const (
 		capacity  = 5
 		clients   = 10 * capacity
 		queueSize = 20
-		hold      = 600 * time.Millisecond
-		spacing   = 10 * time.Millisecond
 	)
-	b := newOverloadedBackend(t, capacity, hold)
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	b := newOverloadedBackend(t, capacity, release)
+	t.Cleanup(free) // before the backend's own cleanup, which waits for its streams
 	s, addr := startGuard(t, b.ln.Addr().String(), ListenerConfig{
 		Backend: Backend{Admission: Admission{MaxStreams: capacity, QueueSize: queueSize, QueueTimeout: 20 * time.Second}},
 	})
+	waiting := func() int {
+		for _, st := range s.Backends() {
+			return st.Waiting
+		}
+		return -1
+	}
+	served := func() int { _, _, order := b.stats(); return len(order) }
 
-	outcomes := storm(addr, clients, spacing, nil) // a known arrival order
-	served, refusals := tally(t, outcomes)
+	outcomes := make([]stormOutcome, clients)
+	done := make([]chan struct{}, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		done[i] = make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[i])
+			outcomes[i] = stormClient(addr, fmt.Sprintf("c%02d", i), false)
+		}()
+		switch {
+		case i < capacity:
+			waitFor(t, fmt.Sprintf("c%02d at the backend", i), func() bool { return served() == i+1 })
+		case i < capacity+queueSize:
+			waitFor(t, fmt.Sprintf("c%02d queued", i), func() bool { return waiting() == i+1-capacity })
+		default:
+			select {
+			case <-done[i]:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("c%02d, past the queue, has no answer", i)
+			}
+			if o := outcomes[i]; o.err != nil || o.served || o.refused != "resource-constraint" {
+				t.Fatalf("c%02d, with the slots and the queue full: %+v; want resource-constraint", i, o)
+			}
+		}
+	}
+	if n, w := served(), waiting(); n != capacity || w != queueSize {
+		t.Fatalf("with every client come: %d at the backend, %d queued; want %d and %d", n, w, capacity, queueSize)
+	}
+	free()
+	wg.Wait()
+
+	served2, refusals := tally(t, outcomes)
 	onlyRefused(t, refusals, "resource-constraint")
 	refused := refusals["resource-constraint"]
 	maxOpen, resets, order := b.stats()
 	if maxOpen > capacity || resets > 0 {
 		t.Errorf("backend held up to %d streams (capacity %d) and reset %d", maxOpen, capacity, resets)
 	}
-	if served != capacity+queueSize || refused != clients-served {
-		t.Errorf("served %d, refused %d; want %d served (slots and queue) and the rest refused", served, refused, capacity+queueSize)
+	if served2 != capacity+queueSize || refused != clients-served2 {
+		t.Errorf("served %d, refused %d; want %d served (slots and queue) and the rest refused", served2, refused, capacity+queueSize)
 	}
 	// Those that waited were served in the order they came: the first
 	// capacity+queueSize arrivals, and only they, were served. At the
-	// backend the order may differ only among clients admitted together
-	// (slots freed in the same instant), whose dials race: no client
-	// arrives there more than capacity places early.
+	// backend the first capacity came one by one, in order; after them the
+	// order may differ only among clients admitted together (slots freed
+	// in the same instant), whose dials race: no client arrives there more
+	// than capacity places early.
 	for i, o := range outcomes {
 		if o.served != (i < capacity+queueSize) {
 			t.Errorf("client c%02d served=%v: the queue did not keep the arrival order", i, o.served)
 		}
 	}
+	if len(order) != capacity+queueSize {
+		t.Errorf("the backend served %d streams, want %d: %v", len(order), capacity+queueSize, order)
+	}
 	for i, id := range order {
 		var n int
 		fmt.Sscanf(id, "c%d", &n)
-		if n > i+capacity-1 {
+		if (i < capacity && n != i) || n > i+capacity-1 || n >= capacity+queueSize {
 			t.Errorf("served out of arrival order (c%02d at place %d): %v", n, i, order)
 			break
 		}
 	}
-	t.Logf("storm: %d clients, %d served, %d resource-constraint, 0 resets; backend max %d streams", clients, served, refused, maxOpen)
+	t.Logf("storm: %d clients, %d served, %d resource-constraint, 0 resets; backend max %d streams", clients, served2, refused, maxOpen)
 	waitOpen(t, s, 0)
 }
 
@@ -442,5 +492,63 @@ func TestQueuedClientThatLeavesFreesItsPlace(t *testing.T) {
 	q3.Close()
 	bc3.Close()
 	q4.Close()
+	waitOpen(t, s, 0)
+}
+
+// The storm pacer end to end (new_streams_per_second, new_streams_burst):
+// a storm of clients that all come at once is paced, not refused: every
+// client is served, none is refused, and the backend never sees more
+// streams than the pacer allows, burst + rate × elapsed, at each of its
+// accepts. The clock starts before the first dial, so elapsed can only be
+// longer than the pacer's own: the bound holds however slow the machine.
+func TestStormPacer(t *testing.T) {
+	leakcheck.Check(t)
+	const (
+		rate    = 10.0 // streams a second
+		burst   = 2
+		clients = 10
+	)
+	var (
+		mu      sync.Mutex
+		arrived []time.Time // when each backend stream's header came, in order
+	)
+	b := newScriptedBackend(t, func(_ int, c *net.TCPConn) {
+		mu.Lock()
+		arrived = append(arrived, time.Now())
+		mu.Unlock()
+		io.WriteString(c, backendHeader+features)
+		io.Copy(io.Discard, c) // to the client's end, forwarded with its FIN
+		io.WriteString(c, streamEnd)
+	})
+	s, addr, reg := startGuardMetrics(t, ListenerConfig{Backend: Backend{Address: b.addr(), Admission: Admission{
+		NewStreamsPerSecond: rate, NewStreamsBurst: burst, QueueTimeout: 30 * time.Second,
+	}}})
+
+	start := time.Now()
+	outcomes := storm(addr, clients, 0, nil)
+	served, refused := tally(t, outcomes)
+	if served != clients || len(refused) > 0 {
+		t.Errorf("served %d of %d, refused %v: the pacer must delay streams, not refuse them", served, clients, refused)
+	}
+	if got := counterSum(t, reg, "guard_admission_rejected_total"); got != 0 {
+		t.Errorf("guard_admission_rejected_total = %v, want 0", got)
+	}
+	if got := counterSum(t, reg, "guard_admission_admitted_total"); got != clients {
+		t.Errorf("guard_admission_admitted_total = %v, want %d", got, clients)
+	}
+	mu.Lock()
+	times := slices.Clone(arrived)
+	mu.Unlock()
+	if len(times) != clients {
+		t.Fatalf("the backend saw %d streams, want %d", len(times), clients)
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	for i, at := range times {
+		el := at.Sub(start)
+		if allowed := burst + rate*el.Seconds() + 1; float64(i+1) > allowed {
+			t.Errorf("stream %d reached the backend %v after the first dial: more than burst %d + %v/s (at most %.1f by then)", i+1, el, burst, rate, allowed)
+		}
+	}
+	t.Logf("%d streams at %v/s, burst %d: the last reached the backend after %v", clients, rate, burst, times[len(times)-1].Sub(start))
 	waitOpen(t, s, 0)
 }

@@ -7,13 +7,17 @@ package childproc
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/guard-xmpp/guard/internal/sockstat"
 )
 
 // killWait bounds the wait for a process after SIGKILL.
@@ -139,4 +143,43 @@ func Tail(s string, lines int) string {
 		}
 	}
 	return s[idx+1:]
+}
+
+// ErrNotOwner is returned by Listens when another process holds the
+// listening socket: the port the test picked was taken between its check
+// and the child's start, and whatever answers there is not the child.
+var ErrNotOwner = errors.New("the port is another process's")
+
+// Listens reports whether the process p holds the listening socket of addr
+// (host:port): nil if it does, ErrNotOwner if another process does, or
+// another error (nothing listens there yet). A child that could not bind
+// a port another process took would otherwise pass a readiness probe
+// answered by that other process.
+func (p *Process) Listens(addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return err
+	}
+	all, err := sockstat.Sockets()
+	if err != nil {
+		return err
+	}
+	mine, err := sockstat.PIDInodes(p.PID)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, e := range all {
+		if e.State != sockstat.Listen || e.Local.Port() != ap.Port() || (e.Local.Addr() != ap.Addr() && !e.Local.Addr().IsUnspecified()) {
+			continue
+		}
+		if mine[e.Inode] {
+			return nil
+		}
+		found = true
+	}
+	if found {
+		return fmt.Errorf("%s: %w", addr, ErrNotOwner)
+	}
+	return fmt.Errorf("nothing listens on %s", addr)
 }

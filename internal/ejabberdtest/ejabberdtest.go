@@ -365,7 +365,18 @@ func (s *Server) waitReady() error {
 		default:
 		}
 		if lastErr = probe(s.Addr, s.Domain); lastErr == nil {
-			break
+			// Answered, but by this ejabberd? Another process may have
+			// taken a port since it was picked.
+			for _, addr := range []string{s.Addr, s.ProxyAddr} {
+				if err := s.Listens(addr); errors.Is(err, childproc.ErrNotOwner) {
+					return fmt.Errorf("%w: %v", errPortTaken, err)
+				} else if err != nil && lastErr == nil {
+					lastErr = err
+				}
+			}
+			if lastErr == nil {
+				break
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

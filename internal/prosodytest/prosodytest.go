@@ -270,7 +270,16 @@ func (s *Server) waitReady() error {
 		default:
 		}
 		if lastErr = probe(s.Addr, s.Domain); lastErr == nil {
-			return nil
+			// Answered, but by this Prosody? Another process may have
+			// taken the port since it was picked.
+			err := s.Listens(s.Addr)
+			if err == nil {
+				return nil
+			}
+			if errors.Is(err, childproc.ErrNotOwner) {
+				return fmt.Errorf("%w: %v", errPortTaken, err)
+			}
+			lastErr = err
 		}
 		if strings.Contains(s.Log(), "Failed to open server port") {
 			return errors.New("prosody could not listen")
