@@ -2,6 +2,8 @@
 
 package proxy
 
+// This file stops a build for another system than Linux.
+
 // Guard runs on Linux only: the relay parks idle streams on epoll, and
 // sockets are bounded with TCP_USER_TIMEOUT, TCP_LINGER2 and SIOCOUTQ
 // (reactor_linux.go, sockopt_linux.go, sockclose_linux.go). Building for
