@@ -3,6 +3,7 @@ package proxy
 import (
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -31,6 +32,20 @@ const (
 	ConnLogErrors                    // only ends other than a clean close
 	ConnLogOff                       // nothing
 )
+
+// String returns the mode's name in the configuration file: "all",
+// "errors" or "off".
+func (m ConnLogMode) String() string {
+	switch m {
+	case ConnLogAll:
+		return "all"
+	case ConnLogErrors:
+		return "errors"
+	case ConnLogOff:
+		return "off"
+	}
+	return "ConnLogMode(" + strconv.Itoa(int(m)) + ")"
+}
 
 // logEnd writes the connection log's line for a stream that ended for
 // reason.

@@ -174,7 +174,7 @@ func TestBadClientInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newTestBackend(t)
-			s, addr := startGuard(t, b.addr(), ListenerConfig{MaxStanzaSize: maxStanza})
+			s, addr := startGuard(t, b.addr(), ListenerConfig{XMLLimits: XMLLimits{MaxStanzaSize: maxStanza}})
 			c, bc := openStream(t, b, addr)
 			write(t, c, message) // a good stanza first: it is delivered
 			expect(t, bc, message)

@@ -19,25 +19,6 @@ import (
 	"github.com/guard-xmpp/guard/xmpp"
 )
 
-// Node is one server of a backend pool.
-type Node struct {
-	Address string
-	// MaxStreams caps the streams open to this node; 0 = no cap of its own
-	// (the backend's cap still applies).
-	MaxStreams int
-}
-
-// HealthCheck configures the active checks of a backend's nodes: every
-// Interval Guard opens a stream to each node as a client would (to Domain)
-// and expects a stream header and features within Timeout, then closes
-// the stream cleanly. A failed check takes the node out; a passing check
-// brings it back. Interval 0 disables active checks.
-type HealthCheck struct {
-	Interval time.Duration
-	Timeout  time.Duration
-	Domain   string
-}
-
 // Passive ejection: a node that fails this many times in a row (refused,
 // timed out, a failed TLS handshake, a stalled or garbled header) is taken
 // out for ejectFor, then tried again, unless it is the last usable node of
@@ -218,7 +199,7 @@ func (st *backendState) startHealthChecks(ctx context.Context, b Backend, log hc
 		return
 	}
 	if hc.Timeout <= 0 {
-		hc.Timeout = 2 * time.Second
+		hc.Timeout = DefaultHealthTimeout
 	}
 	wg.Add(1)
 	go func() {
@@ -265,10 +246,10 @@ func checkNode(ctx context.Context, addr string, b Backend, hc HealthCheck) erro
 }
 
 // ProbeStream opens a client stream to the XMPP server at addr (over TLS
-// when tlsConfig is not nil), asking for domain ("localhost" if empty), and
-// returns the server's first stream features, then ends the stream cleanly;
-// everything within timeout. It is Guard's health check, and what
-// `guard validate -probe` reports on.
+// when tlsConfig is not nil), asking for domain (DefaultHealthDomain if
+// empty), and returns the server's first stream features, then ends the
+// stream cleanly; everything within timeout. It is Guard's health check,
+// and what `guard validate -probe` reports on.
 func ProbeStream(ctx context.Context, addr string, tlsConfig *tls.Config, proxyVersion int, domain string, timeout time.Duration) ([]byte, error) {
 	d := net.Dialer{Timeout: timeout}
 	raw, err := d.DialContext(ctx, "tcp", addr)
@@ -298,7 +279,7 @@ func ProbeStream(ctx context.Context, addr string, tlsConfig *tls.Config, proxyV
 		c = tc
 	}
 	if domain == "" {
-		domain = "localhost"
+		domain = DefaultHealthDomain
 	}
 	hdr := "<?xml version='1.0'?><stream:stream to='" + domain + "' xmlns='jabber:client' xmlns:stream='" + xmpp.StreamsNS + "' version='1.0'>"
 	if _, err := io.WriteString(c, hdr); err != nil {

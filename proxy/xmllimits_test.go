@@ -60,7 +60,7 @@ func TestDeepStanzaPasses(t *testing.T) {
 func TestMaxDepth(t *testing.T) {
 	leakcheck.Check(t)
 	b := newTestBackend(t)
-	s, addr := startGuard(t, b.addr(), ListenerConfig{MaxDepth: 64})
+	s, addr := startGuard(t, b.addr(), ListenerConfig{XMLLimits: XMLLimits{MaxDepth: 64}})
 	c, bc := openStream(t, b, addr)
 	write(t, c, deep(64))
 	expect(t, bc, deep(64))

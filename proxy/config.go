@@ -1,0 +1,290 @@
+package proxy
+
+// This file holds what a listener and a backend are configured with, and the
+// defaults: the values a configured listener or backend has when it sets
+// nothing (the config package decodes into these types and starts from these
+// values), and withDefaults, which fills in what a caller left zero where
+// zero is not a setting of its own.
+
+import (
+	"crypto/tls"
+	"strconv"
+	"time"
+
+	"github.com/guard-xmpp/guard/limits"
+	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/proxyproto"
+	"github.com/guard-xmpp/guard/xmpp"
+)
+
+// The defaults of the settings below. Those whose zero is a setting (0: off,
+// no cap, never) apply only where a configuration starts from them; the rest
+// also fill in a zero (withDefaults).
+const (
+	DefaultHandshake    = 10 * time.Second
+	DefaultProbe        = 60 * time.Second // zero: no probes
+	DefaultProbeTimeout = 30 * time.Second
+	DefaultHalfClose    = 5 * time.Second
+
+	DefaultConnectTimeout = 2 * time.Second
+	DefaultReplyTimeout   = 5 * time.Second
+	DefaultRetries        = 2     // zero: never
+	DefaultMaxStreams     = 10000 // a sane cap for one Openfire node; zero: no cap
+	DefaultQueueSize      = 1000  // zero: no queue
+	DefaultQueueTimeout   = 10 * time.Second
+
+	DefaultHealthTimeout = 2 * time.Second
+	DefaultHealthDomain  = "localhost"
+)
+
+// DefaultTimeouts are the timeouts of a listener that sets none.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{
+		Handshake: DefaultHandshake, Probe: DefaultProbe,
+		ProbeTimeout: DefaultProbeTimeout, HalfClose: DefaultHalfClose,
+	}
+}
+
+// DefaultXMLLimits are the XML limits of a listener that sets none: the
+// xmpp package's.
+func DefaultXMLLimits() XMLLimits {
+	return XMLLimits{MaxStanzaSize: xmpp.DefaultMaxUnit, MaxHeaderSize: xmpp.DefaultMaxHeader}
+}
+
+// DefaultAddrLimits are the per-address limits of a listener that sets
+// none: no limit, in an address table of the limits package's size.
+func DefaultAddrLimits() AddrLimits {
+	return AddrLimits{TrackedAddresses: limits.DefaultMaxKeys}
+}
+
+// DefaultConnLog is the connection log of a configuration that sets none:
+// every end.
+func DefaultConnLog() ConnLog {
+	return ConnLog{Mode: ConnLogAll, Sample: 1}
+}
+
+// DefaultBackend is a backend that sets nothing but its name and where it
+// is: adaptive admission on, with the limits package's defaults.
+func DefaultBackend() Backend {
+	return Backend{
+		ConnectTimeout: DefaultConnectTimeout, ReplyTimeout: DefaultReplyTimeout, Retries: DefaultRetries,
+		Admission: Admission{MaxStreams: DefaultMaxStreams, QueueSize: DefaultQueueSize, QueueTimeout: DefaultQueueTimeout},
+		Adaptive: &limits.AdaptiveConfig{
+			Min: limits.DefaultAdaptiveMin, Initial: limits.DefaultAdaptiveInitial,
+			Tolerance: limits.DefaultAdaptiveTolerance, Reprobe: limits.DefaultAdaptiveReprobe,
+		},
+	}
+}
+
+// Timeouts bound the phases of one connection.
+type Timeouts struct {
+	// Handshake is how long a new client has to start its stream.
+	Handshake time.Duration
+	// Idle closes a stream with no bytes either way for this long; 0 is off.
+	Idle time.Duration
+	// Probe is the quiet time after which the client gets a whitespace
+	// keepalive; 0 is off.
+	Probe time.Duration
+	// ProbeTimeout bounds how long sent data may go unacknowledged by the
+	// client (TCP_USER_TIMEOUT) when probes are on.
+	ProbeTimeout time.Duration
+	// HalfClose is the time the other side gets to finish after one side's
+	// FIN or </stream:stream>, and the bound of every lingering close.
+	HalfClose time.Duration
+}
+
+// XMLLimits bound what a listener's tokenizers accept.
+type XMLLimits struct {
+	// MaxStanzaSize bounds a top-level element either way (0: the xmpp
+	// package's default); MaxHeaderSize bounds a stream header.
+	MaxStanzaSize, MaxHeaderSize int
+	// MaxDepth bounds the nesting of the client's stanzas (0: only their
+	// size does); the backend's are bounded by their size alone.
+	MaxDepth int
+}
+
+// Backend says where and how to reach the XMPP server behind a listener.
+type Backend struct {
+	Name           string
+	Address        string
+	ConnectTimeout time.Duration
+	// ReplyTimeout bounds the wait for the backend's stream header.
+	ReplyTimeout time.Duration
+	// ProxyProtocol, if 1 or 2, makes Guard send a PROXY protocol header of
+	// that version with the client's address first on every connection.
+	ProxyProtocol int
+	// TLS, if not nil, makes Guard speak Direct TLS to the backend
+	// (re-encryption), verified as the configuration says.
+	TLS *tls.Config
+	// Nodes is the pool of servers; empty means Address alone. Streams go
+	// to the usable node with the fewest open streams; a failed connection
+	// is retried on the next (see Retries).
+	Nodes []Node
+	// Health configures active health checks of the nodes.
+	Health HealthCheck
+	// Admission is the backend's stream cap, queue and pacing. Listeners
+	// naming the same backend (by Name) share one gate and one pacer.
+	Admission Admission
+	// Retries is how many times a connection that fails before the
+	// backend's stream header is tried again (connect.go); 0: never.
+	Retries int
+	// Adaptive, if not nil, turns on adaptive admission (adaptive.go):
+	// each node's cap is learned within Admission.MaxStreams (or the
+	// node's own). Max is set per node.
+	Adaptive *limits.AdaptiveConfig
+}
+
+// Node is one server of a backend pool.
+type Node struct {
+	Address string
+	// MaxStreams caps the streams open to this node; 0 = no cap of its own
+	// (the backend's cap still applies).
+	MaxStreams int
+}
+
+// HealthCheck configures the active checks of a backend's nodes: every
+// Interval Guard opens a stream to each node as a client would (to Domain,
+// DefaultHealthDomain if empty) and expects a stream header and features
+// within Timeout (DefaultHealthTimeout if 0), then closes the stream
+// cleanly. A failed check takes the node out; a passing check brings it
+// back. Interval 0 disables active checks.
+type HealthCheck struct {
+	Interval time.Duration
+	Timeout  time.Duration
+	Domain   string
+}
+
+// ListenerConfig describes one listening socket and where its clients go.
+type ListenerConfig struct {
+	Name     string
+	Address  string
+	Backend  Backend
+	Timeouts Timeouts
+	// XMLLimits bound the client's stream header and stanzas, and the
+	// backend's stanzas.
+	XMLLimits
+	// ConnLog is the connection log: a line at info for every stream's end.
+	ConnLog ConnLog
+	// Policy decides the stream errors; nil uses the defaults.
+	Policy *policy.Policy
+	// Limits are the per-client-address limits and byte-rate shaping.
+	Limits AddrLimits
+	// TLS is how the listener treats TLS.
+	TLS TLS
+	// ProxyProtocol: connections from these addresses (a layer-4 load
+	// balancer) start with a PROXY protocol header, which gives the client's
+	// real address to per-address limits, logs and the backend. Headers
+	// from anyone else are not read (and are not XMPP).
+	ProxyProtocol ProxyProtocol
+	// Routes send streams by their to domain (case-insensitive) to other
+	// backends; a domain without a route goes to Backend, or, when Backend
+	// has no address, is refused with host-unknown.
+	Routes map[string]Backend
+	// Raw relays bytes without XMPP framing (for TLS passthrough, and as
+	// the baseline of the framing benchmarks): no stream errors, only the
+	// close state machine and timeouts.
+	Raw bool
+}
+
+// ProxyProtocol is a listener's PROXY protocol setting.
+type ProxyProtocol struct {
+	Trusted proxyproto.Trusted
+}
+
+// TLSMode says how a listener treats TLS.
+type TLSMode int
+
+const (
+	// TLSNone: plaintext XMPP (for loopback or a trusted network).
+	TLSNone TLSMode = iota
+	// TLSStartTLS: Guard answers the client's first stream itself, offers
+	// <starttls/> as required (RFC 6120 5.3.1), terminates TLS, and opens
+	// the backend stream with the client's restarted header.
+	TLSStartTLS
+	// TLSDirect: TLS from the first byte (XEP-0368), terminated by Guard.
+	TLSDirect
+	// TLSPassthrough: Guard does not terminate TLS; it relays bytes (raw
+	// mode) with its limits, timeouts and close handling, and cannot speak
+	// XMPP on the connection.
+	TLSPassthrough
+)
+
+// String returns the mode's name in the configuration file: "none",
+// "starttls", "direct" or "passthrough".
+func (m TLSMode) String() string {
+	switch m {
+	case TLSNone:
+		return "none"
+	case TLSStartTLS:
+		return "starttls"
+	case TLSDirect:
+		return "direct"
+	case TLSPassthrough:
+		return "passthrough"
+	}
+	return "TLSMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Terminates reports whether Guard terminates TLS in mode m.
+func (m TLSMode) Terminates() bool {
+	return m == TLSStartTLS || m == TLSDirect
+}
+
+// TLS is a listener's TLS setting.
+type TLS struct {
+	Mode TLSMode
+	// Config is the server configuration (certificates, ALPN
+	// "xmpp-client" for Direct TLS); required for StartTLS and Direct.
+	Config *tls.Config
+}
+
+// withDefaults fills in what a caller left zero.
+func (c ListenerConfig) withDefaults() ListenerConfig {
+	if c.Policy == nil {
+		c.Policy = defaultPolicy
+	}
+	if c.TLS.Mode == TLSPassthrough {
+		c.Raw = true
+	}
+	t := &c.Timeouts
+	if t.Handshake <= 0 {
+		t.Handshake = DefaultHandshake
+	}
+	if t.HalfClose <= 0 {
+		t.HalfClose = DefaultHalfClose
+	}
+	if t.ProbeTimeout <= 0 {
+		t.ProbeTimeout = DefaultProbeTimeout
+	}
+	c.Backend = c.Backend.withDefaults()
+	if len(c.Routes) > 0 {
+		routes := make(map[string]Backend, len(c.Routes))
+		for d, b := range c.Routes {
+			routes[d] = b.withDefaults()
+		}
+		c.Routes = routes
+	}
+	return c
+}
+
+// withDefaults fills in what a caller left zero.
+func (b Backend) withDefaults() Backend {
+	if b.ConnectTimeout <= 0 {
+		b.ConnectTimeout = DefaultConnectTimeout
+	}
+	if b.ReplyTimeout <= 0 {
+		b.ReplyTimeout = DefaultReplyTimeout
+	}
+	if b.Admission.QueueTimeout <= 0 {
+		b.Admission.QueueTimeout = DefaultQueueTimeout
+	}
+	return b
+}
+
+var defaultPolicy = func() *policy.Policy {
+	p, err := policy.New(policy.Config{})
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
