@@ -209,20 +209,19 @@ const (
 	TLSPassthrough
 )
 
+var tlsModeNames = [...]string{TLSNone: "none", TLSStartTLS: "starttls", TLSDirect: "direct", TLSPassthrough: "passthrough"}
+
 // String returns the mode's name in the configuration file: "none",
 // "starttls", "direct" or "passthrough".
-func (m TLSMode) String() string {
-	switch m {
-	case TLSNone:
-		return "none"
-	case TLSStartTLS:
-		return "starttls"
-	case TLSDirect:
-		return "direct"
-	case TLSPassthrough:
-		return "passthrough"
+func (m TLSMode) String() string { return enumName(tlsModeNames[:], int(m), "TLSMode") }
+
+// enumName returns names[i], the name of the value i of the enumeration
+// typ, or typ(i) for a value without a name.
+func enumName(names []string, i int, typ string) string {
+	if i >= 0 && i < len(names) {
+		return names[i]
 	}
-	return "TLSMode(" + strconv.Itoa(int(m)) + ")"
+	return typ + "(" + strconv.Itoa(i) + ")"
 }
 
 // Terminates reports whether Guard terminates TLS in mode m.
@@ -246,16 +245,9 @@ func (c ListenerConfig) withDefaults() ListenerConfig {
 	if c.TLS.Mode == TLSPassthrough {
 		c.Raw = true
 	}
-	t := &c.Timeouts
-	if t.Handshake <= 0 {
-		t.Handshake = DefaultHandshake
-	}
-	if t.HalfClose <= 0 {
-		t.HalfClose = DefaultHalfClose
-	}
-	if t.ProbeTimeout <= 0 {
-		t.ProbeTimeout = DefaultProbeTimeout
-	}
+	orDefault(&c.Timeouts.Handshake, DefaultHandshake)
+	orDefault(&c.Timeouts.HalfClose, DefaultHalfClose)
+	orDefault(&c.Timeouts.ProbeTimeout, DefaultProbeTimeout)
 	c.Backend = c.Backend.withDefaults()
 	if len(c.Routes) > 0 {
 		routes := make(map[string]Backend, len(c.Routes))
@@ -269,16 +261,17 @@ func (c ListenerConfig) withDefaults() ListenerConfig {
 
 // withDefaults fills in what a caller left zero.
 func (b Backend) withDefaults() Backend {
-	if b.ConnectTimeout <= 0 {
-		b.ConnectTimeout = DefaultConnectTimeout
-	}
-	if b.ReplyTimeout <= 0 {
-		b.ReplyTimeout = DefaultReplyTimeout
-	}
-	if b.Admission.QueueTimeout <= 0 {
-		b.Admission.QueueTimeout = DefaultQueueTimeout
-	}
+	orDefault(&b.ConnectTimeout, DefaultConnectTimeout)
+	orDefault(&b.ReplyTimeout, DefaultReplyTimeout)
+	orDefault(&b.Admission.QueueTimeout, DefaultQueueTimeout)
 	return b
+}
+
+// orDefault sets *v, a setting left zero (or below), to def.
+func orDefault[T ~int | ~int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 var defaultPolicy = func() *policy.Policy {

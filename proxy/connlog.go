@@ -3,7 +3,6 @@ package proxy
 import (
 	"math/rand/v2"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -33,19 +32,11 @@ const (
 	ConnLogOff                       // nothing
 )
 
+var connLogModeNames = [...]string{ConnLogAll: "all", ConnLogErrors: "errors", ConnLogOff: "off"}
+
 // String returns the mode's name in the configuration file: "all",
 // "errors" or "off".
-func (m ConnLogMode) String() string {
-	switch m {
-	case ConnLogAll:
-		return "all"
-	case ConnLogErrors:
-		return "errors"
-	case ConnLogOff:
-		return "off"
-	}
-	return "ConnLogMode(" + strconv.Itoa(int(m)) + ")"
-}
+func (m ConnLogMode) String() string { return enumName(connLogModeNames[:], int(m), "ConnLogMode") }
 
 // logEnd writes the connection log's line for a stream that ended for
 // reason.

@@ -198,9 +198,7 @@ func (st *backendState) startHealthChecks(ctx context.Context, b Backend, log hc
 	if hc.Interval <= 0 {
 		return
 	}
-	if hc.Timeout <= 0 {
-		hc.Timeout = DefaultHealthTimeout
-	}
+	orDefault(&hc.Timeout, DefaultHealthTimeout)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
