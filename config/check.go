@@ -303,6 +303,19 @@ func (d *decoder) oneOf(a *hcl.Attribute, def, what string, allowed ...string) s
 	return def
 }
 
+// enum returns the value of a, one of allowed by its name (String), or
+// def; as oneOf, which reports a name that is none of them.
+func enum[T fmt.Stringer](d *decoder, a *hcl.Attribute, def T, what string, allowed ...T) T {
+	names := make([]string, len(allowed))
+	for i, v := range allowed {
+		names[i] = v.String()
+	}
+	if i := slices.Index(names, d.oneOf(a, def.String(), what, names...)); i >= 0 {
+		return allowed[i]
+	}
+	return def
+}
+
 // durationRule says what a duration attribute accepts.
 type durationRule struct {
 	def     time.Duration

@@ -12,17 +12,20 @@
 // The result is a Config of plain values: durations are time.Duration, sizes
 // are bytes, rates are per second, the policy block is a policy.Config that
 // policy.New accepts, every default is filled in, and every backend that a
-// listener or a route names exists.
+// listener or a route names exists. What the proxy takes is decoded into the
+// proxy's own types (proxy.Timeouts, proxy.XMLLimits, proxy.AddrLimits,
+// proxy.TLSMode, proxy.ConnLog, proxy.Backend, ...), starting from the
+// defaults the proxy package exports; config keeps beside them only what the
+// proxy does not take (names of backends, certificate settings).
 // The reference for every block and key is docs/config.md.
 package config
 
 import (
 	"math"
-	"net/netip"
 	"time"
 
-	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // Config is a whole, validated Guard configuration.
@@ -49,13 +52,11 @@ type Config struct {
 type Log struct {
 	Level  string // "trace", "debug", "info", "warn" or "error"; default "info"
 	Format string // "text" or "json"; default "text"
-	// Connections is what the connection log writes at info, a line per
-	// stream end: "all" (default), "errors" (every end but a clean close)
-	// or "off".
-	Connections string
-	// ConnectionsSample is the fraction of clean ends written when
-	// Connections is "all"; default 1.
-	ConnectionsSample float64
+	// Connections is the connection log, a line at info per stream end:
+	// its Mode is the key connections (default proxy.ConnLogAll), its
+	// Sample the key connections_sample, the fraction of clean ends
+	// written in mode "all" (default 1).
+	Connections proxy.ConnLog
 }
 
 // Admin is the admin block: the HTTP endpoint for /healthz, /readyz,
@@ -105,13 +106,20 @@ type Listener struct {
 	Backend string
 	// Routes are the listener's route blocks, in file order: streams to
 	// these domains go to other backends. nil without route blocks.
-	Routes   []Route
-	Timeouts Timeouts
+	Routes []Route
+	// Timeouts is the listener's timeouts block (defaults:
+	// proxy.DefaultTimeouts); every one is > 0 but Idle and Probe, where 0
+	// is off.
+	Timeouts proxy.Timeouts
 	Limits   Limits
 	TLS      TLS
 	// ProxyProtocol is the listener's proxy_protocol block: which load
-	// balancers put a PROXY protocol header before their connections.
-	ProxyProtocol ProxyProtocol
+	// balancers (Trusted, masked, as proxyproto.ParseTrusted returns them;
+	// nil: off, the default) put a PROXY protocol header before their
+	// connections. A connection from a trusted address must begin with a
+	// header, version 1 or 2, whose source address then counts as the
+	// client's; from any other address no header is read.
+	ProxyProtocol proxy.ProxyProtocol
 }
 
 // Route is a listener's route block: the streams whose to is Domain go to
@@ -124,27 +132,12 @@ type Route struct {
 	Backend string // name of the Backend that receives the domain's streams
 }
 
-// ProxyProtocol is a listener's proxy_protocol block. A connection from a
-// Trusted address (a layer-4 load balancer) must begin with a PROXY protocol
-// header, version 1 or 2, whose source address then counts as the client's
-// for per-address limits, logs and the backend. From any other address no
-// header is read: a spoofed one is refused as not-well-formed XMPP.
-type ProxyProtocol struct {
-	// Trusted are the networks of the balancers, masked (an address is a
-	// /32 or /128), as proxyproto.ParseTrusted returns them. nil: off, the
-	// default.
-	Trusted []netip.Prefix
-}
-
 // TLS is a listener's tls block: whether and how Guard speaks TLS with the
 // clients of the listener.
 type TLS struct {
-	// Mode is "none" (plaintext XMPP), "starttls" (Guard answers the
-	// client's first stream itself, offers STARTTLS as required and
-	// terminates TLS), "direct" (TLS from the first byte, XEP-0368,
-	// terminated by Guard) or "passthrough" (Guard relays the client's TLS
-	// to the backend without terminating it). Default "none".
-	Mode string
+	// Mode is the key mode: "none" (plaintext XMPP, the default),
+	// "starttls", "direct" or "passthrough", as proxy.TLSMode names them.
+	Mode proxy.TLSMode
 	// CertFile and KeyFile are PEM files, the certificate chain (leaf
 	// first) and its private key, which Guard picks up again when they
 	// change on disk. Both are set or both are "". They are set only in the
@@ -188,154 +181,35 @@ type ACME struct {
 	HTTPAddress string
 }
 
-// Timeouts is a listener's timeouts block.
-type Timeouts struct {
-	// Handshake bounds the time from accept until the client's whole stream
-	// header has arrived. Default 10s; always > 0.
-	Handshake time.Duration
-	// Idle closes an established stream with no traffic in either direction
-	// for this long. Default 0: off.
-	Idle time.Duration
-	// Probe is the quiet time (no bytes in either direction) after which
-	// Guard sends the client a whitespace keepalive. Default 60s; 0: no
-	// probes.
-	Probe time.Duration
-	// ProbeTimeout is how long data sent to the client, a keepalive
-	// included, may stay unacknowledged before the client is declared dead;
-	// Guard sets TCP_USER_TIMEOUT on client sockets to it. Default 30s;
-	// always > 0.
-	ProbeTimeout time.Duration
-	// HalfClose is the time the other side has to finish after one side has
-	// closed its half of the connection. Default 5s; always > 0.
-	HalfClose time.Duration
-}
-
-// Limits is a listener's limits block. Sizes are in bytes.
+// Limits is a listener's limits block: the XML limits (sizes in bytes) and
+// the per-address limits, as the proxy takes them, from
+// proxy.DefaultXMLLimits and proxy.DefaultAddrLimits. Each is within the
+// bounds below (minMaxStanzaSize, maxMaxDepth, ...); ConnBurstPerIP is
+// max(1, ceil(ConnRatePerIP)) when not set, and 0 exactly when
+// ConnRatePerIP is 0.
 type Limits struct {
-	// MaxStanzaSize is the largest top-level element the client may send,
-	// and the largest Guard forwards from the backend. Default 256 KiB;
-	// from 1 KiB to 16 MiB.
-	MaxStanzaSize int
-	// MaxHeaderSize is the largest stream header the client may send.
-	// Default 4 KiB; from 512 B to 64 KiB.
-	MaxHeaderSize int
-	// Deny are the client addresses refused with policy-violation (event
-	// denied) before anything else, matched after a PROXY header; none by
-	// default.
-	Deny []netip.Prefix
-	// MaxDepth bounds the nesting of elements in the client's stanzas.
-	// Default 0: only MaxStanzaSize bounds them, as in XMPP servers.
-	MaxDepth int
-
-	// The per-address limits count a client address as an IPv4 address, or
-	// an IPv6 /64. They apply during the handshake, before admission.
-
-	// MaxConnsPerIP caps the connections one client address holds open at
-	// once. Default 0: no cap, because many clients may share one address
-	// behind NAT or carrier-grade NAT.
-	MaxConnsPerIP int
-	// ConnRatePerIP is the sustained rate of new connections from one client
-	// address, in connections a second. Default 0: no limit.
-	ConnRatePerIP float64
-	// ConnBurstPerIP is how many new connections one address may open back
-	// to back before ConnRatePerIP applies. Default max(1, ceil(ConnRatePerIP));
-	// 0 exactly when ConnRatePerIP is 0.
-	ConnBurstPerIP int
-	// TrackedAddresses bounds how many client addresses the per-address
-	// limiter remembers, and so its memory. Default 100000; from 1000 to
-	// 10000000.
-	TrackedAddresses int
-	// ClientBytesPerSecond caps the rate at which Guard reads what each client
-	// sends: reads are delayed, never dropped. Default 0: no limit; else from
-	// 1 KiB to 1024 MiB a second.
-	ClientBytesPerSecond int
+	proxy.XMLLimits
+	proxy.AddrLimits
 }
 
 // Backend is one backend block: an XMPP server that Guard connects to.
 type Backend struct {
-	Name string // the block label, unique among backends
-	// Address is the host:port to dial for a backend of one server; ""
-	// when Nodes is set. Exactly one of Address and Nodes is set.
-	Address string
-	// Nodes are the backend's node blocks, in file order: a pool of
-	// servers, addresses unique. Each stream goes to the usable node with
-	// the fewest open streams; a failed connection is retried on the next
-	// node (see Retries); a node that fails 3 times in a row is ejected for
-	// 10s unless it is the pool's last usable node. nil when Address is
-	// set.
-	Nodes []Node
-	// HealthCheck is the backend's health_check block: active checks of
-	// its nodes (or of Address). nil without the block: no active checks.
-	HealthCheck *HealthCheck
-
-	ConnectTimeout time.Duration // bounds each dial; default 2s; always > 0
-	// ReplyTimeout is how long the backend has to send its stream header
-	// after Guard forwarded the client's. Default 5s; always > 0.
-	ReplyTimeout time.Duration
-	// Adaptive is adaptive admission: the streams each node holds learned
-	// from its stream opens, within MaxStreams. On by default (the limits
-	// package's defaults); nil when an adaptive block sets enabled = false.
-	Adaptive *limits.AdaptiveConfig
-	// Retries is how many times Guard tries a stream again, after a short
-	// jittered backoff and on another usable node where there is one, when
-	// the backend's connection fails before its stream header (refused,
-	// reset, closed, TLS). Default 2; 0: never; at most 10.
-	Retries int
-
-	// Admission control: Guard opens at most MaxStreams streams to the
-	// backend and queues the clients beyond them, instead of letting an
-	// overloaded backend reset their connections.
-
-	// MaxStreams is the most streams Guard keeps open to this backend at
-	// once. Default 10000; 0: no cap.
-	MaxStreams int
-	// QueueSize is how many clients may wait for a stream slot when all
-	// MaxStreams are taken. Default 1000; 0: no queue, a client is refused
-	// at once (event queue-full).
-	QueueSize int
-	// QueueTimeout is the longest a client waits in the queue before it is
-	// refused (event queue-timeout). Default 10s; always > 0.
-	QueueTimeout time.Duration
-	// NewStreamsPerSecond caps the rate at which Guard opens new streams to
-	// the backend, so that a reconnect storm reaches it at this pace while
-	// the queue absorbs the burst. Default 0: no limit.
-	NewStreamsPerSecond float64
-	// NewStreamsBurst is how many new streams Guard may open back to back
-	// before NewStreamsPerSecond applies. Default max(1,
-	// ceil(NewStreamsPerSecond)); 0 exactly when NewStreamsPerSecond is 0.
-	NewStreamsBurst int
-
-	// ProxyProtocol is the version of the PROXY protocol header, 1 or 2,
-	// that Guard sends the backend with the client's address before
-	// anything else on each connection (before TLS too), for Prosody's
-	// mod_net_proxy or ejabberd's use_proxy_protocol. Default 0: none.
-	ProxyProtocol int
+	// Backend is the backend as the proxy takes it, from
+	// proxy.DefaultBackend: Name is the block label, unique among
+	// backends; exactly one of Address and Nodes (the node blocks, in file
+	// order, addresses unique) is set; Health is the health_check block
+	// (zero without one: no active checks; with one, 0 < Timeout <
+	// Interval); every duration is > 0; Retries is at most 10; Adaptive is
+	// nil when an adaptive block sets enabled = false; the admission
+	// bursts are one second's worth when not set, and 0 exactly when
+	// their rate is 0. Its TLS, a *tls.Config, is nil: cmd/guard builds it
+	// from TLS below.
+	proxy.Backend
 
 	// TLS is the backend's tls block: Guard speaks Direct TLS to the
 	// backend (TLS from the first byte), for a backend reached over a
 	// network that is not trusted. nil without a tls block: plaintext.
 	TLS *BackendTLS
-}
-
-// Node is one node block of a backend: one server of its pool.
-type Node struct {
-	Address string // the block label: host:port to dial
-	// MaxStreams caps the streams open to this node at once, within the
-	// backend's MaxStreams. Default 0: no cap of its own.
-	MaxStreams int
-}
-
-// HealthCheck is a backend's health_check block. Every Interval Guard opens
-// a test stream to each node, to Domain, as a client would; a node that
-// does not send its stream header and features within Timeout is taken out
-// until a check passes again.
-type HealthCheck struct {
-	Interval time.Duration // between two checks of a node; required; always > 0
-	// Timeout bounds each check. Default 2s; always > 0 and < Interval.
-	Timeout time.Duration
-	// Domain is the XMPP domain the test stream is addressed to (its to),
-	// a DNS name. Default "localhost".
-	Domain string
 }
 
 // BackendTLS is a backend's tls block: how Guard verifies the backend when
@@ -364,41 +238,18 @@ type BackendTLS struct {
 	MinVersion string
 }
 
-// Defaults for every optional key. docs/config.md repeats them.
+// Defaults of the optional keys that the proxy does not take; those it
+// takes are the proxy package's (proxy.DefaultTimeouts, proxy.DefaultBackend,
+// ...). docs/config.md repeats them all.
 const (
-	defaultLogLevel       = "info"
-	defaultLogFormat      = "text"
-	defaultConnectionsLog = "all"
-	defaultAdminAddress   = "127.0.0.1:9090"
-	defaultDrainTimeout   = 25 * time.Second
-	defaultAcceptDelay    = 0
-	defaultDeadline       = 30 * time.Second
-	defaultHandshake      = 10 * time.Second
-	defaultIdle           = 0
-	defaultProbe          = 60 * time.Second
-	defaultProbeTimeout   = 30 * time.Second
-	defaultHalfClose      = 5 * time.Second
-	defaultMaxStanzaSize  = 256 * kiB
-	defaultMaxHeaderSize  = 4 * kiB
-	defaultConnectTimeout = 2 * time.Second
-	defaultReplyTimeout   = 5 * time.Second
-	defaultRetries        = 2
-	maxRetries            = 10
-	defaultHealthTimeout  = 2 * time.Second
-	defaultHealthDomain   = "localhost"
-	defaultNodeMaxStreams = 0
+	defaultLogLevel     = "info"
+	defaultLogFormat    = "text"
+	defaultAdminAddress = "127.0.0.1:9090"
+	defaultDrainTimeout = 25 * time.Second
+	defaultAcceptDelay  = 0
+	defaultDeadline     = 30 * time.Second
+	maxRetries          = 10
 
-	defaultMaxConnsPerIP        = 0 // NAT: operators who know their clients set it
-	defaultConnRatePerIP        = 0
-	defaultTrackedAddresses     = 100000
-	defaultClientBytesPerSecond = 0
-
-	defaultMaxStreams          = 10000 // a sane cap for one Openfire node
-	defaultQueueSize           = 1000
-	defaultQueueTimeout        = 10 * time.Second
-	defaultNewStreamsPerSecond = 0
-
-	defaultTLSMode     = tlsNone
 	defaultMinVersion  = "1.2"
 	defaultDirectALPN  = "xmpp-client" // XEP-0368
 	defaultACMEStorage = "./certmagic"
@@ -462,7 +313,7 @@ func Default(listen, backend string) *Config {
 		Name:     "default",
 		Address:  listen,
 		Backend:  "default",
-		Timeouts: defaultTimeouts(),
+		Timeouts: proxy.DefaultTimeouts(),
 		Limits:   defaultLimits(),
 		TLS:      defaultTLS(),
 	}}
@@ -474,43 +325,24 @@ func Default(listen, backend string) *Config {
 // listeners or backends.
 func defaults() *Config {
 	return &Config{
-		Log:      Log{Level: defaultLogLevel, Format: defaultLogFormat, Connections: defaultConnectionsLog, ConnectionsSample: 1},
+		Log:      Log{Level: defaultLogLevel, Format: defaultLogFormat, Connections: proxy.DefaultConnLog()},
 		Admin:    Admin{Address: defaultAdminAddress},
 		Shutdown: Shutdown{AcceptDelay: defaultAcceptDelay, DrainTimeout: defaultDrainTimeout, Deadline: defaultDeadline},
 	}
 }
 
-func defaultTimeouts() Timeouts {
-	return Timeouts{
-		Handshake: defaultHandshake, Idle: defaultIdle,
-		Probe: defaultProbe, ProbeTimeout: defaultProbeTimeout,
-		HalfClose: defaultHalfClose,
-	}
-}
-
 func defaultLimits() Limits {
-	return Limits{
-		MaxStanzaSize: defaultMaxStanzaSize, MaxHeaderSize: defaultMaxHeaderSize,
-		MaxConnsPerIP: defaultMaxConnsPerIP, ConnRatePerIP: defaultConnRatePerIP,
-		ConnBurstPerIP:       defaultBurst(defaultConnRatePerIP),
-		TrackedAddresses:     defaultTrackedAddresses,
-		ClientBytesPerSecond: defaultClientBytesPerSecond,
-	}
+	return Limits{XMLLimits: proxy.DefaultXMLLimits(), AddrLimits: proxy.DefaultAddrLimits()}
 }
 
 func defaultTLS() TLS {
-	return TLS{Mode: defaultTLSMode, MinVersion: defaultMinVersion}
+	return TLS{Mode: proxy.TLSNone, MinVersion: defaultMinVersion}
 }
 
 func defaultBackend(name, address string) Backend {
-	return Backend{
-		Name: name, Address: address,
-		ConnectTimeout: defaultConnectTimeout, ReplyTimeout: defaultReplyTimeout, Retries: defaultRetries,
-		Adaptive:   defaultAdaptive(),
-		MaxStreams: defaultMaxStreams, QueueSize: defaultQueueSize, QueueTimeout: defaultQueueTimeout,
-		NewStreamsPerSecond: defaultNewStreamsPerSecond,
-		NewStreamsBurst:     defaultBurst(defaultNewStreamsPerSecond),
-	}
+	b := Backend{Backend: proxy.DefaultBackend()}
+	b.Name, b.Address = name, address
+	return b
 }
 
 // defaultBurst is the burst of a rate (a second) whose burst is not set:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/guard-xmpp/guard/limits"
 	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/proxy"
 	"github.com/guard-xmpp/guard/xmpp"
 	"github.com/hashicorp/hcl/v2"
 )
@@ -38,21 +39,24 @@ backend "xmpp" {
 func TestParseValid(t *testing.T) {
 	defaultListener := Listener{
 		Name: "c2s", Address: "0.0.0.0:5222", Backend: "xmpp",
-		Timeouts: Timeouts{
+		Timeouts: proxy.Timeouts{
 			Handshake: 10 * time.Second, Idle: 0, Probe: 60 * time.Second, ProbeTimeout: 30 * time.Second,
 			HalfClose: 5 * time.Second,
 		},
-		Limits: Limits{MaxStanzaSize: 256 * 1024, MaxHeaderSize: 4 * 1024, TrackedAddresses: 100000},
-		TLS:    TLS{Mode: "none", MinVersion: "1.2"},
+		Limits: Limits{
+			XMLLimits:  proxy.XMLLimits{MaxStanzaSize: 256 * 1024, MaxHeaderSize: 4 * 1024},
+			AddrLimits: proxy.AddrLimits{TrackedAddresses: 100000},
+		},
+		TLS: TLS{Mode: proxy.TLSNone, MinVersion: "1.2"},
 	}
-	defaultBackend := Backend{
+	defaultBackend := Backend{Backend: proxy.Backend{
 		Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second, Retries: 2,
-		MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second,
-		Adaptive: &limits.AdaptiveConfig{Min: 4, Initial: 16, Tolerance: 2, Reprobe: 5 * time.Second},
-	}
+		Admission: proxy.Admission{MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second},
+		Adaptive:  &limits.AdaptiveConfig{Min: 4, Initial: 16, Tolerance: 2, Reprobe: 5 * time.Second},
+	}}
 	withDefaults := func(edit func(*Config)) *Config {
 		c := &Config{
-			Log:       Log{Level: "info", Format: "text", Connections: "all", ConnectionsSample: 1},
+			Log:       Log{Level: "info", Format: "text", Connections: proxy.ConnLog{Mode: proxy.ConnLogAll, Sample: 1}},
 			Admin:     Admin{Address: "127.0.0.1:9090"},
 			Shutdown:  Shutdown{DrainTimeout: 25 * time.Second, Deadline: 30 * time.Second},
 			Listeners: []Listener{defaultListener},
@@ -198,29 +202,33 @@ policy {
   }
 }
 `, &Config{
-			Log:      Log{Level: "debug", Format: "json", Connections: "errors", ConnectionsSample: 0.5},
+			Log:      Log{Level: "debug", Format: "json", Connections: proxy.ConnLog{Mode: proxy.ConnLogErrors, Sample: 0.5}},
 			Admin:    Admin{Address: "[::1]:9191"},
 			Shutdown: Shutdown{AcceptDelay: 5 * time.Second, DrainTimeout: 90 * time.Second, Deadline: 100 * time.Second},
 			Listeners: []Listener{{
 				Name: "c2s", Address: "[::]:5222", Backend: "prosody",
-				Timeouts: Timeouts{
+				Timeouts: proxy.Timeouts{
 					Handshake: 500 * time.Millisecond, Idle: 2 * time.Hour, Probe: 90 * time.Second,
 					ProbeTimeout: 10 * time.Second, HalfClose: time.Second,
 				},
 				Limits: Limits{
-					MaxStanzaSize: 1000000, MaxHeaderSize: 2000,
-					MaxConnsPerIP: 20, ConnRatePerIP: 0.5, ConnBurstPerIP: 5, TrackedAddresses: 1000,
-					ClientBytesPerSecond: 64 << 10,
+					XMLLimits: proxy.XMLLimits{MaxStanzaSize: 1000000, MaxHeaderSize: 2000},
+					AddrLimits: proxy.AddrLimits{
+						MaxConnsPerIP: 20, ConnRatePerIP: 0.5, ConnBurstPerIP: 5, TrackedAddresses: 1000,
+						ClientBytesPerSecond: 64 << 10,
+					},
 				},
-				TLS: TLS{Mode: "none", MinVersion: "1.2"},
+				TLS: TLS{Mode: proxy.TLSNone, MinVersion: "1.2"},
 			}},
-			Backends: []Backend{{
+			Backends: []Backend{{Backend: proxy.Backend{
 				Name: "prosody", Address: "prosody.internal:5262",
 				ConnectTimeout: 750 * time.Millisecond, ReplyTimeout: 3 * time.Second, Retries: 4,
-				MaxStreams: 5000, QueueSize: 2000, QueueTimeout: 30 * time.Second,
-				NewStreamsPerSecond: 12.5, NewStreamsBurst: 100,
+				Admission: proxy.Admission{
+					MaxStreams: 5000, QueueSize: 2000, QueueTimeout: 30 * time.Second,
+					NewStreamsPerSecond: 12.5, NewStreamsBurst: 100,
+				},
 				Adaptive: &limits.AdaptiveConfig{Min: 8, Initial: 32, Tolerance: 3, Reprobe: 10 * time.Second},
-			}},
+			}}},
 			Policy: policy.Config{
 				SeeOtherHost: "xmpp2.example.net:5222",
 				Overrides: map[policy.Event]policy.Override{
@@ -369,14 +377,14 @@ backend "xmpp" {
   address     = "127.0.0.1:5262"
   max_streams = 0
 }
-`, withDefaults(func(c *Config) { c.Backends[0].MaxStreams = 0 })},
+`, withDefaults(func(c *Config) { c.Backends[0].Admission.MaxStreams = 0 })},
 		{"queue_size 0 refuses at once", minimal + "backend \"spare\" {\n  address    = \"127.0.0.1:5263\"\n  queue_size = 0\n}\n" +
 			"listener \"spare\" {\n  address = \"0.0.0.0:5223\"\n  backend = \"spare\"\n}\n",
 			withDefaults(func(c *Config) {
 				c.Listeners = append(c.Listeners, c.Listeners[0])
 				c.Listeners[1].Name, c.Listeners[1].Address, c.Listeners[1].Backend = "spare", "0.0.0.0:5223", "spare"
 				c.Backends = append(c.Backends, c.Backends[0])
-				c.Backends[1].Name, c.Backends[1].Address, c.Backends[1].QueueSize = "spare", "127.0.0.1:5263", 0
+				c.Backends[1].Name, c.Backends[1].Address, c.Backends[1].Admission.QueueSize = "spare", "127.0.0.1:5263", 0
 			})},
 		{"rates in every unit, with their default bursts", `
 listener "c2s" {
@@ -418,9 +426,9 @@ listener "b" {
 			c.Listeners[2].Limits.ConnRatePerIP, c.Listeners[2].Limits.ConnBurstPerIP = 0.5/3600, 3
 			c.Listeners[3].Name, c.Listeners[3].Address, c.Listeners[3].Backend = "b", "0.0.0.0:5225", "b"
 			c.Backends = []Backend{defaultBackend, defaultBackend}
-			c.Backends[0].NewStreamsPerSecond, c.Backends[0].NewStreamsBurst = 0.25, 1
+			c.Backends[0].Admission.NewStreamsPerSecond, c.Backends[0].Admission.NewStreamsBurst = 0.25, 1
 			c.Backends[1].Name, c.Backends[1].Address = "b", "127.0.0.1:5263"
-			c.Backends[1].NewStreamsPerSecond, c.Backends[1].NewStreamsBurst = 200.5, 201
+			c.Backends[1].Admission.NewStreamsPerSecond, c.Backends[1].Admission.NewStreamsBurst = 200.5, 201
 		})},
 		{"counts and rates at their bounds", `
 listener "c2s" {
@@ -457,8 +465,8 @@ backend "xmpp" {
 			c.Listeners[1].Name, c.Listeners[1].Address = "c2s-low", "0.0.0.0:5223"
 			c.Listeners[1].Limits.TrackedAddresses = 1000
 			c.Listeners[1].Limits.ClientBytesPerSecond = 1024
-			c.Backends[0].MaxStreams, c.Backends[0].QueueSize = 1000000000, 1000000000
-			c.Backends[0].NewStreamsPerSecond, c.Backends[0].NewStreamsBurst = 1000000, 1
+			c.Backends[0].Admission.MaxStreams, c.Backends[0].Admission.QueueSize = 1000000000, 1000000000
+			c.Backends[0].Admission.NewStreamsPerSecond, c.Backends[0].Admission.NewStreamsBurst = 1000000, 1
 		})},
 		{"pool, health check and routes", `
 listener "c2s" {
@@ -484,11 +492,11 @@ backend "chat" {
 }
 `, withDefaults(func(c *Config) {
 			c.Listeners[0].Routes = []Route{{Domain: "Chat.Example.net", Backend: "chat"}, {Domain: "example.org", Backend: "xmpp"}}
-			c.Backends[0].HealthCheck = &HealthCheck{Interval: 5 * time.Second, Timeout: 2 * time.Second, Domain: "localhost"}
+			c.Backends[0].Health = proxy.HealthCheck{Interval: 5 * time.Second, Timeout: 2 * time.Second, Domain: "localhost"}
 			chat := defaultBackend
 			chat.Name, chat.Address = "chat", ""
-			chat.Nodes = []Node{{"10.0.0.1:5262", 2500}, {"[2001:db8::2]:5262", 0}, {"openfire-2.internal:5262", 0}}
-			chat.HealthCheck = &HealthCheck{Interval: 10 * time.Second, Timeout: 9 * time.Second, Domain: "chat.example.net"}
+			chat.Nodes = []proxy.Node{{Address: "10.0.0.1:5262", MaxStreams: 2500}, {Address: "[2001:db8::2]:5262"}, {Address: "openfire-2.internal:5262"}}
+			chat.Health = proxy.HealthCheck{Interval: 10 * time.Second, Timeout: 9 * time.Second, Domain: "chat.example.net"}
 			chat.TLS = &BackendTLS{ServerName: "10.0.0.1", MinVersion: "1.2"}
 			c.Backends = append(c.Backends, chat)
 		})},
@@ -1111,18 +1119,20 @@ func TestAdmissionWarnings(t *testing.T) {
 	}{
 		{"long queue timeout", minimal[:len(minimal)-3] + "\n  queue_timeout = \"45s\"\n}\n",
 			[]string{"8,19 warning: Long queue timeout"},
-			func(c *Config) bool { return c.Backends[0].QueueTimeout == 45*time.Second }},
+			func(c *Config) bool { return c.Backends[0].Admission.QueueTimeout == 45*time.Second }},
 		{"queue timeout of 30s is not long", minimal[:len(minimal)-3] + "\n  queue_timeout = \"30s\"\n}\n",
 			nil, nil},
 		{"queue without a cap", minimal[:len(minimal)-3] + "\n  max_streams = 0\n  queue_size = 10\n  queue_timeout = \"5s\"\n  adaptive { enabled = false }\n}\n",
 			[]string{"9,16 warning: Unused queue_size", "10,19 warning: Unused queue_timeout"},
-			func(c *Config) bool { return c.Backends[0].MaxStreams == 0 && c.Backends[0].QueueSize == 10 }},
+			func(c *Config) bool {
+				return c.Backends[0].Admission.MaxStreams == 0 && c.Backends[0].Admission.QueueSize == 10
+			}},
 		{"default queue without a cap", minimal[:len(minimal)-3] + "\n  max_streams = 0\n}\n", nil, nil},
 		{"queue without a fixed cap, under the learned one", minimal[:len(minimal)-3] + "\n  max_streams = 0\n  queue_size = 10\n}\n", nil,
-			func(c *Config) bool { return c.Backends[0].Adaptive != nil && c.Backends[0].QueueSize == 10 }},
+			func(c *Config) bool { return c.Backends[0].Adaptive != nil && c.Backends[0].Admission.QueueSize == 10 }},
 		{"backend burst without a rate", minimal[:len(minimal)-3] + "\n  new_streams_burst = 10\n}\n",
 			[]string{"8,23 warning: Unused new_streams_burst"},
-			func(c *Config) bool { return c.Backends[0].NewStreamsBurst == 0 }},
+			func(c *Config) bool { return c.Backends[0].Admission.NewStreamsBurst == 0 }},
 		{"listener burst without a rate", listener + "  limits { connection_burst_per_ip = 3 }\n}\n" +
 			"backend \"xmpp\" { address = \"127.0.0.1:5262\" }\n",
 			[]string{"4,38 warning: Unused connection_burst_per_ip"},
@@ -1256,23 +1266,26 @@ func TestRepositoryConfig(t *testing.T) {
 	}
 	c.warnings = nil
 	want := &Config{
-		Log:      Log{Level: "info", Format: "text", Connections: "all", ConnectionsSample: 1},
+		Log:      Log{Level: "info", Format: "text", Connections: proxy.ConnLog{Mode: proxy.ConnLogAll, Sample: 1}},
 		Admin:    Admin{Address: "127.0.0.1:9090"},
 		Shutdown: Shutdown{DrainTimeout: 25 * time.Second, Deadline: 30 * time.Second},
 		Listeners: []Listener{{
 			Name: "c2s", Address: "0.0.0.0:5222", Backend: "xmpp",
-			Timeouts: Timeouts{
+			Timeouts: proxy.Timeouts{
 				Handshake: 10 * time.Second, Probe: 60 * time.Second, ProbeTimeout: 30 * time.Second,
 				HalfClose: 5 * time.Second,
 			},
-			Limits: Limits{MaxStanzaSize: 256 << 10, MaxHeaderSize: 4 << 10, TrackedAddresses: 100000},
-			TLS:    TLS{Mode: "none", MinVersion: "1.2"},
+			Limits: Limits{
+				XMLLimits:  proxy.XMLLimits{MaxStanzaSize: 256 << 10, MaxHeaderSize: 4 << 10},
+				AddrLimits: proxy.AddrLimits{TrackedAddresses: 100000},
+			},
+			TLS: TLS{Mode: proxy.TLSNone, MinVersion: "1.2"},
 		}},
-		Backends: []Backend{{
+		Backends: []Backend{{Backend: proxy.Backend{
 			Name: "xmpp", Address: "127.0.0.1:5262", ConnectTimeout: 2 * time.Second, ReplyTimeout: 5 * time.Second, Retries: 2,
-			MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second,
-			Adaptive: &limits.AdaptiveConfig{Min: 4, Initial: 16, Tolerance: 2, Reprobe: 5 * time.Second},
-		}},
+			Admission: proxy.Admission{MaxStreams: 10000, QueueSize: 1000, QueueTimeout: 10 * time.Second},
+			Adaptive:  &limits.AdaptiveConfig{Min: 4, Initial: 16, Tolerance: 2, Reprobe: 5 * time.Second},
+		}}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("../config.hcl:\n got %+v\nwant %+v", c, want)

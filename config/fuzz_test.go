@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/guard-xmpp/guard/policy"
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // FuzzParse checks that Parse never panics, that it returns exactly one of
@@ -138,13 +139,13 @@ backend "chat" {
 				}
 				nodes[n.Address] = true
 			}
-			if h := b.HealthCheck; h != nil && (h.Interval <= 0 || h.Timeout <= 0 || h.Timeout >= h.Interval || h.Domain == "") {
+			if h := b.Health; h != (proxy.HealthCheck{}) && (h.Interval <= 0 || h.Timeout <= 0 || h.Timeout >= h.Interval || h.Domain == "") {
 				t.Fatalf("backend %q has bad health check %+v", b.Name, h)
 			}
 			if b.TLS != nil && b.TLS.ServerName == "" {
 				t.Fatalf("backend %q has no server name", b.Name)
 			}
-			if b.MaxStreams < 0 || b.QueueSize < 0 || b.QueueTimeout <= 0 || !goodRate(b.NewStreamsPerSecond, b.NewStreamsBurst) {
+			if a := b.Admission; a.MaxStreams < 0 || a.QueueSize < 0 || a.QueueTimeout <= 0 || !goodRate(a.NewStreamsPerSecond, a.NewStreamsBurst) {
 				t.Fatalf("backend %q has bad admission limits %+v", b.Name, b)
 			}
 		}
@@ -163,9 +164,9 @@ func goodTLS(t TLS, acme bool) bool {
 		return false
 	}
 	switch t.Mode {
-	case "starttls", "direct":
-		return (t.CertFile != "" || acme) && (t.Mode == "direct" || t.ALPN == nil)
-	case "none", "passthrough":
+	case proxy.TLSStartTLS, proxy.TLSDirect:
+		return (t.CertFile != "" || acme) && (t.Mode == proxy.TLSDirect || t.ALPN == nil)
+	case proxy.TLSNone, proxy.TLSPassthrough:
 		return t.CertFile == "" && t.ALPN == nil
 	}
 	return false

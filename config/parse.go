@@ -17,6 +17,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/guard-xmpp/guard/limits"
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // LoadFile reads and parses the configuration file at path. Diagnostics name
@@ -264,13 +265,16 @@ func (d *decoder) file(f *hcl.File) *Config {
 
 func (d *decoder) log(b *hcl.Block) Log {
 	a := d.content(b.Body, logSchema, "A log block").Attributes
+	def := proxy.DefaultConnLog()
 	return Log{
-		Level:       d.oneOf(a["level"], defaultLogLevel, "log level", "trace", "debug", "info", "warn", "error"),
-		Format:      d.oneOf(a["format"], defaultLogFormat, "log format", "text", "json"),
-		Connections: d.oneOf(a["connections"], defaultConnectionsLog, "connection log", "all", "errors", "off"),
-		ConnectionsSample: d.number(a["connections_sample"], numberRule{
-			def: 1, min: 0.0001, max: 1, example: "0.1",
-		}),
+		Level:  d.oneOf(a["level"], defaultLogLevel, "log level", "trace", "debug", "info", "warn", "error"),
+		Format: d.oneOf(a["format"], defaultLogFormat, "log format", "text", "json"),
+		Connections: proxy.ConnLog{
+			Mode: enum(d, a["connections"], def.Mode, "connection log", proxy.ConnLogAll, proxy.ConnLogErrors, proxy.ConnLogOff),
+			Sample: d.number(a["connections_sample"], numberRule{
+				def: def.Sample, min: 0.0001, max: 1, example: "0.1",
+			}),
+		},
 	}
 }
 
@@ -335,7 +339,7 @@ func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS], []dec
 		Name:     b.Labels[0],
 		Address:  address,
 		Backend:  d.backendName(backend),
-		Timeouts: defaultTimeouts(),
+		Timeouts: proxy.DefaultTimeouts(),
 		Limits:   defaultLimits(),
 		TLS:      defaultTLS(),
 	}
@@ -395,48 +399,52 @@ func (d *decoder) backendName(a *hcl.Attribute) string {
 	return s
 }
 
-func (d *decoder) timeouts(b *hcl.Block) Timeouts {
+func (d *decoder) timeouts(b *hcl.Block) proxy.Timeouts {
 	a := d.content(b.Body, timeoutsSchema, "A timeouts block").Attributes
-	return Timeouts{
-		Handshake: d.duration(a["handshake"], durationRule{def: defaultHandshake, example: "10s"}),
+	def := proxy.DefaultTimeouts()
+	return proxy.Timeouts{
+		Handshake: d.duration(a["handshake"], durationRule{def: def.Handshake, example: "10s"}),
 		Idle: d.duration(a["idle"], durationRule{
-			def: defaultIdle, zero: "turn the idle timeout off", example: "30m",
+			def: def.Idle, zero: "turn the idle timeout off", example: "30m",
 		}),
 		Probe: d.duration(a["probe"], durationRule{
-			def: defaultProbe, zero: "send no keepalives", example: "60s",
+			def: def.Probe, zero: "send no keepalives", example: "60s",
 		}),
-		ProbeTimeout: d.duration(a["probe_timeout"], durationRule{def: defaultProbeTimeout, example: "30s"}),
-		HalfClose:    d.duration(a["half_close"], durationRule{def: defaultHalfClose, example: "5s"}),
+		ProbeTimeout: d.duration(a["probe_timeout"], durationRule{def: def.ProbeTimeout, example: "30s"}),
+		HalfClose:    d.duration(a["half_close"], durationRule{def: def.HalfClose, example: "5s"}),
 	}
 }
 
 func (d *decoder) limits(b *hcl.Block) Limits {
 	a := d.content(b.Body, limitsSchema, "A limits block").Attributes
-	l := Limits{
+	def := defaultLimits()
+	x := proxy.XMLLimits{
 		MaxStanzaSize: d.size(a["max_stanza_size"], sizeRule{
-			def: defaultMaxStanzaSize, min: minMaxStanzaSize, max: maxMaxStanzaSize, example: "256KiB",
+			def: def.MaxStanzaSize, min: minMaxStanzaSize, max: maxMaxStanzaSize, example: "256KiB",
 		}),
 		MaxHeaderSize: d.size(a["max_header_size"], sizeRule{
-			def: defaultMaxHeaderSize, min: minMaxHeaderSize, max: maxMaxHeaderSize, example: "4KiB",
+			def: def.MaxHeaderSize, min: minMaxHeaderSize, max: maxMaxHeaderSize, example: "4KiB",
 		}),
-		Deny: d.denyList(a["deny"]),
 		MaxDepth: d.count(a["max_depth"], numberRule{
-			max: maxMaxDepth, zero: "set no limit beyond max_stanza_size", example: "256",
-		}),
-		MaxConnsPerIP: d.count(a["max_connections_per_ip"], numberRule{
-			def: defaultMaxConnsPerIP, max: maxCount, zero: "set no cap", example: "20",
-		}),
-		ConnRatePerIP: d.rate(a["connection_rate_per_ip"], rateRule{
-			def: defaultConnRatePerIP, max: maxRate, example: "5/s",
-		}),
-		TrackedAddresses: d.count(a["tracked_addresses"], numberRule{
-			def: defaultTrackedAddresses, min: minTrackedAddresses, max: maxTrackedAddresses, example: "100000",
-		}),
-		ClientBytesPerSecond: d.byteRate(a["client_bytes_per_second"], sizeRule{
-			def: defaultClientBytesPerSecond, min: minClientBytesPerSecond, max: maxClientBytesPerSecond,
-			zero: "set no limit", example: "64KiB",
+			def: float64(def.MaxDepth), max: maxMaxDepth, zero: "set no limit beyond max_stanza_size", example: "256",
 		}),
 	}
+	l := Limits{XMLLimits: x, AddrLimits: proxy.AddrLimits{
+		Deny: d.denyList(a["deny"]),
+		MaxConnsPerIP: d.count(a["max_connections_per_ip"], numberRule{
+			def: float64(def.MaxConnsPerIP), max: maxCount, zero: "set no cap", example: "20",
+		}),
+		ConnRatePerIP: d.rate(a["connection_rate_per_ip"], rateRule{
+			def: def.ConnRatePerIP, max: maxRate, example: "5/s",
+		}),
+		TrackedAddresses: d.count(a["tracked_addresses"], numberRule{
+			def: float64(def.TrackedAddresses), min: minTrackedAddresses, max: maxTrackedAddresses, example: "100000",
+		}),
+		ClientBytesPerSecond: d.byteRate(a["client_bytes_per_second"], sizeRule{
+			def: def.ClientBytesPerSecond, min: minClientBytesPerSecond, max: maxClientBytesPerSecond,
+			zero: "set no limit", example: "64KiB",
+		}),
+	}}
 	l.ConnBurstPerIP = d.burst(a["connection_burst_per_ip"], l.ConnRatePerIP, a["connection_rate_per_ip"], "connection_rate_per_ip")
 	return l
 }
@@ -446,32 +454,36 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 	a := content.Attributes
 	d.name(b)
 	addr := present(a["address"])
-	be := Backend{
+	def := proxy.DefaultBackend()
+	be := Backend{Backend: proxy.Backend{
 		Name:           b.Labels[0],
 		Address:        d.address(addr, "", addrRule{example: "127.0.0.1:5262"}),
 		Nodes:          d.nodes(b, addr, content.Blocks.OfType("node")),
-		ConnectTimeout: d.duration(a["connect_timeout"], durationRule{def: defaultConnectTimeout, example: "2s"}),
-		ReplyTimeout:   d.duration(a["reply_timeout"], durationRule{def: defaultReplyTimeout, example: "5s"}),
-		MaxStreams: d.count(a["max_streams"], numberRule{
-			def: defaultMaxStreams, max: maxCount, zero: "set no cap", example: "5000",
-		}),
-		QueueSize: d.count(a["queue_size"], numberRule{
-			def: defaultQueueSize, max: maxCount, zero: "refuse at once when every stream slot is taken", example: "1000",
-		}),
-		QueueTimeout: d.duration(a["queue_timeout"], durationRule{def: defaultQueueTimeout, example: "10s"}),
+		ConnectTimeout: d.duration(a["connect_timeout"], durationRule{def: def.ConnectTimeout, example: "2s"}),
+		ReplyTimeout:   d.duration(a["reply_timeout"], durationRule{def: def.ReplyTimeout, example: "5s"}),
+		Admission: proxy.Admission{
+			MaxStreams: d.count(a["max_streams"], numberRule{
+				def: float64(def.Admission.MaxStreams), max: maxCount, zero: "set no cap", example: "5000",
+			}),
+			QueueSize: d.count(a["queue_size"], numberRule{
+				def: float64(def.Admission.QueueSize), max: maxCount, zero: "refuse at once when every stream slot is taken", example: "1000",
+			}),
+			QueueTimeout: d.duration(a["queue_timeout"], durationRule{def: def.Admission.QueueTimeout, example: "10s"}),
+		},
 		Retries: d.count(a["retries"], numberRule{
-			def: defaultRetries, max: maxRetries, zero: "never retry", example: "2",
+			def: float64(def.Retries), max: maxRetries, zero: "never retry", example: "2",
 		}),
-		NewStreamsPerSecond: d.number(a["new_streams_per_second"], numberRule{
-			def: defaultNewStreamsPerSecond, max: maxRate, zero: "set no limit", example: "200",
-		}),
-	}
-	be.NewStreamsBurst = d.burst(a["new_streams_burst"], be.NewStreamsPerSecond, a["new_streams_per_second"], "new_streams_per_second")
+		Adaptive: def.Adaptive,
+	}}
+	ad := &be.Admission
+	ad.NewStreamsPerSecond = d.number(a["new_streams_per_second"], numberRule{
+		def: def.Admission.NewStreamsPerSecond, max: maxRate, zero: "set no limit", example: "200",
+	})
+	ad.NewStreamsBurst = d.burst(a["new_streams_burst"], ad.NewStreamsPerSecond, a["new_streams_per_second"], "new_streams_per_second")
 	be.ProxyProtocol = d.proxyVersion(a["proxy_protocol"])
 	if hb := d.single(content.Blocks.OfType("health_check")); hb != nil {
-		be.HealthCheck = d.healthCheck(hb)
+		be.Health = d.healthCheck(hb)
 	}
-	be.Adaptive = defaultAdaptive()
 	if ab := d.single(content.Blocks.OfType("adaptive")); ab != nil {
 		be.Adaptive = d.adaptive(ab)
 	}
@@ -485,7 +497,7 @@ func (d *decoder) backend(b *hcl.Block) decoded[Backend] {
 // nodes decodes the node blocks of backend b, whose address attribute is
 // addr (nil when absent): a backend has either an address or node blocks.
 // The result is nil without node blocks.
-func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []Node {
+func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []proxy.Node {
 	switch {
 	case addr == nil && !hasBlock(b.Body, "node"): // a node block without a label is reported already
 		d.errorf(b.DefRange, nil, "Missing required argument",
@@ -501,7 +513,7 @@ func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []
 				"or the node blocks for a pool and remove address; to keep its server in the pool, make it a node block too: node %s {}.",
 				blockName(b), position(addr.Range), len(blocks), plural("block", len(blocks)), hclString(server)))
 	}
-	var nodes []Node
+	var nodes []proxy.Node
 	first := map[string]*hcl.Block{}
 	for _, nb := range blocks {
 		a := d.content(nb.Body, nodeSchema, "A node block").Attributes
@@ -518,23 +530,14 @@ func (d *decoder) nodes(b *hcl.Block, addr *hcl.Attribute, blocks hcl.Blocks) []
 				first[key] = nb
 			}
 		}
-		nodes = append(nodes, Node{
+		nodes = append(nodes, proxy.Node{
 			Address: addr,
 			MaxStreams: d.count(a["max_streams"], numberRule{
-				def: defaultNodeMaxStreams, max: maxCount, zero: "set no cap of its own", example: "2500",
+				max: maxCount, zero: "set no cap of its own", example: "2500",
 			}),
 		})
 	}
 	return nodes
-}
-
-// defaultAdaptive is adaptive admission as it is without an adaptive block:
-// on, with the mechanism's defaults.
-func defaultAdaptive() *limits.AdaptiveConfig {
-	return &limits.AdaptiveConfig{
-		Min: limits.DefaultAdaptiveMin, Initial: limits.DefaultAdaptiveInitial,
-		Tolerance: limits.DefaultAdaptiveTolerance, Reprobe: limits.DefaultAdaptiveReprobe,
-	}
 }
 
 // adaptive decodes a backend's adaptive block; nil when it turns adaptive
@@ -559,19 +562,19 @@ func (d *decoder) adaptive(b *hcl.Block) *limits.AdaptiveConfig {
 }
 
 // healthCheck decodes a backend's health_check block.
-func (d *decoder) healthCheck(b *hcl.Block) *HealthCheck {
+func (d *decoder) healthCheck(b *hcl.Block) proxy.HealthCheck {
 	a := d.content(b.Body, healthCheckSchema, "A health_check block").Attributes
-	h := &HealthCheck{
+	h := proxy.HealthCheck{
 		Interval: d.duration(d.required(b, a, "interval", "5s"), durationRule{example: "5s"}),
-		Timeout:  d.duration(a["timeout"], durationRule{def: defaultHealthTimeout, example: "2s"}),
-		Domain:   defaultHealthDomain,
+		Timeout:  d.duration(a["timeout"], durationRule{def: proxy.DefaultHealthTimeout, example: "2s"}),
+		Domain:   proxy.DefaultHealthDomain,
 	}
 	if at := a["domain"]; at != nil {
 		if s, ok := d.value(at, exampleDomain); ok {
 			if why := xmppDomain(s); why != "" {
 				d.errorf(at.Expr.Range(), &at.Range, "Invalid domain",
 					fmt.Sprintf("%q is not a DNS name: %s. Write an XMPP domain the backend serves, e.g. domain = %q, or leave it out for %q.",
-						s, why, exampleDomain, defaultHealthDomain))
+						s, why, exampleDomain, proxy.DefaultHealthDomain))
 			} else {
 				h.Domain = s
 			}
@@ -612,13 +615,14 @@ func (d *decoder) burst(a *hcl.Attribute, rate float64, rateAttr *hcl.Attribute,
 // admission warns about the admission keys of backend be, with attributes a,
 // that are set but cannot act as the file intends.
 func (d *decoder) admission(be Backend, a hcl.Attributes) {
-	if at := a["queue_timeout"]; at != nil && be.QueueTimeout > queueTimeoutWarn {
+	if at := a["queue_timeout"]; at != nil && be.Admission.QueueTimeout > queueTimeoutWarn {
+		def := proxy.DefaultBackend().Admission.QueueTimeout
 		d.warnf(at.Expr.Range(), &at.Range, "Long queue timeout",
 			fmt.Sprintf("A queue timeout of %s is longer than %s. Most XMPP clients stop waiting for the server's reply sooner, "+
 				"then reconnect and queue again, so a longer wait mostly holds sockets. Consider %s or less: queue_timeout = %s.",
-				be.QueueTimeout, queueTimeoutWarn, defaultQueueTimeout, hclString(defaultQueueTimeout.String())))
+				be.Admission.QueueTimeout, queueTimeoutWarn, def, hclString(def.String())))
 	}
-	if at := a["max_streams"]; at != nil && be.MaxStreams == 0 && be.Adaptive == nil {
+	if at := a["max_streams"]; at != nil && be.Admission.MaxStreams == 0 && be.Adaptive == nil {
 		for _, name := range []string{"queue_size", "queue_timeout"} {
 			if q := a[name]; q != nil && !d.reported(q) {
 				d.warnf(q.Expr.Range(), &q.Range, "Unused "+name,

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/guard-xmpp/guard/proxy"
 	"github.com/guard-xmpp/guard/proxyproto"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -21,9 +22,9 @@ const exampleTrusted = `["10.0.0.0/8", "192.0.2.7"]`
 // proxyProtocol decodes a listener's proxy_protocol block b: each element
 // of trusted is checked by proxyproto.ParseTrusted and reported at its
 // position; a prefix of every address is a warning.
-func (d *decoder) proxyProtocol(b *hcl.Block) ProxyProtocol {
+func (d *decoder) proxyProtocol(b *hcl.Block) proxy.ProxyProtocol {
 	a := d.content(b.Body, proxyProtocolSchema, "A proxy_protocol block").Attributes["trusted"]
-	var p ProxyProtocol
+	var p proxy.ProxyProtocol
 	for _, e := range d.prefixes(a, exampleTrusted, "Invalid trusted address", "List the load balancer's addresses, e.g. trusted = %s.") {
 		if every, ok := everyAddress(e.prefix); ok {
 			d.warnf(e.at, &a.Range, "Every address trusted",

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // proxySrc returns a listener "c2s" on line 1 whose proxy_protocol block,
@@ -51,7 +53,7 @@ func TestParseProxyProtocolValid(t *testing.T) {
 			if w := c.Warnings(); w != nil {
 				t.Errorf("Warnings: %v", w)
 			}
-			if got := c.Listeners[0].ProxyProtocol; !reflect.DeepEqual(got, ProxyProtocol{Trusted: tt.trusted}) {
+			if got := c.Listeners[0].ProxyProtocol; !reflect.DeepEqual(got, proxy.ProxyProtocol{Trusted: tt.trusted}) {
 				t.Errorf("ProxyProtocol = %+v, want %v", got, tt.trusted)
 			}
 			if got := c.Backends[0].ProxyProtocol; got != tt.version {
@@ -167,7 +169,7 @@ func TestParseProxyProtocolWarnings(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("warnings:\n got %q\nwant %q\n%v", got, tt.want, c.Warnings())
 			}
-			if p := c.Listeners[0].ProxyProtocol.Trusted; !reflect.DeepEqual(p, tt.prefix) {
+			if p := []netip.Prefix(c.Listeners[0].ProxyProtocol.Trusted); !reflect.DeepEqual(p, tt.prefix) {
 				t.Errorf("Trusted = %v, want %v", p, tt.prefix)
 			}
 		})

@@ -22,6 +22,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // This file decodes a listener's tls block, a backend's tls block and the
@@ -29,15 +31,8 @@ import (
 // paths are relative to the working directory, not to the configuration
 // file.
 
-// The modes of a tls block.
-const (
-	tlsNone        = "none"
-	tlsStartTLS    = "starttls"
-	tlsDirect      = "direct"
-	tlsPassthrough = "passthrough"
-)
-
-var tlsModes = []string{tlsNone, tlsStartTLS, tlsDirect, tlsPassthrough}
+// The modes of a tls block, by their names (proxy.TLSMode.String).
+var tlsModes = []proxy.TLSMode{proxy.TLSNone, proxy.TLSStartTLS, proxy.TLSDirect, proxy.TLSPassthrough}
 
 var tlsVersions = []string{"1.2", "1.3"}
 
@@ -63,15 +58,10 @@ const (
 	exampleDomains = `["xmpp.example.net"]`
 )
 
-// terminates reports whether Guard terminates TLS in mode.
-func terminates(mode string) bool {
-	return mode == tlsStartTLS || mode == tlsDirect
-}
-
 func (d *decoder) tls(b *hcl.Block) decoded[TLS] {
 	a := d.content(b.Body, tlsSchema, "A tls block").Attributes
 	t := TLS{
-		Mode:       d.oneOf(a["mode"], defaultTLSMode, "TLS mode", tlsModes...),
+		Mode:       enum(d, a["mode"], proxy.TLSNone, "TLS mode", tlsModes...),
 		CertFile:   d.str(a["cert_file"], "", "tls.crt"),
 		KeyFile:    d.str(a["key_file"], "", "tls.key"),
 		MinVersion: d.oneOf(a["min_version"], defaultMinVersion, "TLS version", tlsVersions...),
@@ -88,9 +78,9 @@ func (d *decoder) tls(b *hcl.Block) decoded[TLS] {
 
 	certAt, keyAt := a["cert_file"], a["key_file"]
 	switch {
-	case !terminates(t.Mode):
+	case !t.Mode.Terminates():
 		why := fmt.Sprintf("With %s the listener speaks no TLS", mode)
-		if t.Mode == tlsPassthrough {
+		if t.Mode == proxy.TLSPassthrough {
 			why = fmt.Sprintf("With %s Guard does not terminate TLS: the client's TLS goes through to the backend, which holds the certificate", mode)
 		}
 		for _, f := range []struct {
@@ -115,16 +105,16 @@ func (d *decoder) tls(b *hcl.Block) decoded[TLS] {
 	}
 
 	switch at := a["alpn"]; {
-	case t.Mode != tlsDirect && alpnSet && len(alpn) > 0:
+	case t.Mode != proxy.TLSDirect && alpnSet && len(alpn) > 0:
 		d.warnf(at.Expr.Range(), &at.Range, "Unused alpn",
 			fmt.Sprintf(`Guard offers ALPN on Direct TLS listeners only (XEP-0368); with %s alpn has no effect. Set mode = "direct", or remove alpn.`, mode))
-	case t.Mode != tlsDirect:
+	case t.Mode != proxy.TLSDirect:
 	case alpnSet:
 		t.ALPN = alpn
 	case at == nil || !d.reported(at): // absent or null
 		t.ALPN = []string{defaultDirectALPN}
 	}
-	if at := a["min_version"]; at != nil && !terminates(t.Mode) && t.MinVersion != defaultMinVersion {
+	if at := a["min_version"]; at != nil && !t.Mode.Terminates() && t.MinVersion != defaultMinVersion {
 		d.warnf(at.Expr.Range(), &at.Range, "Unused min_version",
 			fmt.Sprintf(`With %s Guard does not terminate TLS, so min_version has no effect. Set mode = "starttls" or "direct", or remove min_version.`, mode))
 		t.MinVersion = defaultMinVersion
@@ -664,7 +654,7 @@ func (d *decoder) certificates(listeners []decoded[Listener], tlsBlocks []decode
 			allKnown = false
 			continue
 		}
-		if !terminates(t.value.Mode) || t.value.CertFile != "" || t.value.KeyFile != "" {
+		if !t.value.Mode.Terminates() || t.value.CertFile != "" || t.value.KeyFile != "" {
 			continue
 		}
 		users++

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // testPKI is a certificate and key pair, and a root, written into a
@@ -137,36 +139,36 @@ func TestParseTLSValid(t *testing.T) {
 		tls  TLS
 		acme *ACME
 	}{
-		{"an empty tls block is none", tlsListener(""), TLS{Mode: "none", MinVersion: "1.2"}, nil},
+		{"an empty tls block is none", tlsListener(""), TLS{Mode: proxy.TLSNone, MinVersion: "1.2"}, nil},
 		{"none written out", tlsListener(`mode = "none"
 min_version = "1.2"
-alpn = []`), TLS{Mode: "none", MinVersion: "1.2"}, nil},
+alpn = []`), TLS{Mode: proxy.TLSNone, MinVersion: "1.2"}, nil},
 		{"starttls with files", tlsListener(`mode = "starttls"
-` + files), TLS{Mode: "starttls", CertFile: p.certFile, KeyFile: p.keyFile, MinVersion: "1.2"}, nil},
+` + files), TLS{Mode: proxy.TLSStartTLS, CertFile: p.certFile, KeyFile: p.keyFile, MinVersion: "1.2"}, nil},
 		{"direct gets xmpp-client", tlsListener(`mode = "direct"
-` + files), TLS{Mode: "direct", CertFile: p.certFile, KeyFile: p.keyFile, ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, nil},
+` + files), TLS{Mode: proxy.TLSDirect, CertFile: p.certFile, KeyFile: p.keyFile, ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, nil},
 		{"direct with every key", tlsListener(`mode = "direct"
 ` + files + `
 alpn = ["xmpp-client", "x-custom"]
-min_version = "1.3"`), TLS{Mode: "direct", CertFile: p.certFile, KeyFile: p.keyFile,
+min_version = "1.3"`), TLS{Mode: proxy.TLSDirect, CertFile: p.certFile, KeyFile: p.keyFile,
 			ALPN: []string{"xmpp-client", "x-custom"}, MinVersion: "1.3"}, nil},
 		{"direct with empty alpn offers none", tlsListener(`mode = "direct"
 ` + files + `
-alpn = []`), TLS{Mode: "direct", CertFile: p.certFile, KeyFile: p.keyFile, MinVersion: "1.2"}, nil},
+alpn = []`), TLS{Mode: proxy.TLSDirect, CertFile: p.certFile, KeyFile: p.keyFile, MinVersion: "1.2"}, nil},
 		{"direct with null alpn gets the default", tlsListener(`mode = "direct"
 ` + files + `
-alpn = null`), TLS{Mode: "direct", CertFile: p.certFile, KeyFile: p.keyFile, ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, nil},
+alpn = null`), TLS{Mode: proxy.TLSDirect, CertFile: p.certFile, KeyFile: p.keyFile, ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, nil},
 		{"min_version as a number", tlsListener(`mode = "starttls"
 ` + files + `
-min_version = 1.3`), TLS{Mode: "starttls", CertFile: p.certFile, KeyFile: p.keyFile, MinVersion: "1.3"}, nil},
-		{"passthrough", tlsListener(`mode = "passthrough"`), TLS{Mode: "passthrough", MinVersion: "1.2"}, nil},
+min_version = 1.3`), TLS{Mode: proxy.TLSStartTLS, CertFile: p.certFile, KeyFile: p.keyFile, MinVersion: "1.3"}, nil},
+		{"passthrough", tlsListener(`mode = "passthrough"`), TLS{Mode: proxy.TLSPassthrough, MinVersion: "1.2"}, nil},
 		{"empty paths are unset", tlsListener(`cert_file = ""
-key_file = ""`), TLS{Mode: "none", MinVersion: "1.2"}, nil},
+key_file = ""`), TLS{Mode: proxy.TLSNone, MinVersion: "1.2"}, nil},
 		{"starttls by acme", tlsListener(`mode = "starttls"`) + acmeBlock,
-			TLS{Mode: "starttls", MinVersion: "1.2"}, defaultACME},
+			TLS{Mode: proxy.TLSStartTLS, MinVersion: "1.2"}, defaultACME},
 		{"files win over acme", tlsListener(`mode = "direct"
 `+files) + "listener \"acme\" {\n  address = \":5223\"\n  backend = \"xmpp\"\n  tls { mode = \"starttls\" }\n}\n" + acmeBlock,
-			TLS{Mode: "direct", CertFile: p.certFile, KeyFile: p.keyFile, ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, defaultACME},
+			TLS{Mode: proxy.TLSDirect, CertFile: p.certFile, KeyFile: p.keyFile, ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, defaultACME},
 		{"acme with every key", tlsListener(`mode = "direct"`) + fmt.Sprintf(`acme {
   ca            = "https://localhost:14000/dir"
   email         = "admin@guard.test"
@@ -176,7 +178,7 @@ key_file = ""`), TLS{Mode: "none", MinVersion: "1.2"}, nil},
   challenges    = ["http-01", "tls-alpn-01"]
   http_address  = "127.0.0.1:5002"
 }
-`, p.dir, p.rootFile), TLS{Mode: "direct", ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, &ACME{
+`, p.dir, p.rootFile), TLS{Mode: proxy.TLSDirect, ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, &ACME{
 			CA: "https://localhost:14000/dir", Email: "admin@guard.test",
 			Domains: []string{"guard.test", "XMPP-2.Example.NET", "localhost"}, Storage: p.dir, TrustedRoots: p.rootFile,
 			Challenges: []string{"http-01", "tls-alpn-01"}, HTTPAddress: "127.0.0.1:5002",
@@ -190,7 +192,7 @@ key_file = ""`), TLS{Mode: "none", MinVersion: "1.2"}, nil},
   challenges    = ["tls-alpn-01"]
   http_address  = null
 }
-`, TLS{Mode: "direct", ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, defaultACME},
+`, TLS{Mode: proxy.TLSDirect, ALPN: []string{"xmpp-client"}, MinVersion: "1.2"}, defaultACME},
 		{"http-01 alone, on all interfaces", tlsListener(`mode = "starttls"`) + `acme {
   ca           = "https://acme.example.net/dir"
   email        = "ops@example.net"
@@ -198,7 +200,7 @@ key_file = ""`), TLS{Mode: "none", MinVersion: "1.2"}, nil},
   challenges   = ["http-01"]
   http_address = ":80"
 }
-`, TLS{Mode: "starttls", MinVersion: "1.2"}, &ACME{
+`, TLS{Mode: proxy.TLSStartTLS, MinVersion: "1.2"}, &ACME{
 			CA: "https://acme.example.net/dir", Email: "ops@example.net", Domains: []string{"xmpp.example.net"},
 			Storage: "./certmagic", Challenges: []string{"http-01"}, HTTPAddress: ":80",
 		}},
@@ -528,7 +530,7 @@ min_version = null`),
 			if got := c.Backends[0].TLS; !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("TLS:\n got %+v\nwant %+v", got, tt.want)
 			}
-			if got := c.Listeners[0].TLS; !reflect.DeepEqual(got, TLS{Mode: "none", MinVersion: "1.2"}) {
+			if got := c.Listeners[0].TLS; !reflect.DeepEqual(got, TLS{Mode: proxy.TLSNone, MinVersion: "1.2"}) {
 				t.Errorf("the listener's TLS changed: %+v", got)
 			}
 		})

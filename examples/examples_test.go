@@ -14,6 +14,7 @@ import (
 
 	"github.com/guard-xmpp/guard/config"
 	"github.com/guard-xmpp/guard/internal/testcert"
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // certDir is where the examples expect their certificate files. The test
@@ -85,7 +86,7 @@ var examples = []struct {
 	check               func(*config.Config) error
 }{
 	{"starttls-files.hcl", 1, 1, func(c *config.Config) error {
-		if l := c.Listeners[0]; l.TLS.Mode != "starttls" || l.TLS.CertFile == "" {
+		if l := c.Listeners[0]; l.TLS.Mode != proxy.TLSStartTLS || l.TLS.CertFile == "" {
 			return fmt.Errorf("listener %q: tls mode %q, cert_file %q: want starttls with files", l.Name, l.TLS.Mode, l.TLS.CertFile)
 		}
 		return nil
@@ -99,7 +100,7 @@ var examples = []struct {
 			if l.TLS.CertFile != "" {
 				return fmt.Errorf("listener %q has cert_file: the ACME certificate would not be served there", l.Name)
 			}
-			if l.TLS.Mode == "direct" && strings.HasSuffix(l.Address, ":443") {
+			if l.TLS.Mode == proxy.TLSDirect && strings.HasSuffix(l.Address, ":443") {
 				direct = true // answers tls-alpn-01, which the CA sends to port 443
 			}
 		}
@@ -109,8 +110,8 @@ var examples = []struct {
 		return nil
 	}},
 	{"pool.hcl", 1, 1, func(c *config.Config) error {
-		if b := c.Backends[0]; len(b.Nodes) < 2 || b.HealthCheck == nil || b.Retries == 0 {
-			return fmt.Errorf("backend %q: %d nodes, health check %v, retries %d: want a pool with health checks that retries", b.Name, len(b.Nodes), b.HealthCheck != nil, b.Retries)
+		if b := c.Backends[0]; len(b.Nodes) < 2 || b.Health.Interval == 0 || b.Retries == 0 {
+			return fmt.Errorf("backend %q: %d nodes, health check %v, retries %d: want a pool with health checks that retries", b.Name, len(b.Nodes), b.Health.Interval != 0, b.Retries)
 		}
 		return nil
 	}},

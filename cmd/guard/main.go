@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/guard-xmpp/guard/config"
+	"github.com/guard-xmpp/guard/proxy"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; empty,
@@ -240,7 +241,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs.String("config", "config.hcl", "configuration file to check (or give it as the last argument)")
 	strict := fs.Bool("strict", false, "fail (exit 1) on warnings too")
 	probe := fs.Bool("probe", false, "also open a stream to every backend and check its stream features")
-	domain := fs.String("domain", "localhost", "with -probe: the XMPP domain to ask the backends for")
+	domain := fs.String("domain", proxy.DefaultHealthDomain, "with -probe: the XMPP domain to ask the backends for")
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return flagError(stderr, "validate", err)

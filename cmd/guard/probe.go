@@ -21,7 +21,7 @@ func probeBackends(cfg *config.Config, domain string, w io.Writer) bool {
 	for _, b := range cfg.Backends {
 		var terminating []string
 		for _, l := range cfg.Listeners {
-			if l.Backend == b.Name && (l.TLS.Mode == "starttls" || l.TLS.Mode == "direct") {
+			if l.Backend == b.Name && l.TLS.Mode.Terminates() {
 				terminating = append(terminating, l.Name)
 			}
 		}

@@ -25,7 +25,6 @@ import (
 	"github.com/guard-xmpp/guard/config"
 	"github.com/guard-xmpp/guard/policy"
 	"github.com/guard-xmpp/guard/proxy"
-	"github.com/guard-xmpp/guard/proxyproto"
 	"github.com/guard-xmpp/guard/tlsconf"
 )
 
@@ -153,7 +152,7 @@ func (g *guard) apply(cfg *config.Config) error {
 		if err := withBackendTLS(cfg, &lc); err != nil {
 			return err
 		}
-		if lc.TLS.Mode == proxy.TLSStartTLS || lc.TLS.Mode == proxy.TLSDirect {
+		if lc.TLS.Mode.Terminates() {
 			tc, err := g.tlsConfig(cfg, l, used)
 			if err != nil {
 				g.pruneTLS(nil)
@@ -384,86 +383,30 @@ func backendTLSConfig(t *config.BackendTLS) (*tls.Config, error) {
 	return c, nil
 }
 
-// tlsModes maps the configuration's TLS modes to the proxy's.
-var connLogModes = map[string]proxy.ConnLogMode{
-	"all": proxy.ConnLogAll, "errors": proxy.ConnLogErrors, "off": proxy.ConnLogOff,
-}
-
-var tlsModes = map[string]proxy.TLSMode{
-	"":            proxy.TLSNone,
-	"none":        proxy.TLSNone,
-	"starttls":    proxy.TLSStartTLS,
-	"direct":      proxy.TLSDirect,
-	"passthrough": proxy.TLSPassthrough,
-}
-
-// listenerConfig translates one configured listener for the proxy.
+// listenerConfig builds one configured listener for the proxy: its settings
+// as decoded, with its backends resolved by name, the connection log and
+// the policy (TLS configurations are added by apply).
 func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) proxy.ListenerConfig {
 	lc := proxy.ListenerConfig{
-		Name:    l.Name,
-		Address: l.Address,
-		Timeouts: proxy.Timeouts{
-			Handshake:    l.Timeouts.Handshake,
-			Idle:         l.Timeouts.Idle,
-			HalfClose:    l.Timeouts.HalfClose,
-			Probe:        l.Timeouts.Probe,
-			ProbeTimeout: l.Timeouts.ProbeTimeout,
-		},
-		Limits: proxy.AddrLimits{
-			MaxConnsPerIP:        l.Limits.MaxConnsPerIP,
-			ConnRatePerIP:        l.Limits.ConnRatePerIP,
-			ConnBurstPerIP:       l.Limits.ConnBurstPerIP,
-			TrackedAddresses:     l.Limits.TrackedAddresses,
-			ClientBytesPerSecond: l.Limits.ClientBytesPerSecond,
-			Deny:                 proxyproto.Trusted(l.Limits.Deny),
-		},
-		XMLLimits: proxy.XMLLimits{
-			MaxStanzaSize: l.Limits.MaxStanzaSize,
-			MaxHeaderSize: l.Limits.MaxHeaderSize,
-			MaxDepth:      l.Limits.MaxDepth,
-		},
-		ConnLog:       proxy.ConnLog{Mode: connLogModes[cfg.Log.Connections], Sample: cfg.Log.ConnectionsSample},
+		Name:          l.Name,
+		Address:       l.Address,
+		Timeouts:      l.Timeouts,
+		XMLLimits:     l.Limits.XMLLimits,
+		Limits:        l.Limits.AddrLimits,
+		ConnLog:       cfg.Log.Connections,
 		Policy:        pol,
-		TLS:           proxy.TLS{Mode: tlsModes[l.TLS.Mode]},
-		ProxyProtocol: proxy.ProxyProtocol{Trusted: proxyproto.Trusted(l.ProxyProtocol.Trusted)},
+		TLS:           proxy.TLS{Mode: l.TLS.Mode},
+		ProxyProtocol: l.ProxyProtocol,
 	}
 	if b, ok := cfg.Backend(l.Backend); ok {
-		lc.Backend = backendConfig(b)
+		lc.Backend = b.Backend
 	}
 	if len(l.Routes) > 0 {
 		lc.Routes = make(map[string]proxy.Backend, len(l.Routes))
 		for _, r := range l.Routes {
 			b, _ := cfg.Backend(r.Backend)
-			lc.Routes[r.Domain] = backendConfig(b)
+			lc.Routes[r.Domain] = b.Backend
 		}
 	}
 	return lc
-}
-
-// backendConfig translates one configured backend for the proxy (TLS is
-// added by apply, which reads the CA file).
-func backendConfig(b config.Backend) proxy.Backend {
-	pb := proxy.Backend{
-		Name:           b.Name,
-		Address:        b.Address,
-		ConnectTimeout: b.ConnectTimeout,
-		ReplyTimeout:   b.ReplyTimeout,
-		Retries:        b.Retries,
-		Adaptive:       b.Adaptive,
-		ProxyProtocol:  b.ProxyProtocol,
-		Admission: proxy.Admission{
-			MaxStreams:          b.MaxStreams,
-			QueueSize:           b.QueueSize,
-			QueueTimeout:        b.QueueTimeout,
-			NewStreamsPerSecond: b.NewStreamsPerSecond,
-			NewStreamsBurst:     b.NewStreamsBurst,
-		},
-	}
-	for _, n := range b.Nodes {
-		pb.Nodes = append(pb.Nodes, proxy.Node{Address: n.Address, MaxStreams: n.MaxStreams})
-	}
-	if hc := b.HealthCheck; hc != nil {
-		pb.Health = proxy.HealthCheck{Interval: hc.Interval, Timeout: hc.Timeout, Domain: hc.Domain}
-	}
-	return pb
 }
