@@ -80,37 +80,13 @@ func run(path string, cfg *config.Config, logger hclog.Logger) error {
 
 	var adm *admin.Server
 	if cfg.Admin.Address != "" {
-		var admTLS *tls.Config
-		if cfg.Admin.CertFile != "" {
-			m, err := tlsconf.New(context.Background(), tlsconf.Options{Logger: logger.Named("admin-tls"),
-				CertFile: cfg.Admin.CertFile, KeyFile: cfg.Admin.KeyFile})
-			if err != nil {
-				g.srv.Close()
-				return fmt.Errorf("admin: TLS: %w", err)
-			}
-			defer m.Close()
-			admTLS = m.TLSConfig()
-		}
-		adm = admin.New(admin.Options{
-			TLS:      admTLS,
-			Logger:   logger.Named("admin"),
-			Gatherer: reg,
-			Ready:    func() bool { return !g.draining.Load() },
-			Drain:    g.requestDrain,
-			Reload:   g.reload,
-			Backends: func() any { return g.srv.Backends() },
-			Status: func() proxy.Status {
-				st := g.srv.Status()
-				st.Draining = st.Draining || g.draining.Load()
-				return st
-			},
-			// Read from admin.token_file at start and on every reload.
-			Token: func() string { return g.cfg.Load().Admin.Token },
-		})
-		if _, err := adm.Listen(cfg.Admin.Address); err != nil {
+		var closeTLS func()
+		var err error
+		if adm, closeTLS, err = g.startAdmin(cfg.Admin, reg); err != nil {
 			g.srv.Close()
-			return fmt.Errorf("admin: %w", err)
+			return err
 		}
+		defer closeTLS()
 	}
 
 	sigs := make(chan os.Signal, 2)
@@ -137,6 +113,42 @@ func run(path string, cfg *config.Config, logger hclog.Logger) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// startAdmin serves the admin endpoint a describes. closeTLS closes the
+// certificate manager of its tls block, once the endpoint is shut down.
+func (g *guard) startAdmin(a config.Admin, reg *prometheus.Registry) (adm *admin.Server, closeTLS func(), err error) {
+	closeTLS = func() {}
+	var admTLS *tls.Config
+	if a.CertFile != "" {
+		m, err := tlsconf.New(context.Background(), tlsconf.Options{Logger: g.logger.Named("admin-tls"),
+			CertFile: a.CertFile, KeyFile: a.KeyFile})
+		if err != nil {
+			return nil, nil, fmt.Errorf("admin: TLS: %w", err)
+		}
+		closeTLS, admTLS = func() { m.Close() }, m.TLSConfig()
+	}
+	adm = admin.New(admin.Options{
+		TLS:      admTLS,
+		Logger:   g.logger.Named("admin"),
+		Gatherer: reg,
+		Ready:    func() bool { return !g.draining.Load() },
+		Drain:    g.requestDrain,
+		Reload:   g.reload,
+		Backends: func() any { return g.srv.Backends() },
+		Status: func() proxy.Status {
+			st := g.srv.Status()
+			st.Draining = st.Draining || g.draining.Load()
+			return st
+		},
+		// Read from admin.token_file at start and on every reload.
+		Token: func() string { return g.cfg.Load().Admin.Token },
+	})
+	if _, err := adm.Listen(a.Address); err != nil {
+		closeTLS()
+		return nil, nil, fmt.Errorf("admin: %w", err)
+	}
+	return adm, closeTLS, nil
 }
 
 // apply hands cfg to the proxy.
