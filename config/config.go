@@ -184,9 +184,9 @@ type ACME struct {
 // Limits is a listener's limits block: the XML limits (sizes in bytes) and
 // the per-address limits, as the proxy takes them, from
 // proxy.DefaultXMLLimits and proxy.DefaultAddrLimits. Each is within the
-// bounds below (minMaxStanzaSize, maxMaxDepth, ...); ConnBurstPerIP is
-// max(1, ceil(ConnRatePerIP)) when not set, and 0 exactly when
-// ConnRatePerIP is 0.
+// bounds the decoder enforces (in parse.go, as docs/config.md gives them);
+// ConnBurstPerIP is max(1, ceil(ConnRatePerIP)) when not set, and 0
+// exactly when ConnRatePerIP is 0.
 type Limits struct {
 	proxy.XMLLimits
 	proxy.AddrLimits
@@ -248,38 +248,11 @@ const (
 	defaultDrainTimeout = 25 * time.Second
 	defaultAcceptDelay  = 0
 	defaultDeadline     = 30 * time.Second
-	maxRetries          = 10
 
 	defaultMinVersion  = "1.2"
 	defaultDirectALPN  = "xmpp-client" // XEP-0368
 	defaultACMEStorage = "./certmagic"
 	defaultChallenge   = challengeTLSALPN
-)
-
-// The bounds of the sizes in a limits block.
-const (
-	minMaxStanzaSize = 1 * kiB
-	maxMaxStanzaSize = 16 * miB
-	// maxMaxDepth: deeper than any stanza of max_stanza_size's largest
-	// that carries text (each level costs at least 7 bytes, "<a></a>").
-	maxMaxDepth      = 1 << 20
-	minMaxHeaderSize = 512
-	maxMaxHeaderSize = 64 * kiB
-
-	minClientBytesPerSecond = 1 * kiB // below it a TLS handshake alone takes seconds
-	maxClientBytesPerSecond = 1024 * miB
-)
-
-// The bounds of counts and rates. maxCount keeps every count within an int
-// on any platform; maxRate (a second) is far above any sane setting.
-const (
-	maxCount            = 1000000000
-	maxRate             = 1000000
-	minTrackedAddresses = 1000
-	maxTrackedAddresses = 10000000 // about 250 bytes each: 2.5 GB
-	// queueTimeoutWarn: most XMPP clients give up waiting for the server's
-	// stream header sooner, then reconnect and queue again.
-	queueTimeoutWarn = 30 * time.Second
 )
 
 // Backend returns the backend with the given name and whether it exists.

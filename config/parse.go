@@ -399,6 +399,33 @@ func (d *decoder) backendName(a *hcl.Attribute) string {
 	return s
 }
 
+// The bounds of the sizes in a limits block.
+const (
+	minMaxStanzaSize = 1 * kiB
+	maxMaxStanzaSize = 16 * miB
+	// maxMaxDepth: deeper than any stanza of max_stanza_size's largest
+	// that carries text (each level costs at least 7 bytes, "<a></a>").
+	maxMaxDepth      = 1 << 20
+	minMaxHeaderSize = 512
+	maxMaxHeaderSize = 64 * kiB
+
+	minClientBytesPerSecond = 1 * kiB // below it a TLS handshake alone takes seconds
+	maxClientBytesPerSecond = 1024 * miB
+)
+
+// The bounds of counts and rates. maxCount keeps every count within an int
+// on any platform; maxRate (a second) is far above any sane setting.
+const (
+	maxCount            = 1000000000
+	maxRate             = 1000000
+	minTrackedAddresses = 1000
+	maxTrackedAddresses = 10000000 // about 250 bytes each: 2.5 GB
+	maxRetries          = 10
+	// queueTimeoutWarn: most XMPP clients give up waiting for the server's
+	// stream header sooner, then reconnect and queue again.
+	queueTimeoutWarn = 30 * time.Second
+)
+
 func (d *decoder) timeouts(b *hcl.Block) proxy.Timeouts {
 	a := d.content(b.Body, timeoutsSchema, "A timeouts block").Attributes
 	def := proxy.DefaultTimeouts()
