@@ -643,11 +643,10 @@ func (d *decoder) burst(a *hcl.Attribute, rate float64, rateAttr *hcl.Attribute,
 // that are set but cannot act as the file intends.
 func (d *decoder) admission(be Backend, a hcl.Attributes) {
 	if at := a["queue_timeout"]; at != nil && be.Admission.QueueTimeout > queueTimeoutWarn {
-		def := proxy.DefaultBackend().Admission.QueueTimeout
 		d.warnf(at.Expr.Range(), &at.Range, "Long queue timeout",
 			fmt.Sprintf("A queue timeout of %s is longer than %s. Most XMPP clients stop waiting for the server's reply sooner, "+
 				"then reconnect and queue again, so a longer wait mostly holds sockets. Consider %s or less: queue_timeout = %s.",
-				be.Admission.QueueTimeout, queueTimeoutWarn, def, hclString(def.String())))
+				be.Admission.QueueTimeout, queueTimeoutWarn, proxy.DefaultQueueTimeout, hclString(proxy.DefaultQueueTimeout.String())))
 	}
 	if at := a["max_streams"]; at != nil && be.Admission.MaxStreams == 0 && be.Adaptive == nil {
 		for _, name := range []string{"queue_size", "queue_timeout"} {
