@@ -52,7 +52,7 @@ func TestParseAdminToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Admin != (Admin{Address: defaultAdminAddress}) {
+		if c.Admin != (Admin{Address: DefaultAdminAddress}) {
 			t.Errorf("Admin = %+v, want no token", c.Admin)
 		}
 	}
@@ -156,7 +156,7 @@ func TestLoadAdmin(t *testing.T) {
 		t.Errorf("LoadAdmin(broken elsewhere) = %+v, %v; want %+v", got, err, want)
 	}
 	got, err = LoadAdmin(write("none.hcl", minimal))
-	if err != nil || got != (Admin{Address: defaultAdminAddress}) {
+	if err != nil || got != (Admin{Address: DefaultAdminAddress}) {
 		t.Errorf("LoadAdmin(no admin block) = %+v, %v", got, err)
 	}
 	got, err = LoadAdmin(write("off.hcl", "admin {\n  address = \"\"\n}\n"))

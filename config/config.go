@@ -238,13 +238,16 @@ type BackendTLS struct {
 	MinVersion string
 }
 
+// DefaultAdminAddress is the admin endpoint's address without an admin
+// block, or with one that does not set address.
+const DefaultAdminAddress = "127.0.0.1:9090"
+
 // Defaults of the optional keys that the proxy does not take; those it
 // takes are the proxy package's (proxy.DefaultTimeouts, proxy.DefaultBackend,
 // ...). docs/config.md repeats them all.
 const (
 	defaultLogLevel     = "info"
 	defaultLogFormat    = "text"
-	defaultAdminAddress = "127.0.0.1:9090"
 	defaultDrainTimeout = 25 * time.Second
 	defaultAcceptDelay  = 0
 	defaultDeadline     = 30 * time.Second
@@ -299,7 +302,7 @@ func Default(listen, backend string) *Config {
 func defaults() *Config {
 	return &Config{
 		Log:      Log{Level: defaultLogLevel, Format: defaultLogFormat, Connections: proxy.DefaultConnLog()},
-		Admin:    Admin{Address: defaultAdminAddress},
+		Admin:    Admin{Address: DefaultAdminAddress},
 		Shutdown: Shutdown{AcceptDelay: defaultAcceptDelay, DrainTimeout: defaultDrainTimeout, Deadline: defaultDeadline},
 	}
 }

@@ -281,8 +281,8 @@ func (d *decoder) log(b *hcl.Block) Log {
 func (d *decoder) admin(b *hcl.Block) decoded[Admin] {
 	content := d.content(b.Body, adminSchema, "An admin block")
 	a := content.Attributes
-	adm := Admin{Address: d.address(a["address"], defaultAdminAddress, addrRule{
-		listen: true, optional: true, example: defaultAdminAddress,
+	adm := Admin{Address: d.address(a["address"], DefaultAdminAddress, addrRule{
+		listen: true, optional: true, example: DefaultAdminAddress,
 	})}
 	adm.TokenFile, adm.Token = d.adminToken(a["token_file"], a["address"], adm.Address)
 	if tb := d.single(content.Blocks.OfType("tls")); tb != nil {

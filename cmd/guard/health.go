@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/guard-xmpp/guard/config"
 )
 
 // cmdHealth is `guard health [-addr HOST:PORT] [-path PATH] [-timeout D]`:
@@ -22,7 +24,7 @@ import (
 func cmdHealth(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:9090", "Guard's admin address (admin.address)")
+	addr := fs.String("addr", config.DefaultAdminAddress, "Guard's admin address (admin.address)")
 	path := fs.String("path", "/healthz", "endpoint to ask: /healthz (liveness) or /readyz (readiness)")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
 	cert := fs.String("cert", "", "the admin endpoint's certificate (admin.tls.cert_file): ask over HTTPS, trusting exactly it")
