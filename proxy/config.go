@@ -1,11 +1,5 @@
 package proxy
 
-// This file holds what a listener and a backend are configured with, and the
-// defaults: the values a configured listener or backend has when it sets
-// nothing (the config package decodes into these types and starts from these
-// values), and withDefaults, which fills in what a caller left zero where
-// zero is not a setting of its own.
-
 import (
 	"crypto/tls"
 	"strconv"
@@ -16,6 +10,12 @@ import (
 	"github.com/guard-xmpp/guard/proxyproto"
 	"github.com/guard-xmpp/guard/xmpp"
 )
+
+// This file is what a listener and a backend are configured with, and the
+// defaults: the values a configured listener or backend has when it sets
+// nothing (the config package decodes into these types and starts from
+// these values), and withDefaults, which fills in what a caller left zero
+// where zero is not a setting of its own.
 
 // The defaults of the settings below. Those whose zero is a setting (0: off,
 // no cap, never) apply only where a configuration starts from them; the rest

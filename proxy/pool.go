@@ -19,6 +19,10 @@ import (
 	"github.com/guard-xmpp/guard/xmpp"
 )
 
+// This file is a backend's pool of nodes: their health (passive ejection,
+// active checks with ProbeStream), the choice of a node for each stream,
+// and the pool as GET /backends reports it.
+
 // Passive ejection: a node that fails this many times in a row (refused,
 // timed out, a failed TLS handshake, a stalled or garbled header) is taken
 // out for ejectFor, then tried again, unless it is the last usable node of
