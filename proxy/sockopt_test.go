@@ -96,11 +96,6 @@ func TestRelaySocketOptions(t *testing.T) {
 			t.Errorf("the test's client socket has TCP_USER_TIMEOUT %d: the lookup is wrong", v)
 		}
 	})
-	write(t, c, streamEnd)
-	c.CloseWrite()
-	expectEOF(t, bc, streamEnd)
-	write(t, bc, streamEnd)
-	bc.Close()
-	expectEOF(t, c, streamEnd)
+	closeCleanly(t, c, bc)
 	waitOpen(t, s, 0)
 }

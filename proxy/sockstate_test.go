@@ -97,13 +97,7 @@ func TestSocketStatesAfterEachEnd(t *testing.T) {
 			expectStreamError(t, c2, "", true, "localhost", "resource-constraint", "the server is at capacity; try again later")
 			// The stream that holds the slot ends normally.
 			ce, be := endsOf(c), endsOf(bc)
-			write(t, c, streamEnd)
-			c.CloseWrite()
-			expectEOF(t, bc, streamEnd)
-			write(t, bc, streamEnd)
-			bc.Close()
-			expectEOF(t, c, streamEnd)
-			c.Close()
+			closeCleanly(t, c, bc)
 			return []tcpEnds{e2, ce, be}
 		}},
 		{"idle", ListenerConfig{Timeouts: Timeouts{Idle: 200 * time.Millisecond}}, func(t *testing.T, s *Server, addr string, c, bc *net.TCPConn) []tcpEnds {
