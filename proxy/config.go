@@ -281,3 +281,30 @@ var defaultPolicy = func() *policy.Policy {
 	}
 	return p
 }()
+
+// Admission settings of a backend, shared by every listener that uses it.
+type Admission struct {
+	// MaxStreams caps the streams open to the backend at once; 0 = no cap.
+	MaxStreams int
+	// QueueSize is how many clients may wait for a slot; QueueTimeout is
+	// the longest one waits.
+	QueueSize    int
+	QueueTimeout time.Duration
+	// NewStreamsPerSecond paces new backend streams (storm smoothing);
+	// 0 = unlimited. NewStreamsBurst is the burst.
+	NewStreamsPerSecond float64
+	NewStreamsBurst     int
+}
+
+// AddrLimits are a listener's per-client-address limits.
+type AddrLimits struct {
+	MaxConnsPerIP    int     // concurrent connections per address (IPv6: per /64); 0 = no cap
+	ConnRatePerIP    float64 // new connections per second per address; 0 = unlimited
+	ConnBurstPerIP   int
+	TrackedAddresses int // memory bound of the address table
+	// ClientBytesPerSecond shapes what each client sends by delaying reads;
+	// 0 = unlimited.
+	ClientBytesPerSecond int
+	// Deny are refused at once with the event denied (policy-violation).
+	Deny proxyproto.Trusted
+}
