@@ -40,6 +40,7 @@ const (
 	ClientAfterEnd    Event = "client-after-end"    // the client sent data after closing its stream
 	BytesBeforeHeader Event = "bytes-before-header" // the client sent something other than a stream header first
 	TLSRequired       Event = "tls-required"        // the client did not start TLS where the listener requires it
+	BadFraming        Event = "bad-framing"         // a WebSocket client sent a binary frame, or not one element per message
 )
 
 // Decision is the stream error sent for an event.
@@ -76,6 +77,7 @@ var Defaults = map[Event]Decision{
 	ClientAfterEnd:    {"not-well-formed", "data after the end of the stream"},
 	BytesBeforeHeader: {"not-well-formed", "expected a stream header"},
 	TLSRequired:       {"policy-violation", "TLS is required"},
+	BadFraming:        {"policy-violation", ""}, // the framing's text says what was wrong
 }
 
 // Events returns every event name, sorted, for configuration validation.

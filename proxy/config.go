@@ -35,6 +35,8 @@ const (
 
 	DefaultHealthTimeout = 2 * time.Second
 	DefaultHealthDomain  = "localhost"
+
+	DefaultWebSocketPath = "/xmpp-websocket" // Prosody's; Openfire serves /ws/, ejabberd /ws
 )
 
 // DefaultTimeouts are the timeouts of a listener that sets none.
@@ -184,6 +186,25 @@ type ListenerConfig struct {
 	// the baseline of the framing benchmarks): no stream errors, only the
 	// close state machine and timeouts.
 	Raw bool
+	// WebSocket, if not nil, makes the listener take XMPP over WebSocket
+	// (RFC 7395) instead of c2s over TCP: ws://, or wss:// with TLS mode
+	// Direct. Guard speaks plain c2s to the backend.
+	WebSocket *WebSocket
+}
+
+// WebSocket is a WebSocket listener's setting.
+type WebSocket struct {
+	// Path is where the upgrade is accepted; DefaultWebSocketPath if "".
+	Path string
+	// AllowedOrigins are the Origin values a browser's upgrade may carry
+	// (scheme://host[:port]); "*" allows any. Empty: only the origin of
+	// the request's own Host. A request without Origin (not a browser) is
+	// not checked.
+	AllowedOrigins []string
+	// TrustedProxies are the addresses (a reverse proxy in front of Guard)
+	// whose X-Forwarded-For or Forwarded header gives the client's address
+	// to per-address limits, logs and the backend.
+	TrustedProxies proxyproto.Trusted
 }
 
 // ProxyProtocol is a listener's PROXY protocol setting.
@@ -244,6 +265,11 @@ func (c ListenerConfig) withDefaults() ListenerConfig {
 	}
 	if c.TLS.Mode == TLSPassthrough {
 		c.Raw = true
+	}
+	if c.WebSocket != nil && c.WebSocket.Path == "" {
+		ws := *c.WebSocket
+		ws.Path = DefaultWebSocketPath
+		c.WebSocket = &ws
 	}
 	orDefault(&c.Timeouts.Handshake, DefaultHandshake)
 	orDefault(&c.Timeouts.HalfClose, DefaultHalfClose)

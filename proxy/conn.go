@@ -48,11 +48,15 @@ func (c *sideConn) tls() *tls.Conn {
 // CloseWrite ends Guard's half of the connection: TLS's close_notify, then
 // the TCP FIN (tls.Conn.CloseWrite alone sends only the alert).
 func (c *sideConn) CloseWrite() error {
-	if tc := c.tls(); tc != nil {
-		tc.CloseWrite()
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && c.Conn != net.Conn(c.tcp) {
+		cw.CloseWrite() // TLS's close_notify; a WebSocket's Close frame (and its TLS's)
 	}
 	return c.tcp.CloseWrite()
 }
+
+// layered reports whether bytes pass through a layer over the socket (TLS,
+// a WebSocket) that may hold some it read ahead.
+func (c *sideConn) layered() bool { return c.Conn != net.Conn(c.tcp) }
 
 // closeWithin closes the socket so that the kernel keeps it no longer than
 // d after the close (see sockclose_linux.go).
@@ -61,6 +65,12 @@ func (c *sideConn) closeWithin(d time.Duration) { closeWithin(c.tcp, d) }
 // closeAtExpiry closes the socket at the end of a lingering close: aborted
 // if the peer has not acknowledged everything Guard sent.
 func (c *sideConn) closeAtExpiry() { closeAtExpiry(c.tcp) }
+
+// keepalive writes a whitespace keepalive, between units.
+func (c *sideConn) keepalive(time.Time) error {
+	_, err := c.Write(keepalive)
+	return err
+}
 
 // reset closes the socket with an RST (SO_LINGER 0).
 func (c *sideConn) reset() {

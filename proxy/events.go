@@ -30,8 +30,11 @@ func eventForSyntax(se *xmpp.SyntaxError) policy.Event {
 	case xmpp.RestrictedXML:
 		return policy.RestrictedXML
 	case xmpp.PolicyViolation:
-		if se.Limit == xmpp.LimitDepth {
+		switch se.Limit {
+		case xmpp.LimitDepth:
 			return policy.NestingTooDeep
+		case xmpp.LimitFraming:
+			return policy.BadFraming
 		}
 		return policy.StanzaTooLarge
 	case xmpp.InvalidNamespace, xmpp.BadNamespacePrefix:

@@ -76,3 +76,26 @@ func (r *relay) outgoing(b []byte, s scan) []byte {
 	}
 	return out
 }
+
+// withoutPlus returns the element b (stream features, or anything else)
+// without its SASL -PLUS mechanisms, which cannot work where Guard holds the
+// client's TLS: on a WebSocket, the TLS is the WebSocket's, and a client
+// there would try channel binding that fails. b itself if it has none.
+func withoutPlus(b []byte) []byte {
+	if !bytes.Contains(b, plusMech) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for {
+		i := bytes.Index(b, plusMech)
+		if i < 0 {
+			return append(out, b...)
+		}
+		start := bytes.LastIndex(b[:i], []byte("<mechanism>"))
+		if start < 0 {
+			return append(out, b...)
+		}
+		out = append(out, b[:start]...)
+		b = b[i+len(plusMech):]
+	}
+}

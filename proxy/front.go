@@ -1,6 +1,10 @@
 package proxy
 
-import "time"
+import (
+	"net"
+	"net/netip"
+	"time"
+)
 
 // This file is the seam between a session and its two sides: peerConn is
 // what the relay and the refusals need of either side's connection, and
@@ -25,6 +29,10 @@ type peerConn interface {
 	closeWithin(d time.Duration)
 	closeAtExpiry()
 	reset()
+	// keepalive probes a quiet peer: a whitespace keepalive, or the
+	// transport's own (a WebSocket Ping). An error wrapping ETIMEDOUT
+	// means the peer is gone (connection-timeout).
+	keepalive(now time.Time) error
 }
 
 // front is the client side of a session.
@@ -41,6 +49,18 @@ type front interface {
 	// terminatesTLS reports whether Guard holds the client's TLS, so that
 	// the backend's <starttls/> is removed from the features it forwards.
 	terminatesTLS() bool
+	// admitsLater reports whether the client's address comes with the
+	// handshake (a trusted reverse proxy's header), so that the
+	// per-address limits wait for it instead of applying at accept.
+	admitsLater(cfg *ListenerConfig, remote netip.AddrPort) bool
+}
+
+// newFront returns the front of a client accepted on c.
+func newFront(cfg *ListenerConfig, c *net.TCPConn) front {
+	if cfg.WebSocket != nil {
+		return wsFront{newSideConn(c)}
+	}
+	return tcpFront{newSideConn(c)}
 }
 
 // tcpFront is a client on a TCP socket, with TLS over it where the
@@ -52,3 +72,5 @@ func (f tcpFront) handshake(ss *session, cfg *ListenerConfig) (*pipe, scan, erro
 }
 
 func (f tcpFront) terminatesTLS() bool { return f.tls() != nil }
+
+func (f tcpFront) admitsLater(*ListenerConfig, netip.AddrPort) bool { return false }

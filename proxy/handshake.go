@@ -42,11 +42,7 @@ func (ss *session) readProxyHeader(cfg *ListenerConfig) error {
 // deadline (TLS included): a client sending a byte a second is cut as
 // surely as a silent one.
 func (ss *session) handshakeTCP(cfg *ListenerConfig, c *sideConn) (*pipe, scan, error) {
-	ctok := xmpp.NewTokenizer(cfg.MaxStanzaSize)
-	if cfg.MaxHeaderSize > 0 {
-		ctok.MaxHeader = cfg.MaxHeaderSize
-	}
-	ctok.MaxDepth = cfg.MaxDepth
+	ctok := clientTokenizer(cfg)
 	deadline := time.Now().Add(cfg.Timeouts.Handshake)
 	if cfg.TLS.Mode == TLSDirect {
 		if err := ss.handshakeTLS(cfg, c, deadline); err != nil {
@@ -75,11 +71,28 @@ func (ss *session) handshakeTCP(cfg *ListenerConfig, c *sideConn) (*pipe, scan, 
 			return cp, cs, err
 		}
 	}
+	ss.headerDone()
+	return cp, cs, nil
+}
+
+// clientTokenizer returns the tokenizer of a client's stream, with the
+// listener's limits.
+func clientTokenizer(cfg *ListenerConfig) *xmpp.Tokenizer {
+	t := xmpp.NewTokenizer(cfg.MaxStanzaSize)
+	if cfg.MaxHeaderSize > 0 {
+		t.MaxHeader = cfg.MaxHeaderSize
+	}
+	t.MaxDepth = cfg.MaxDepth
+	return t
+}
+
+// headerDone records that the client's stream header has arrived: from now
+// on a drain ends the stream instead of closing the connection.
+func (ss *session) headerDone() {
 	ss.mu.Lock()
 	ss.headerSeen = true
 	ss.mu.Unlock()
 	ss.log.to = ss.domain
-	return cp, cs, nil
 }
 
 // readClientHeader reads and checks the client's stream header within the

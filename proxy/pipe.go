@@ -72,7 +72,7 @@ func newSidePipe(c *sideConn, tok *xmpp.Tokenizer) (*pipe, error) {
 		return nil, err
 	}
 	p.src = c.Conn
-	p.tls = c.tls() != nil
+	p.tls = c.layered()
 	// The handshake may have read the first application records too.
 	p.buffered = p.tls
 	return p, nil
@@ -195,6 +195,13 @@ func (p *pipe) fill() (scan, error) {
 	p.n += k
 	s := p.scan()
 	s.read = k
+	var se *xmpp.SyntaxError
+	if s.serr == nil && errors.As(rerr, &se) {
+		// A layer over the socket refused what it carried (a WebSocket's
+		// binary frame or oversize message): a stream error, like the
+		// tokenizer's own.
+		s.serr, rerr = se, nil
+	}
 	if p.n == 0 {
 		p.release()
 	}

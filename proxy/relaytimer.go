@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"errors"
+	"syscall"
 	"time"
 
 	"github.com/guard-xmpp/guard/policy"
@@ -48,37 +50,47 @@ func (r *relay) clientTimer() bool {
 	}
 	if p := r.cfg.Timeouts.Probe; p > 0 {
 		if !now.Before(r.nextClientDeadline()) {
-			r.probe(now)
+			if err := r.probe(now); err != nil {
+				// The transport's own probe found the client gone (a
+				// WebSocket Ping unanswered).
+				r.ioError(clientToBackend, true, err)
+				return false
+			}
 		}
 	}
 	r.armClientTimer()
 	return true
 }
 
-// probe sends a whitespace keepalive to the client, between units. The
-// kernel's TCP_USER_TIMEOUT turns a keepalive that is never acknowledged
-// into ETIMEDOUT on the socket, which ends the stream with
-// connection-timeout (RFC 6120 4.9.3.4 and 4.6.1).
-func (r *relay) probe(now time.Time) {
+// probe sends the client a keepalive, between units: whitespace, or the
+// front's own (a WebSocket Ping). The kernel's TCP_USER_TIMEOUT turns a
+// keepalive that is never acknowledged into ETIMEDOUT on the socket, which
+// ends the stream with connection-timeout (RFC 6120 4.9.3.4 and 4.6.1). It
+// returns an error only for a client the front itself found gone.
+func (r *relay) probe(now time.Time) error {
 	r.lastProbe.Store(now.UnixNano())
 	c := &r.side[sideClient]
 	if !c.wmu.TryLock() {
-		return // a write to the client is under way: no need to probe
+		return nil // a write to the client is under way: no need to probe
 	}
 	defer c.wmu.Unlock()
 	r.mu.Lock()
 	ok := r.core.mayProbe()
 	r.mu.Unlock()
 	if !ok {
-		return
+		return nil
 	}
 	c.conn.SetWriteDeadline(now.Add(r.cfg.Timeouts.HalfClose))
-	_, err := c.conn.Write(keepalive)
+	err := c.conn.keepalive(now)
 	c.conn.SetWriteDeadline(time.Time{})
+	r.metrics.probed()
+	if errors.Is(err, syscall.ETIMEDOUT) {
+		return err
+	}
 	if err != nil {
 		r.log.Debug("keepalive failed", "error", err)
 	}
-	r.metrics.probed()
+	return nil
 }
 
 var keepalive = []byte(" ")

@@ -186,7 +186,6 @@ func (s *Server) newSession(l *listener, c *net.TCPConn) *session {
 		srv:    s,
 		l:      l,
 		client: c,
-		front:  tcpFront{newSideConn(c)},
 		id:     s.nextID.Add(1),
 	}
 	s.mu.Lock()

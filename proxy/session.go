@@ -22,7 +22,7 @@ type session struct {
 	srv    *Server
 	l      *listener
 	client *net.TCPConn // the accepted socket
-	front  front        // the client's side: the socket, or TLS over it (tcpFront)
+	front  front        // the client's side: tcpFront, or wsFront on a WebSocket listener
 	id     uint64
 	log    connLog   // tags every line with the connection
 	start  time.Time // when the connection was accepted
@@ -55,6 +55,7 @@ type session struct {
 	relay      *relay             // set once relaying starts
 	since      time.Time          // when relaying started
 	closed     bool               // Shutdown or Close asked this session to end
+	killed     bool               // by closeNow: nothing more is said
 	stopWait   context.CancelFunc // ends a wait in the admission queue
 	abortSetup context.CancelFunc // ends the backend's dial and header phase (closeNow)
 }
@@ -71,19 +72,25 @@ type (
 	// closedError: the connection ends without a word (the client left, a
 	// failed TLS handshake, Guard closing): the client's socket is closed.
 	closedError struct{ reason string }
+	// quietError: the connection ends without XMPP but with what was
+	// written (an HTTP error), then a FIN and the lingering close.
+	quietError struct{ reason string }
 )
 
 func (e *refusedError) Error() string { return "refused: " + string(e.ev) }
 func (e *closedError) Error() string  { return "closed: " + e.reason }
+func (e *quietError) Error() string   { return "quiet close: " + e.reason }
 
 func refused(ev policy.Event, text string) error { return &refusedError{ev, text} }
 func closed(reason string) error                 { return &closedError{reason} }
+func quiet(reason string) error                  { return &quietError{reason} }
 
 // run takes the connection through its phases. It returns when relaying
 // starts; the relay's goroutines then end the session.
 func (ss *session) run() {
 	ss.st = ss.l.state.Load()
 	ss.remote = addrPort(ss.client.RemoteAddr())
+	ss.front = newFront(&ss.st.cfg, ss.client)
 	ss.log = connLog{base: ss.l.log, id: ss.id, client: ss.remote}
 	ss.start = time.Now()
 	if err := ss.serve(&ss.st.cfg); err != nil {
@@ -112,8 +119,10 @@ func (ss *session) serve(cfg *ListenerConfig) error {
 	}
 	// Per-address limits, at once: a flood from one address costs Guard
 	// no more than an accept and a short answer.
-	if err := ss.admitAddress(); err != nil {
-		return err
+	if !ss.front.admitsLater(cfg, ss.remote) {
+		if err := ss.admitAddress(); err != nil {
+			return err
+		}
 	}
 	if cfg.Raw {
 		return ss.serveRaw(cfg)
@@ -185,24 +194,29 @@ func (ss *session) sendBackendHeader(r *relay, bc connected) error {
 	return nil
 }
 
-// startRelay hands the connection to r, unless Shutdown came first;
-// backend is r's backend connection.
+// startRelay hands the connection to r; backend is r's backend
+// connection. A stream asked to end while it was being set up (endStream)
+// is ended by the relay as it starts, both sides cleanly; one closed
+// (closeNow) is closed at once.
 func (ss *session) startRelay(r *relay, backend *sideConn) error {
 	r.enableParking()
 	ss.mu.Lock()
-	closed := ss.closed
-	if !closed {
+	ending, killed := ss.closed, ss.killed
+	if !killed {
 		ss.relay = r
 		ss.since = time.Now() // for the status page
 	}
 	ss.mu.Unlock()
-	if closed {
+	if killed {
 		r.side[sideBackend].pipe.discardAll()
-		backend.tcp.Close()
-		return refused(policy.Shutdown, "")
+		backend.reset()
+		return closed(ReasonShutdown)
 	}
 	ss.log.Debug("relaying", "backend", backend.RemoteAddr().String(), "raw", r.core.raw)
 	r.start(ss.finish)
+	if ending {
+		r.endStream(policy.Shutdown)
+	}
 	return nil
 }
 
@@ -219,6 +233,8 @@ func (ss *session) endWith(cfg *ListenerConfig, err error) string {
 	case *closedError:
 		ss.closeClient()
 		return e.reason
+	case *quietError:
+		return ss.closeQuietly(cfg, e.reason)
 	default:
 		ss.log.Warn("connection ended by an unexpected error", "error", err)
 		ss.closeClient()
@@ -307,7 +323,7 @@ func (ss *session) endStream() {
 func (ss *session) closeNow() {
 	ss.mu.Lock()
 	r := ss.relay
-	ss.closed = true
+	ss.closed, ss.killed = true, true
 	if ss.stopWait != nil {
 		ss.stopWait()
 	}

@@ -118,6 +118,9 @@ type SyntaxError struct {
 const (
 	LimitSize  = "size"  // a unit longer than its size limit
 	LimitDepth = "depth" // nesting deeper than [Tokenizer.MaxDepth]
+	// LimitFraming: a transport's framing broken (XMPP over WebSocket: a
+	// binary frame, a message that is not one element).
+	LimitFraming = "framing"
 )
 
 // Error implements error.

@@ -1,0 +1,379 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guard-xmpp/guard/internal/leakcheck"
+	"github.com/guard-xmpp/guard/websocket"
+)
+
+// XMPP over WebSocket through Guard, frame by frame: the upgrade and its
+// refusals, the translation both ways, and every end Guard causes as a
+// stream error message, <close/>, a Close frame and a FIN.
+
+const (
+	wsOpen  = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"
+	wsClose = "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
+	// The stream header Guard sends the backend for wsOpen.
+	wsBackendHeader = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"
+	// The backend's header and features as the client gets them.
+	wsBackendOpen     = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='localhost' id='b1' version='1.0'/>"
+	wsFeatures        = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+	wsUpgradeTemplate = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+)
+
+// wsClient is a test's WebSocket client, frame by frame.
+type wsClient struct {
+	t  *testing.T
+	c  *net.TCPConn
+	br *bufio.Reader
+}
+
+// wsDial connects and sends an upgrade with extra header lines; it returns
+// the client and the response.
+func wsDial(t *testing.T, addr, path, extra string) (*wsClient, *http.Response) {
+	t.Helper()
+	c := dial(t, addr)
+	write(t, c, fmt.Sprintf(wsUpgradeTemplate, path, addr, extra))
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("upgrade response: %v", err)
+	}
+	return &wsClient{t, c, br}, resp
+}
+
+// wsConnect upgrades with the xmpp subprotocol and asserts 101.
+func wsConnect(t *testing.T, addr string) *wsClient {
+	t.Helper()
+	ws, resp := wsDial(t, addr, "/xmpp-websocket", "Sec-WebSocket-Protocol: xmpp\r\n")
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" || resp.Header.Get("Sec-WebSocket-Protocol") != "xmpp" {
+		t.Fatalf("upgrade answered %s %v", resp.Status, resp.Header)
+	}
+	return ws
+}
+
+// send writes one masked frame.
+func (w *wsClient) send(op websocket.Opcode, payload string) {
+	w.t.Helper()
+	key := [4]byte{1, 2, 3, 4}
+	b := []byte{0x80 | byte(op)}
+	switch n := len(payload); {
+	case n <= 125:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xFFFF:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	b = append(b, key[:]...)
+	for i := 0; i < len(payload); i++ {
+		b = append(b, payload[i]^key[i&3])
+	}
+	write(w.t, w.c, string(b))
+}
+
+// next reads one server frame.
+func (w *wsClient) next() (websocket.Opcode, string, error) {
+	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var h [2]byte
+	if _, err := io.ReadFull(w.br, h[:]); err != nil {
+		return 0, "", err
+	}
+	if h[1]&0x80 != 0 || h[0]&0x80 == 0 {
+		return 0, "", errors.New("a masked or fragmented server frame")
+	}
+	n := int(h[1] & 0x7F)
+	switch n {
+	case 126:
+		var l [2]byte
+		io.ReadFull(w.br, l[:])
+		n = int(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		io.ReadFull(w.br, l[:])
+		n = int(binary.BigEndian.Uint64(l[:]))
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(w.br, p)
+	return websocket.Opcode(h[0] & 0x0F), string(p), err
+}
+
+// expect reads text messages and fails unless they are want, in order
+// (Pings in between are answered and skipped).
+func (w *wsClient) expect(want ...string) {
+	w.t.Helper()
+	for _, m := range want {
+		op, p, err := w.nextData()
+		if err != nil || op != websocket.OpText || p != m {
+			w.t.Fatalf("got %v %q (%v)\nwant text %q", op, p, err, m)
+		}
+	}
+}
+
+func (w *wsClient) nextData() (websocket.Opcode, string, error) {
+	for {
+		op, p, err := w.next()
+		if err != nil || op != websocket.OpPing {
+			return op, p, err
+		}
+		w.send(websocket.OpPong, p)
+	}
+}
+
+var streamErrorMsg = regexp.MustCompile(`^<stream:error xmlns:stream='http://etherx\.jabber\.org/streams'><([a-z-]+) xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>(?:<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>([^<]*)</text>)?</stream:error>$`)
+
+// expectEnd reads Guard's end of the stream: optionally its own <open/>,
+// the stream error message (cond, text), <close/>, a Close frame of 1000,
+// then EOF (a FIN, not a reset).
+func (w *wsClient) expectEnd(withOpen bool, cond, text string) {
+	w.t.Helper()
+	if withOpen {
+		_, p, err := w.nextData()
+		if err != nil || !regexp.MustCompile(`^<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='localhost' id='[0-9a-f]{16}' version='1\.0' xml:lang='en'/>$`).MatchString(p) {
+			w.t.Fatalf("got %q (%v); want Guard's <open/>", p, err)
+		}
+	}
+	if cond != "" {
+		_, p, err := w.nextData()
+		m := streamErrorMsg.FindStringSubmatch(p)
+		if err != nil || m == nil || m[1] != cond || m[2] != xmlEscaper.Replace(text) {
+			w.t.Fatalf("got %q (%v); want the stream error %s %q as its own message", p, err, cond, text)
+		}
+	}
+	w.expect(wsClose)
+	w.expectCloseFrame(websocket.CloseNormal)
+}
+
+// expectCloseFrame reads a Close frame of code, then EOF, and answers as a
+// browser does: its own Close frame, then its FIN.
+func (w *wsClient) expectCloseFrame(code uint16) {
+	w.t.Helper()
+	op, p, err := w.nextData()
+	if err != nil || op != websocket.OpClose || websocket.CloseCode([]byte(p)) != code {
+		w.t.Fatalf("got %v %q (%v); want a Close frame %d", op, p, err, code)
+	}
+	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := w.br.Read(make([]byte, 1)); err != io.EOF {
+		w.t.Fatalf("after the Close frame: %d bytes, %v; want EOF (a FIN)", n, err)
+	}
+	w.send(websocket.OpClose, p)
+	w.c.CloseWrite()
+}
+
+// wsOpenStream upgrades, opens the stream and has the backend answer.
+func wsOpenStream(t *testing.T, b *testBackend, addr string) (*wsClient, *net.TCPConn) {
+	t.Helper()
+	ws := wsConnect(t, addr)
+	ws.send(websocket.OpText, wsOpen)
+	bc := b.accept(t)
+	expect(t, bc, wsBackendHeader)
+	write(t, bc, backendHeader+features)
+	ws.expect(wsBackendOpen, wsFeatures)
+	return ws, bc
+}
+
+func wsListener() ListenerConfig {
+	return ListenerConfig{WebSocket: &WebSocket{}}
+}
+
+func TestWebSocketRelay(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr := startGuard(t, b.addr(), wsListener())
+	ws, bc := wsOpenStream(t, b, addr)
+	// A stanza each way: as it is toward the backend, with its namespace
+	// declared toward the client; a whitespace keepalive from the backend
+	// is no message; the backend's -PLUS mechanism is not offered.
+	ws.send(websocket.OpText, "<message xmlns='jabber:client' to='bob@localhost'><body>hi</body></message>")
+	expect(t, bc, "<message xmlns='jabber:client' to='bob@localhost'><body>hi</body></message>")
+	write(t, bc, " "+message+" ")
+	ws.expect("<message xmlns='jabber:client'" + message[len("<message"):])
+	// A restart after SASL: a new <open/> is a new header.
+	write(t, bc, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+	ws.expect("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+	ws.send(websocket.OpText, wsOpen)
+	expect(t, bc, wsBackendHeader)
+	write(t, bc, backendHeader+"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1-PLUS</mechanism><mechanism>PLAIN</mechanism></mechanisms></stream:features>")
+	ws.expect(wsBackendOpen, wsFeatures)
+	// The client's <close/> is the backend's </stream:stream>; the
+	// backend's answer is <close/>, then Guard's Close frame and FIN.
+	ws.send(websocket.OpText, wsClose)
+	expect(t, bc, streamEnd)
+	write(t, bc, streamEnd)
+	bc.CloseWrite()
+	ws.expect(wsClose)
+	ws.expectCloseFrame(websocket.CloseNormal)
+	expectEOF(t, bc, "")
+	ws.c.Close()
+	waitOpen(t, s, 0)
+}
+
+func TestWebSocketUpgradeRefused(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	_, addr := startGuard(t, b.addr(), ListenerConfig{WebSocket: &WebSocket{AllowedOrigins: []string{"https://chat.example.net"}}})
+	cases := []struct {
+		name, path, extra string
+		status            int
+		body              string
+	}{
+		{"no subprotocol", "/xmpp-websocket", "", 400, "the xmpp subprotocol is required (RFC 7395)\n"},
+		{"another subprotocol", "/xmpp-websocket", "Sec-WebSocket-Protocol: mqtt\r\n", 400, "the xmpp subprotocol is required (RFC 7395)\n"},
+		{"a foreign origin", "/xmpp-websocket", "Sec-WebSocket-Protocol: xmpp\r\nOrigin: https://evil.example.com\r\n", 403, "this origin may not open XMPP streams here\n"},
+		{"another path", "/ws", "Sec-WebSocket-Protocol: xmpp\r\n", 404, "XMPP over WebSocket is at /xmpp-websocket\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ws, resp := wsDial(t, addr, tc.path, tc.extra)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status || string(body) != tc.body {
+				t.Fatalf("%s %q; want %d %q", resp.Status, body, tc.status, tc.body)
+			}
+			if _, err := ws.br.ReadByte(); err != io.EOF {
+				t.Fatalf("after the refusal: %v; want EOF (a FIN)", err)
+			}
+		})
+	}
+	// The listed origin is let in.
+	ws, resp := wsDial(t, addr, "/xmpp-websocket", "Sec-WebSocket-Protocol: xmpp\r\nOrigin: https://chat.example.net\r\n")
+	if resp.StatusCode != 101 {
+		t.Fatalf("the listed origin got %s", resp.Status)
+	}
+	ws.c.Close()
+	b.noConn(t)
+}
+
+// Every end Guard causes, in WebSocket form; nothing of bad input reaches
+// the backend.
+func TestWebSocketEnds(t *testing.T) {
+	t.Run("backend refused", func(t *testing.T) {
+		leakcheck.Check(t)
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		dead := ln.Addr().String()
+		ln.Close()
+		_, addr := startGuard(t, dead, ListenerConfig{WebSocket: &WebSocket{}, Backend: Backend{Retries: -1}})
+		ws := wsConnect(t, addr)
+		ws.send(websocket.OpText, wsOpen)
+		ws.expectEnd(true, "internal-server-error", "backend unreachable")
+	})
+	for _, tc := range []struct {
+		name, cond, text string
+		send             func(ws *wsClient)
+	}{
+		{"not well-formed", "not-well-formed", "end tag does not match <body>", func(ws *wsClient) {
+			ws.send(websocket.OpText, "<message xmlns='jabber:client'><body>x</message>")
+		}},
+		{"two elements in a message", "policy-violation", "a message must hold exactly one element (RFC 7395 3.3.3)", func(ws *wsClient) {
+			ws.send(websocket.OpText, "<presence/><presence/>")
+		}},
+		{"a binary frame", "policy-violation", "a binary frame: XMPP over WebSocket takes text messages", func(ws *wsClient) {
+			ws.send(websocket.OpBinary, "<presence/>")
+		}},
+		{"oversize", "policy-violation", "stanza too large", func(ws *wsClient) {
+			ws.send(websocket.OpText, "<message><body>"+strings.Repeat("x", 2000)+"</body></message>")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			b := newTestBackend(t)
+			cfg := wsListener()
+			cfg.MaxStanzaSize = 1024
+			s, addr := startGuard(t, b.addr(), cfg)
+			ws, bc := wsOpenStream(t, b, addr)
+			tc.send(ws)
+			ws.expectEnd(false, tc.cond, tc.text)
+			// The backend gets a clean end, and nothing of the bad input.
+			expectEOF(t, bc, streamEnd)
+			bc.Close()
+			waitOpen(t, s, 0)
+		})
+	}
+	t.Run("backend killed mid-session", func(t *testing.T) {
+		leakcheck.Check(t)
+		b := newTestBackend(t)
+		s, addr := startGuard(t, b.addr(), wsListener())
+		ws, bc := wsOpenStream(t, b, addr)
+		write(t, bc, "<message><bo")
+		bc.SetLinger(0)
+		bc.Close()
+		ws.expectEnd(false, "internal-server-error", "backend connection reset")
+		waitOpen(t, s, 0)
+	})
+	t.Run("idle", func(t *testing.T) {
+		leakcheck.Check(t)
+		b := newTestBackend(t)
+		cfg := wsListener()
+		cfg.Timeouts.Idle = 200 * time.Millisecond
+		s, addr := startGuard(t, b.addr(), cfg)
+		ws, bc := wsOpenStream(t, b, addr)
+		ws.expectEnd(false, "connection-timeout", "idle too long")
+		expectEOF(t, bc, streamEnd)
+		bc.Close()
+		waitOpen(t, s, 0)
+	})
+	t.Run("drain", func(t *testing.T) {
+		leakcheck.Check(t)
+		b := newTestBackend(t)
+		s, addr := startGuard(t, b.addr(), wsListener())
+		ws, bc := wsOpenStream(t, b, addr)
+		done := make(chan error, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		go func() { done <- s.Drain(ctx, 0) }()
+		ws.expectEnd(false, "system-shutdown", "")
+		expectEOF(t, bc, streamEnd)
+		bc.Close()
+		if err := <-done; err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+	})
+}
+
+// A client that does not answer Pings is ended with connection-timeout.
+func TestWebSocketMissingPong(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	cfg := wsListener()
+	cfg.Timeouts.Probe = 100 * time.Millisecond
+	cfg.Timeouts.ProbeTimeout = 100 * time.Millisecond
+	s, addr := startGuard(t, b.addr(), cfg)
+	ws, bc := wsOpenStream(t, b, addr)
+	pings := 0
+	for {
+		op, p, err := ws.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op == websocket.OpPing {
+			pings++ // not answered
+			continue
+		}
+		m := streamErrorMsg.FindStringSubmatch(p)
+		if op != websocket.OpText || m == nil || m[1] != "connection-timeout" || m[2] != "no answer to a keepalive" {
+			t.Fatalf("got %v %q; want connection-timeout", op, p)
+		}
+		break
+	}
+	if pings == 0 {
+		t.Fatal("no Ping before the timeout")
+	}
+	// The client is gone for Guard: its socket closed at once (no <close/>
+	// owed to a dead peer), the backend ended cleanly.
+	expectEOF(t, bc, streamEnd)
+	bc.Close()
+	waitOpen(t, s, 0)
+}
