@@ -120,6 +120,9 @@ type Listener struct {
 	// header, version 1 or 2, whose source address then counts as the
 	// client's; from any other address no header is read.
 	ProxyProtocol proxy.ProxyProtocol
+	// WebSocket is the listener's websocket block: XMPP over WebSocket
+	// (RFC 7395) instead of c2s over TCP; nil without one.
+	WebSocket *proxy.WebSocket
 }
 
 // Route is a listener's route block: the streams whose to is Domain go to

@@ -104,7 +104,7 @@ var shutdownSchema = &hcl.BodySchema{
 var listenerSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "backend"}},
 	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "timeouts"}, {Type: "limits"}, {Type: "tls"}, {Type: "proxy_protocol"},
+		{Type: "timeouts"}, {Type: "limits"}, {Type: "tls"}, {Type: "proxy_protocol"}, {Type: "websocket"},
 		{Type: "route", LabelNames: []string{"domain"}},
 	},
 }
@@ -359,6 +359,11 @@ func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS], []dec
 	}
 	if pb := d.single(content.Blocks.OfType("proxy_protocol")); pb != nil {
 		l.ProxyProtocol = d.proxyProtocol(pb)
+	}
+	if wb := d.single(content.Blocks.OfType("websocket")); wb != nil {
+		l.WebSocket = d.websocket(wb)
+		d.websocketTLS(wb, &t)
+		l.TLS = t.value
 	}
 	return decoded[Listener]{value: l, block: b, attrs: a}, t, routes
 }

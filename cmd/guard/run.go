@@ -409,6 +409,7 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 		Policy:        pol,
 		TLS:           proxy.TLS{Mode: l.TLS.Mode},
 		ProxyProtocol: l.ProxyProtocol,
+		WebSocket:     l.WebSocket,
 	}
 	if b, ok := cfg.Backend(l.Backend); ok {
 		lc.Backend = b.Backend
