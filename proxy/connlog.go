@@ -57,7 +57,7 @@ func (ss *session) logEnd(cl ConnLog, reason string) {
 		in, out = r.relayedBytes[clientToBackend].Load(), r.relayedBytes[backendToClient].Load()
 	}
 	ss.mu.Unlock()
-	args := []any{"reason", reason, "duration", time.Since(ss.start).Round(time.Millisecond).String(),
+	args := []any{"transport", transport(&ss.st.cfg), "reason", reason, "duration", time.Since(ss.start).Round(time.Millisecond).String(),
 		"bytes_in", in, "bytes_out", out}
 	if ss.bst != nil {
 		args = append(args, "backend", ss.bst.name)

@@ -34,6 +34,7 @@ type Metrics struct {
 	bytes    *prometheus.CounterVec
 	probes   *prometheus.CounterVec
 	plus     *prometheus.CounterVec
+	info     *prometheus.GaugeVec
 
 	admittedTotal *prometheus.CounterVec
 	rejectedTotal *prometheus.CounterVec
@@ -72,6 +73,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "guard_backend_channel_binding_offered_total",
 		Help: "Streams on which the backend offered SASL -PLUS mechanisms through a TLS-terminating listener (they cannot work; see docs/tls.md), by listener.",
 	}, []string{"listener"})
+	m.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "guard_listener_info",
+		Help: "1 for each listener, with the transport its clients come in on (tcp, websocket): join on listener to split any listener metric by transport.",
+	}, []string{"listener", "transport"})
 	m.admittedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "guard_admission_admitted_total",
 		Help: "Streams admitted to a backend (a slot taken and paced), by backend.",
@@ -93,7 +98,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help:    "Time admitted streams waited for a backend slot and the pacer, by backend.",
 		Buckets: []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 	}, []string{"backend"})
-	reg.MustRegister(m.open, m.accepted, m.closed, m.bytes, m.probes, m.plus,
+	reg.MustRegister(m.open, m.accepted, m.closed, m.bytes, m.probes, m.plus, m.info,
 		m.admittedTotal, m.rejectedTotal, m.addrRejected, m.retries, m.wait, admissionCollector{m})
 	return m
 }
@@ -246,4 +251,32 @@ func (lm *listenerMetrics) channelBindingOffered() {
 	if lm != nil {
 		lm.m.plus.WithLabelValues(lm.name).Inc()
 	}
+}
+
+// Transports, the values of guard_listener_info's transport label.
+const (
+	TransportTCP       = "tcp"
+	TransportWebSocket = "websocket"
+)
+
+// transport names how cfg's clients come in.
+func transport(cfg *ListenerConfig) string {
+	if cfg.WebSocket != nil {
+		return TransportWebSocket
+	}
+	return TransportTCP
+}
+
+// setTransport records the transport of listener name (a reload may change
+// it on the same listener).
+func (m *Metrics) setTransport(name, t string) {
+	if m == nil {
+		return
+	}
+	for _, other := range []string{TransportTCP, TransportWebSocket} {
+		if other != t {
+			m.info.DeleteLabelValues(name, other)
+		}
+	}
+	m.info.WithLabelValues(name, t).Set(1)
 }

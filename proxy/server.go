@@ -85,6 +85,7 @@ type route struct {
 // newListenerState resolves cfg's backends to their shared states.
 func (s *Server) newListenerState(cfg ListenerConfig) *listenerState {
 	ls := &listenerState{cfg: cfg}
+	s.metrics.setTransport(cfg.Name, transport(&cfg))
 	if cfg.Backend.Address != "" || len(cfg.Backend.Nodes) > 0 {
 		ls.backend = s.backendFor(cfg.Backend)
 	}

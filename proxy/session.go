@@ -212,7 +212,7 @@ func (ss *session) startRelay(r *relay, backend *sideConn) error {
 		backend.reset()
 		return closed(ReasonShutdown)
 	}
-	ss.log.Debug("relaying", "backend", backend.RemoteAddr().String(), "raw", r.core.raw)
+	ss.log.Debug("relaying", "backend", backend.RemoteAddr().String(), "raw", r.core.raw, "transport", transport(r.cfg))
 	r.start(ss.finish)
 	if ending {
 		r.endStream(policy.Shutdown)

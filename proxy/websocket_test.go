@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/guard-xmpp/guard/internal/leakcheck"
 	"github.com/guard-xmpp/guard/websocket"
 )
@@ -376,4 +379,28 @@ func TestWebSocketMissingPong(t *testing.T) {
 	expectEOF(t, bc, streamEnd)
 	bc.Close()
 	waitOpen(t, s, 0)
+}
+
+// The transport is on guard_listener_info, and on the connection log's
+// line; a reload that changes it leaves no stale series.
+func TestWebSocketTransportMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := New(Options{Logger: testLogger(t), Metrics: NewMetrics(reg)})
+	t.Cleanup(func() { s.Close() })
+	cfg := ListenerConfig{Name: "web", Address: "127.0.0.1:0", Backend: Backend{Name: "b", Address: "127.0.0.1:1"}, WebSocket: &WebSocket{}}
+	if err := s.Apply([]ListenerConfig{cfg}); err != nil {
+		t.Fatal(err)
+	}
+	want := "guard_listener_info{listener=\"web\",transport=\"websocket\"} 1\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP guard_listener_info 1 for each listener, with the transport its clients come in on (tcp, websocket): join on listener to split any listener metric by transport.\n# TYPE guard_listener_info gauge\n"+want), "guard_listener_info"); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Address, cfg.WebSocket = s.Listeners()["web"], nil
+	if err := s.Apply([]ListenerConfig{cfg}); err != nil {
+		t.Fatal(err)
+	}
+	want = "guard_listener_info{listener=\"web\",transport=\"tcp\"} 1\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP guard_listener_info 1 for each listener, with the transport its clients come in on (tcp, websocket): join on listener to split any listener metric by transport.\n# TYPE guard_listener_info gauge\n"+want), "guard_listener_info"); err != nil {
+		t.Fatal(err)
+	}
 }
