@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -403,4 +405,109 @@ func TestWebSocketTransportMetric(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP guard_listener_info 1 for each listener, with the transport its clients come in on (tcp, websocket): join on listener to split any listener metric by transport.\n# TYPE guard_listener_info gauge\n"+want), "guard_listener_info"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// wsStormClient opens a stream over WebSocket as client id and reports how
+// it ended, without failing the test (it runs in its own goroutine): served
+// (the backend's features, then a clean close both ways) or refused with a
+// stream error message, <close/> and a Close frame of 1000, then a FIN;
+// anything else (a Close without its code, a close without a Close frame:
+// a browser's 1006, a reset) is an error.
+func wsStormClient(addr, id string) stormOutcome {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return stormOutcome{err: err}
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, fmt.Sprintf(wsUpgradeTemplate, "/xmpp-websocket", addr, "Sec-WebSocket-Protocol: xmpp\r\n"))
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		return stormOutcome{err: fmt.Errorf("upgrade: %v %v", resp, err)}
+	}
+	ws := &wsClient{c: c.(*net.TCPConn), br: br}
+	ws.sendQuiet(websocket.OpText, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' from='"+id+"' version='1.0'/>")
+	var out stormOutcome
+	for step := 0; ; step++ {
+		op, p, err := ws.next()
+		switch {
+		case err != nil:
+			return stormOutcome{err: fmt.Errorf("after %d messages: %w (a browser would see 1006)", step, err)}
+		case op == websocket.OpClose:
+			if websocket.CloseCode([]byte(p)) != websocket.CloseNormal {
+				return stormOutcome{err: fmt.Errorf("Close frame %q", p)}
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				return stormOutcome{err: fmt.Errorf("after the Close frame: %v, not a FIN", err)}
+			}
+			if !out.served {
+				ws.sendQuiet(websocket.OpClose, p)
+			}
+			if out.refused == "" && !out.served {
+				return stormOutcome{err: errors.New("closed without a stream error")}
+			}
+			return out
+		case p == wsFeatures:
+			// Served: the client ends its stream and, not waiting for
+			// the answer, its WebSocket (the overloaded backend answers
+			// only once Guard has passed the FIN on).
+			out.served = true
+			ws.sendQuiet(websocket.OpText, wsClose)
+			ws.sendQuiet(websocket.OpClose, "\x03\xe8")
+		case streamErrorMsg.MatchString(p):
+			out.refused = streamErrorMsg.FindStringSubmatch(p)[1]
+		}
+	}
+}
+
+// sendQuiet is send for goroutines other than the test's.
+func (w *wsClient) sendQuiet(op websocket.Opcode, payload string) {
+	b := []byte{0x80 | byte(op), 0x80 | byte(len(payload)), 0, 0, 0, 0}
+	w.c.Write(append(b, payload...)) // a zero mask, payloads under 126 bytes
+}
+
+// A storm of web clients against a backend over its capacity: every client
+// is served or hears resource-constraint, as a stream error message with
+// its Close frame; no client sees a close without one, or a reset; the
+// backend never holds more than its capacity.
+func TestWebSocketStorm(t *testing.T) {
+	leakcheck.Check(t)
+	const (
+		capacity  = 5
+		clients   = 40
+		queueSize = 15
+	)
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	b := newOverloadedBackend(t, capacity, release)
+	t.Cleanup(free)
+	cfg := wsListener()
+	cfg.Backend = Backend{Admission: Admission{MaxStreams: capacity, QueueSize: queueSize, QueueTimeout: 20 * time.Second}}
+	s, addr := startGuard(t, b.ln.Addr().String(), cfg)
+	outcomes := make([]stormOutcome, clients)
+	var wg sync.WaitGroup
+	var answered atomic.Int32
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcomes[i] = wsStormClient(addr, fmt.Sprintf("w%02d", i))
+			answered.Add(1)
+		}()
+	}
+	// Held by the backend and the queue until every other client has had
+	// its answer, then let go.
+	waitFor(t, "the refusals", func() bool { return answered.Load() == clients-capacity-queueSize })
+	free()
+	wg.Wait()
+	served, refusals := tally(t, outcomes)
+	onlyRefused(t, refusals, "resource-constraint")
+	if maxOpen, resets, _ := b.stats(); maxOpen > capacity || resets > 0 {
+		t.Errorf("backend held up to %d streams (capacity %d) and reset %d", maxOpen, capacity, resets)
+	}
+	if served != capacity+queueSize {
+		t.Errorf("served %d, want %d (slots and queue)", served, capacity+queueSize)
+	}
+	waitOpen(t, s, 0)
 }
