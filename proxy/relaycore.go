@@ -45,6 +45,7 @@ type closeState struct {
 	domain      string // the domain the client asked for, for Guard's own header
 	awaitHeader bool   // the client restarted its stream and has not had the backend's new header
 	closing     bool   // the half_close timer runs (or ran)
+	draining    bool   // ended by a drain: the client's units still go to the backend until its FIN
 	closed      bool   // both sockets are closed
 	reason      string // why the connection ends; the first cause wins
 }
@@ -193,6 +194,17 @@ func (c *closeState) endBoth(ev policy.Event, text string) (a actions) {
 	return a
 }
 
+// drain ends the stream because Guard is draining: the client hears ev's
+// stream error (system-shutdown, or the configured redirect), and what it
+// sent before it heard, already on its way, still reaches the backend,
+// whose stream is ended cleanly at the client's FIN (or when half_close
+// runs out): no message a client sent before the signal is lost.
+func (c *closeState) drain(ev policy.Event) (a actions) {
+	c.draining = true
+	a.add(c.endClient(ev, ""))
+	return a
+}
+
 // backendBroke ends a connection whose backend failed (reset, stalled,
 // garbage): the client gets ev's stream error and the backend's socket is
 // reset; the client's input is drained until its FIN or half_close.
@@ -231,6 +243,13 @@ func (c *closeState) clientFailed(unanswered bool) (a actions) {
 // its FIN is reset rather than waited on.
 func (c *closeState) expired() (a actions) {
 	a.add(action{kind: actStreamEndClient})
+	if c.draining && !c.peer[sideBackend].done {
+		// A drained client that never sent its FIN: the backend still
+		// gets its clean end, then the close.
+		a.add(action{kind: actEndBackend})
+		a.add(action{kind: actCloseAll, reason: ReasonHalfCloseTimeout, expiry: true})
+		return a
+	}
 	a.add(action{kind: actCloseAll, reason: ReasonHalfCloseTimeout, reset: !c.peer[sideBackend].fin, expiry: true})
 	return a
 }

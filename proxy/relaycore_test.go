@@ -101,6 +101,7 @@ func drainedFrom(d direction) step { return func(w *coreWire) { w.do(w.c.drained
 func endBoth(ev policy.Event, text string) step {
 	return func(w *coreWire) { w.do(w.c.endBoth(ev, text)) }
 }
+func drainStep(ev policy.Event) step    { return func(w *coreWire) { w.do(w.c.drain(ev)) } }
 func backendBroke(ev policy.Event) step { return func(w *coreWire) { w.do(w.c.backendBroke(ev)) } }
 func clientFailed(unanswered bool) step {
 	return func(w *coreWire) { w.do(w.c.clientFailed(unanswered)) }
@@ -193,22 +194,35 @@ func TestCloseStateSequences(t *testing.T) {
 		reason: "backend_garbage",
 	}, {
 		name:  "a drain during half-close: the client's clean close becomes the shutdown",
-		steps: []step{unit(c2b, cEnd, false, true), endBoth(policy.Shutdown, ""), finFrom(b2c, false), drainedFrom(c2b)},
+		steps: []step{unit(c2b, cEnd, false, true), drainStep(policy.Shutdown), finFrom(b2c, false), finFrom(c2b, false)},
 		wire: []string{"backend< " + cEnd,
 			"client< <stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
 			"client< FIN", "backend< FIN", "close both"},
 		reason: "shutdown",
 	}, {
 		name:   "a drain after the backend's </stream:stream>: only the FINs",
-		steps:  []step{unit(b2c, cEnd, false, true), endBoth(policy.Shutdown, ""), finFrom(b2c, false), drainedFrom(c2b)},
+		steps:  []step{unit(b2c, cEnd, false, true), drainStep(policy.Shutdown), finFrom(b2c, false), finFrom(c2b, false)},
 		wire:   []string{"client< " + cEnd, "client< FIN", "backend< " + cEnd, "backend< FIN", "close both"},
 		reason: ReasonBackendClosed,
 	}, {
 		name:  "a drain while the client awaits the header of its restarted stream: Guard's own header first",
-		steps: []step{unit(c2b, "<stream:stream>", true, false), endBoth(policy.Shutdown, "")},
+		steps: []step{unit(c2b, "<stream:stream>", true, false), drainStep(policy.Shutdown), finFrom(c2b, false)},
 		wire: []string{"backend< <stream:stream>",
 			"client< <?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='example.net' id='X' version='1.0' xml:lang='en'><stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
 			"client< FIN", "backend< " + cEnd, "backend< FIN"},
+		reason: "shutdown",
+	}, {
+		name: "a drain: what the client sent before it heard still reaches the backend, ended at the client's FIN",
+		steps: []step{drainStep(policy.Shutdown), unit(c2b, msg, false, false), unit(b2c, msg, false, false),
+			finFrom(c2b, false), unit(b2c, cEnd, false, true), finFrom(b2c, false)},
+		wire: []string{"client< <stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+			"client< FIN", "backend< " + msg, "backend< " + cEnd, "backend< FIN", "close both"},
+		reason: "shutdown",
+	}, {
+		name:  "a drained client that never sends its FIN: at half_close the backend still gets a clean end, not a reset",
+		steps: []step{drainStep(policy.Shutdown), halfCloseExpires()},
+		wire: []string{"client< <stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+			"client< FIN", "backend< " + cEnd, "backend< FIN", "close both"},
 		reason: "shutdown",
 	}, {
 		name:   "the client's socket fails: closed at once, the backend ended and waited for",

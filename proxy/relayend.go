@@ -59,10 +59,11 @@ func (r *relay) do(a actions) {
 
 // endStream ends the stream from outside, because Guard is draining or
 // shutting down: the client hears ev's stream error (system-shutdown, or
-// the configured redirect), the backend a clean end; half_close bounds the
-// rest.
+// the configured redirect); what it had sent still reaches the backend,
+// which gets a clean end at the client's FIN; half_close bounds the rest
+// (closeState.drain).
 func (r *relay) endStream(ev policy.Event) {
-	r.on(func(c *closeState) actions { return c.endBoth(ev, "") })
+	r.on(func(c *closeState) actions { return c.drain(ev) })
 }
 
 // closeNow closes both sockets at once, the backend's with a reset.

@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/guard-xmpp/guard/internal/leakcheck"
+	"github.com/guard-xmpp/guard/internal/wsclient"
 	"github.com/guard-xmpp/guard/websocket"
 )
 
@@ -33,31 +32,26 @@ const (
 	// The stream header Guard sends the backend for wsOpen.
 	wsBackendHeader = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"
 	// The backend's header and features as the client gets them.
-	wsBackendOpen     = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='localhost' id='b1' version='1.0'/>"
-	wsFeatures        = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
-	wsUpgradeTemplate = "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+	wsBackendOpen = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='localhost' id='b1' version='1.0'/>"
+	wsFeatures    = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
 )
 
-// wsClient is a test's WebSocket client, frame by frame.
+// wsClient is a test's WebSocket client: wsclient.Client failing the test.
 type wsClient struct {
-	t  *testing.T
-	c  *net.TCPConn
-	br *bufio.Reader
+	t *testing.T
+	*wsclient.Client
 }
 
 // wsDial connects and sends an upgrade with extra header lines; it returns
 // the client and the response.
 func wsDial(t *testing.T, addr, path, extra string) (*wsClient, *http.Response) {
 	t.Helper()
-	c := dial(t, addr)
-	write(t, c, fmt.Sprintf(wsUpgradeTemplate, path, addr, extra))
-	br := bufio.NewReader(c)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(br, nil)
+	c, resp, err := wsclient.Dial(addr, path, extra)
 	if err != nil {
-		t.Fatalf("upgrade response: %v", err)
+		t.Fatalf("upgrade: %v", err)
 	}
-	return &wsClient{t, c, br}, resp
+	t.Cleanup(func() { c.Conn.Close() })
+	return &wsClient{t, c}, resp
 }
 
 // wsConnect upgrades with the xmpp subprotocol and asserts 101.
@@ -73,48 +67,19 @@ func wsConnect(t *testing.T, addr string) *wsClient {
 // send writes one masked frame.
 func (w *wsClient) send(op websocket.Opcode, payload string) {
 	w.t.Helper()
-	key := [4]byte{1, 2, 3, 4}
-	b := []byte{0x80 | byte(op)}
-	switch n := len(payload); {
-	case n <= 125:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xFFFF:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	if err := w.Send(byte(op), payload); err != nil {
+		w.t.Fatal(err)
 	}
-	b = append(b, key[:]...)
-	for i := 0; i < len(payload); i++ {
-		b = append(b, payload[i]^key[i&3])
-	}
-	write(w.t, w.c, string(b))
 }
 
-// next reads one server frame.
 func (w *wsClient) next() (websocket.Opcode, string, error) {
-	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var h [2]byte
-	if _, err := io.ReadFull(w.br, h[:]); err != nil {
-		return 0, "", err
-	}
-	if h[1]&0x80 != 0 || h[0]&0x80 == 0 {
-		return 0, "", errors.New("a masked or fragmented server frame")
-	}
-	n := int(h[1] & 0x7F)
-	switch n {
-	case 126:
-		var l [2]byte
-		io.ReadFull(w.br, l[:])
-		n = int(binary.BigEndian.Uint16(l[:]))
-	case 127:
-		var l [8]byte
-		io.ReadFull(w.br, l[:])
-		n = int(binary.BigEndian.Uint64(l[:]))
-	}
-	p := make([]byte, n)
-	_, err := io.ReadFull(w.br, p)
-	return websocket.Opcode(h[0] & 0x0F), string(p), err
+	op, p, err := w.Next()
+	return websocket.Opcode(op), p, err
+}
+
+func (w *wsClient) nextData() (websocket.Opcode, string, error) {
+	op, p, err := w.NextData()
+	return websocket.Opcode(op), p, err
 }
 
 // expect reads text messages and fails unless they are want, in order
@@ -126,16 +91,6 @@ func (w *wsClient) expect(want ...string) {
 		if err != nil || op != websocket.OpText || p != m {
 			w.t.Fatalf("got %v %q (%v)\nwant text %q", op, p, err, m)
 		}
-	}
-}
-
-func (w *wsClient) nextData() (websocket.Opcode, string, error) {
-	for {
-		op, p, err := w.next()
-		if err != nil || op != websocket.OpPing {
-			return op, p, err
-		}
-		w.send(websocket.OpPong, p)
 	}
 }
 
@@ -164,19 +119,12 @@ func (w *wsClient) expectEnd(withOpen bool, cond, text string) {
 }
 
 // expectCloseFrame reads a Close frame of code, then EOF, and answers as a
-// browser does: its own Close frame, then its FIN.
+// browser does.
 func (w *wsClient) expectCloseFrame(code uint16) {
 	w.t.Helper()
-	op, p, err := w.nextData()
-	if err != nil || op != websocket.OpClose || websocket.CloseCode([]byte(p)) != code {
-		w.t.Fatalf("got %v %q (%v); want a Close frame %d", op, p, err, code)
+	if err := w.ExpectClose(int(code)); err != nil {
+		w.t.Fatal(err)
 	}
-	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := w.br.Read(make([]byte, 1)); err != io.EOF {
-		w.t.Fatalf("after the Close frame: %d bytes, %v; want EOF (a FIN)", n, err)
-	}
-	w.send(websocket.OpClose, p)
-	w.c.CloseWrite()
 }
 
 // wsOpenStream upgrades, opens the stream and has the backend answer.
@@ -223,7 +171,7 @@ func TestWebSocketRelay(t *testing.T) {
 	ws.expect(wsClose)
 	ws.expectCloseFrame(websocket.CloseNormal)
 	expectEOF(t, bc, "")
-	ws.c.Close()
+	ws.Conn.Close()
 	waitOpen(t, s, 0)
 }
 
@@ -248,7 +196,7 @@ func TestWebSocketUpgradeRefused(t *testing.T) {
 			if resp.StatusCode != tc.status || string(body) != tc.body {
 				t.Fatalf("%s %q; want %d %q", resp.Status, body, tc.status, tc.body)
 			}
-			if _, err := ws.br.ReadByte(); err != io.EOF {
+			if _, err := ws.BR.ReadByte(); err != io.EOF {
 				t.Fatalf("after the refusal: %v; want EOF (a FIN)", err)
 			}
 		})
@@ -258,7 +206,7 @@ func TestWebSocketUpgradeRefused(t *testing.T) {
 	if resp.StatusCode != 101 {
 		t.Fatalf("the listed origin got %s", resp.Status)
 	}
-	ws.c.Close()
+	ws.Conn.Close()
 	b.noConn(t)
 }
 
@@ -414,34 +362,27 @@ func TestWebSocketTransportMetric(t *testing.T) {
 // anything else (a Close without its code, a close without a Close frame:
 // a browser's 1006, a reset) is an error.
 func wsStormClient(addr, id string) stormOutcome {
-	c, err := net.Dial("tcp", addr)
+	c, err := wsclient.DialXMPP(addr, "/xmpp-websocket")
 	if err != nil {
 		return stormOutcome{err: err}
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	io.WriteString(c, fmt.Sprintf(wsUpgradeTemplate, "/xmpp-websocket", addr, "Sec-WebSocket-Protocol: xmpp\r\n"))
-	br := bufio.NewReader(c)
-	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
-		return stormOutcome{err: fmt.Errorf("upgrade: %v %v", resp, err)}
-	}
-	ws := &wsClient{c: c.(*net.TCPConn), br: br}
-	ws.sendQuiet(websocket.OpText, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' from='"+id+"' version='1.0'/>")
+	defer c.Conn.Close()
+	c.Send(wsclient.OpText, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' from='"+id+"' version='1.0'/>")
 	var out stormOutcome
 	for step := 0; ; step++ {
-		op, p, err := ws.next()
+		op, p, err := c.Next()
 		switch {
 		case err != nil:
 			return stormOutcome{err: fmt.Errorf("after %d messages: %w (a browser would see 1006)", step, err)}
-		case op == websocket.OpClose:
-			if websocket.CloseCode([]byte(p)) != websocket.CloseNormal {
+		case op == wsclient.OpClose:
+			if wsclient.CloseCode(p) != websocket.CloseNormal {
 				return stormOutcome{err: fmt.Errorf("Close frame %q", p)}
 			}
-			if _, err := br.ReadByte(); err != io.EOF {
+			if _, err := c.BR.ReadByte(); err != io.EOF {
 				return stormOutcome{err: fmt.Errorf("after the Close frame: %v, not a FIN", err)}
 			}
 			if !out.served {
-				ws.sendQuiet(websocket.OpClose, p)
+				c.Send(wsclient.OpClose, p)
 			}
 			if out.refused == "" && !out.served {
 				return stormOutcome{err: errors.New("closed without a stream error")}
@@ -452,18 +393,12 @@ func wsStormClient(addr, id string) stormOutcome {
 			// the answer, its WebSocket (the overloaded backend answers
 			// only once Guard has passed the FIN on).
 			out.served = true
-			ws.sendQuiet(websocket.OpText, wsClose)
-			ws.sendQuiet(websocket.OpClose, "\x03\xe8")
+			c.Send(wsclient.OpText, wsClose)
+			c.Send(wsclient.OpClose, "\x03\xe8")
 		case streamErrorMsg.MatchString(p):
 			out.refused = streamErrorMsg.FindStringSubmatch(p)[1]
 		}
 	}
-}
-
-// sendQuiet is send for goroutines other than the test's.
-func (w *wsClient) sendQuiet(op websocket.Opcode, payload string) {
-	b := []byte{0x80 | byte(op), 0x80 | byte(len(payload)), 0, 0, 0, 0}
-	w.c.Write(append(b, payload...)) // a zero mask, payloads under 126 bytes
 }
 
 // A storm of web clients against a backend over its capacity: every client
