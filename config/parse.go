@@ -180,7 +180,7 @@ var healthCheckSchema = &hcl.BodySchema{
 
 var policySchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
-		{Name: "see_other_host"}, {Name: "overload"}, {Name: "shutdown"}, {Name: "backend_failure"},
+		{Name: "see_other_host"}, {Name: "see_other_uri"}, {Name: "overload"}, {Name: "shutdown"}, {Name: "backend_failure"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{{Type: "event", LabelNames: []string{"name"}}},
 }

@@ -102,7 +102,7 @@ func (d *decoder) policy(b *hcl.Block) policy.Config {
 		chosen[ev] = ch
 	}
 
-	cfg := policy.Config{SeeOtherHost: host}
+	cfg := policy.Config{SeeOtherHost: host, SeeOtherURI: d.seeOtherURI(a["see_other_uri"])}
 	redirects := false
 	asked := map[*hcl.Attribute]bool{} // attributes reported by missingSeeOtherHost
 	for _, name := range policy.Events() {

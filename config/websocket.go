@@ -82,3 +82,19 @@ func (d *decoder) websocketTLS(b *hcl.Block, t *decoded[TLS]) {
 		d.withFix(`mode = "direct"`)
 	}
 }
+
+// seeOtherURI decodes the policy's see_other_uri: a ws:// or wss:// URI.
+func (d *decoder) seeOtherURI(a *hcl.Attribute) string {
+	const example = "wss://xmpp2.example.net/xmpp-websocket"
+	s, ok := d.value(a, example)
+	if !ok || s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" || strings.ContainsAny(s, "'\"<>&") {
+		d.errorf(a.Expr.Range(), &a.Range, "Invalid see_other_uri",
+			fmt.Sprintf("%q is not a ws:// or wss:// URI of another node's WebSocket endpoint, e.g. see_other_uri = %q.", s, example))
+		return ""
+	}
+	return s
+}

@@ -87,3 +87,23 @@ func TestParseWebSocketRules(t *testing.T) {
 		})
 	}
 }
+
+func TestParseSeeOtherURI(t *testing.T) {
+	src := func(uri string) string {
+		return minimal + "policy {\n  see_other_host = \"xmpp2.example.net\"\n  see_other_uri = " + uri + "\n  shutdown = \"see-other-host\"\n}\n"
+	}
+	c, err := Parse("test.hcl", []byte(src(`"wss://xmpp2.example.net/xmpp-websocket"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy.SeeOtherURI != "wss://xmpp2.example.net/xmpp-websocket" {
+		t.Fatalf("SeeOtherURI = %q", c.Policy.SeeOtherURI)
+	}
+	for _, bad := range []string{`"https://xmpp2.example.net/ws"`, `"xmpp2.example.net"`, `"wss://x/'ws"`} {
+		_, err := Parse("test.hcl", []byte(src(bad)))
+		var e *Error
+		if !errors.As(err, &e) || len(e.Diags) != 1 || e.Diags[0].Summary != "Invalid see_other_uri" {
+			t.Errorf("%s: %v; want Invalid see_other_uri", bad, err)
+		}
+	}
+}

@@ -105,7 +105,12 @@ type Config struct {
 	// SeeOtherHost is domain[:port] of another node serving the same XMPP
 	// domain; required when any event is overridden to see-other-host.
 	SeeOtherHost string
-	Overrides    map[Event]Override
+	// SeeOtherURI is the ws:// or wss:// URI of another node's WebSocket
+	// endpoint: where see-other-host is decided for a WebSocket client,
+	// Guard redirects it with <close see-other-uri/> (RFC 7395 3.6.1)
+	// instead, since a web client cannot use a host and port. "": none.
+	SeeOtherURI string
+	Overrides   map[Event]Override
 }
 
 // Policy answers which stream error to send. It is immutable; build a new
@@ -113,11 +118,15 @@ type Config struct {
 type Policy struct {
 	table        map[Event]Decision
 	seeOtherHost string
+	seeOtherURI  string
 }
+
+// SeeOtherURI is the WebSocket endpoint clients are redirected to (Config).
+func (p *Policy) SeeOtherURI() string { return p.seeOtherURI }
 
 // New validates c against the defaults and returns the resulting Policy.
 func New(c Config) (*Policy, error) {
-	p := &Policy{table: make(map[Event]Decision, len(Defaults)), seeOtherHost: c.SeeOtherHost}
+	p := &Policy{table: make(map[Event]Decision, len(Defaults)), seeOtherHost: c.SeeOtherHost, seeOtherURI: c.SeeOtherURI}
 	for e, d := range Defaults {
 		p.table[e] = d
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/guard-xmpp/guard/internal/leakcheck"
 	"github.com/guard-xmpp/guard/internal/wsclient"
+	"github.com/guard-xmpp/guard/policy"
 	"github.com/guard-xmpp/guard/websocket"
 )
 
@@ -445,4 +446,31 @@ func TestWebSocketStorm(t *testing.T) {
 		t.Errorf("served %d, want %d (slots and queue)", served, capacity+queueSize)
 	}
 	waitOpen(t, s, 0)
+}
+
+// With see_other_uri, a drain that redirects sends web clients
+// <close see-other-uri/> instead of a see-other-host stream error.
+func TestWebSocketSeeOtherURI(t *testing.T) {
+	leakcheck.Check(t)
+	pol, err := policy.New(policy.Config{SeeOtherHost: "xmpp2.example.net", SeeOtherURI: "wss://xmpp2.example.net/xmpp-websocket",
+		Overrides: map[policy.Event]policy.Override{policy.Shutdown: {Condition: "see-other-host"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBackend(t)
+	cfg := wsListener()
+	cfg.Policy = pol
+	s, addr := startGuard(t, b.addr(), cfg)
+	ws, bc := wsOpenStream(t, b, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Drain(ctx, 0) }()
+	ws.expect("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing' see-other-uri='wss://xmpp2.example.net/xmpp-websocket'/>")
+	ws.expectCloseFrame(websocket.CloseNormal)
+	expectEOF(t, bc, streamEnd)
+	bc.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -36,6 +36,12 @@ type wsConn struct {
 	ftok, otok *xmpp.Tokenizer
 	frames     []byte // the frames of one Write, reused
 
+	// seeOtherURI, if set, turns a see-other-host stream error into a
+	// redirect: <close see-other-uri/> (RFC 7395 3.6.1); redirect is set
+	// once such an error was held back.
+	seeOtherURI string
+	redirect    bool
+
 	wmu          sync.Mutex // frames: Read's Pongs and Closes beside the relay's writes
 	closeSent    bool
 	pingAt       time.Time // the Ping not yet answered; zero: none
@@ -47,7 +53,7 @@ type wsConn struct {
 var errNoPong = fmt.Errorf("websocket: no Pong within probe_timeout: %w", syscall.ETIMEDOUT)
 
 func newWSConn(c net.Conn, received []byte, cfg *ListenerConfig) *wsConn {
-	ws := &wsConn{Conn: c, probeTimeout: cfg.Timeouts.ProbeTimeout}
+	ws := &wsConn{Conn: c, probeTimeout: cfg.Timeouts.ProbeTimeout, seeOtherURI: cfg.Policy.SeeOtherURI()}
 	ws.dec.MaxMessage = cfg.MaxStanzaSize
 	ws.ftok = xmpp.NewTokenizer(cfg.MaxStanzaSize)
 	// Messages are judged as elements of a stream.
@@ -242,7 +248,14 @@ func (c *wsConn) toClient(dst, b []byte) []byte {
 			msg = h.AppendOpen(msg[:0])
 		case xmpp.KindEnd:
 			msg = append(msg[:0], xmpp.FramingClose...)
+			if c.redirect {
+				msg = append(append(append(msg[:len(msg)-2], " see-other-uri='"...), c.seeOtherURI...), "'/>"...)
+			}
 		case xmpp.KindElement:
+			if c.seeOtherURI != "" && bytes.HasPrefix(unit, []byte("<stream:error>")) && bytes.Contains(unit, []byte("<see-other-host ")) {
+				c.redirect = true // the redirect goes in <close/>
+				continue
+			}
 			msg = xmpp.AppendNamespaces(msg[:0], withoutPlus(unit))
 		default:
 			continue // the XML declaration, white space, an incomplete unit
