@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/guard-xmpp/guard/internal/childproc"
 	"github.com/guard-xmpp/guard/internal/leakcheck"
 )
 
@@ -106,16 +108,36 @@ func freePort(t *testing.T, host string) string {
 	return ln.Addr().String()
 }
 
-// startHAProxy runs haproxy in the foreground with cfg and waits until ready
-// accepts connections. It stops the process it started, by its PID, when the
-// test ends.
-func startHAProxy(t *testing.T, cfg, ready string) {
+// startHAProxy runs haproxy in the foreground with the configuration
+// mkcfg builds (with the address that says it is ready) and waits until it
+// accepts connections there. The ports mkcfg picks were free a moment ago;
+// should another process take one meanwhile, haproxy cannot bind it and
+// exits, and the start is tried again with ports picked anew (at most three
+// times). It stops the process it started, by its PID, when the test ends.
+func startHAProxy(t *testing.T, mkcfg func() (cfg, ready string)) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		cfg, ready := mkcfg()
+		out, err := tryHAProxy(t, cfg, ready)
+		if err == nil {
+			return
+		}
+		if attempt == 3 || !strings.Contains(out, "cannot bind") {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+		t.Logf("haproxy could not bind a port picked free (attempt %d); trying new ports", attempt)
+	}
+}
+
+// tryHAProxy starts haproxy once; an error says why it is not ready, with
+// its output.
+func tryHAProxy(t *testing.T, cfg, ready string) (string, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
+	var out childproc.Buffer
 	cmd := exec.Command(haproxyPath, "-db", "-f", path)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -123,7 +145,7 @@ func startHAProxy(t *testing.T, cfg, ready string) {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	stop := func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
@@ -131,23 +153,27 @@ func startHAProxy(t *testing.T, cfg, ready string) {
 			cmd.Process.Kill()
 			<-done
 		}
-		if t.Failed() {
-			t.Logf("haproxy output:\n%s", out.String())
-		}
-	})
+	}
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		c, err := net.DialTimeout("tcp", ready, time.Second)
 		if err == nil {
 			c.Close()
-			return
+			t.Cleanup(func() {
+				stop()
+				if t.Failed() {
+					t.Logf("haproxy output:\n%s", out.String())
+				}
+			})
+			return "", nil
 		}
 		select {
 		case <-done:
-			t.Fatalf("haproxy exited: %s", out.String())
+			return out.String(), errors.New("haproxy exited")
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("haproxy not ready on %s: %v", ready, err)
+			stop()
+			return out.String(), fmt.Errorf("haproxy not ready on %s: %v", ready, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -194,55 +220,22 @@ func TestHAProxyInterop(t *testing.T) {
 	backend, got := startBackend(t, "127.0.0.1:0")
 	check1, gotCheck1 := startBackend(t, "127.0.0.1:0")
 	check2, gotCheck2 := startBackend(t, "127.0.0.1:0")
-	feV1, feV2, feOpts, feAccept, ready := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"),
-		freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
-	feOpts6 := ""
-	if ln, err := net.Listen("tcp", "[::1]:0"); err == nil {
-		feOpts6 = ln.Addr().String()
-		ln.Close()
-	}
-	bind6 := ""
-	if feOpts6 != "" {
-		bind6 = "  bind " + feOpts6
-	}
-	cfg := fmt.Sprintf(`
-global
-  nbthread 1
-defaults
-  mode tcp
-  timeout connect 2s
-  timeout client 10s
-  timeout server 10s
-frontend ready
-  bind %[1]s
-  tcp-request connection reject
-frontend fe_v1
-  bind %[2]s
-  default_backend be_v1
-frontend fe_v2
-  bind %[3]s
-  default_backend be_v2
-frontend fe_opts
-  bind %[4]s
-%[5]s
-  unique-id-format %%ci:%%cp
-  default_backend be_opts
-frontend fe_accept
-  bind %[6]s accept-proxy
-  unique-id-format %%ci:%%cp
-  default_backend be_opts
-backend be_v1
-  server s1 %[7]s send-proxy
-backend be_v2
-  server s1 %[7]s send-proxy-v2
-backend be_opts
-  server s1 %[7]s send-proxy-v2 proxy-v2-options crc32c,unique-id,authority
-backend be_check_v1
-  server c1 %[8]s send-proxy check inter 200ms
-backend be_check_v2
-  server c2 %[9]s send-proxy-v2 check inter 200ms
-`, ready, feV1, feV2, feOpts, bind6, feAccept, backend, check1, check2)
-	startHAProxy(t, cfg, ready)
+	var feV1, feV2, feOpts, feAccept, feOpts6 string
+	startHAProxy(t, func() (string, string) {
+		var ready string
+		feV1, feV2, feOpts, feAccept, ready = freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"),
+			freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+		feOpts6 = ""
+		if ln, err := net.Listen("tcp", "[::1]:0"); err == nil {
+			feOpts6 = ln.Addr().String()
+			ln.Close()
+		}
+		bind6 := ""
+		if feOpts6 != "" {
+			bind6 = "  bind " + feOpts6
+		}
+		return haproxyConfig(ready, feV1, feV2, feOpts, bind6, feAccept, backend.String(), check1.String(), check2.String()), ready
+	})
 
 	// HAProxy as the sender: Read must report the test client's own address
 	// and port, the frontend as destination, and leave the client's bytes.
@@ -364,4 +357,47 @@ backend be_check_v2
 		case <-time.After(500 * time.Millisecond):
 		}
 	})
+}
+
+// haproxyConfig is the interoperability test's configuration: a readiness
+// frontend, frontends sending v1, v2, v2 with options and accepting PROXY
+// headers, and health checks with each version.
+func haproxyConfig(ready, feV1, feV2, feOpts, bind6, feAccept, backend, check1, check2 string) string {
+	return fmt.Sprintf(`
+global
+  nbthread 1
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 10s
+  timeout server 10s
+frontend ready
+  bind %[1]s
+  tcp-request connection reject
+frontend fe_v1
+  bind %[2]s
+  default_backend be_v1
+frontend fe_v2
+  bind %[3]s
+  default_backend be_v2
+frontend fe_opts
+  bind %[4]s
+%[5]s
+  unique-id-format %%ci:%%cp
+  default_backend be_opts
+frontend fe_accept
+  bind %[6]s accept-proxy
+  unique-id-format %%ci:%%cp
+  default_backend be_opts
+backend be_v1
+  server s1 %[7]s send-proxy
+backend be_v2
+  server s1 %[7]s send-proxy-v2
+backend be_opts
+  server s1 %[7]s send-proxy-v2 proxy-v2-options crc32c,unique-id,authority
+backend be_check_v1
+  server c1 %[8]s send-proxy check inter 200ms
+backend be_check_v2
+  server c2 %[9]s send-proxy-v2 check inter 200ms
+`, ready, feV1, feV2, feOpts, bind6, feAccept, backend, check1, check2)
 }

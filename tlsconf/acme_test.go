@@ -1,12 +1,12 @@
 package tlsconf
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guard-xmpp/guard/internal/childproc"
 )
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -54,6 +56,23 @@ func startPebble(t *testing.T) *pebble {
 		}
 		t.Skip("pebble not installed (apt-get install pebble): ", err)
 	}
+	// The ports were free a moment ago; should another process take one
+	// meanwhile, Pebble cannot listen and exits: try again on new ports.
+	for attempt := 1; ; attempt++ {
+		p, out, err := tryPebble(t, bin)
+		if err == nil {
+			return p
+		}
+		if attempt == 3 || !strings.Contains(out, "address already in use") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		t.Logf("pebble could not listen on a port picked free (attempt %d); trying new ports", attempt)
+	}
+}
+
+// tryPebble starts Pebble once on ports picked free; an error says why it
+// is not ready, with its output.
+func tryPebble(t *testing.T, bin string) (*pebble, string, error) {
 	dir := t.TempDir()
 	ca := newCert(t, nil, true, nil)
 	leaf := newCert(t, ca, false, []string{"localhost"}, net.IPv4(127, 0, 0, 1))
@@ -77,20 +96,22 @@ func startPebble(t *testing.T) *pebble {
 	}
 	writeFile(t, filepath.Join(dir, "pebble.json"), conf)
 
-	var out bytes.Buffer
+	out := &childproc.Buffer{}
 	cmd := exec.Command(bin, "-config", filepath.Join(dir, "pebble.json"))
 	cmd.Env = append(os.Environ(),
 		"PEBBLE_VA_NOSLEEP=1",      // validate at once
 		"PEBBLE_WFE_NONCEREJECT=0", // no random badNonce errors
 		"PEBBLE_AUTHZREUSE=0",      // every order is validated again
 	)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("pebble output:\n%s", out.String())
 		}
@@ -108,12 +129,17 @@ func startPebble(t *testing.T) *pebble {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return p, "", nil
 			}
 			err = fmt.Errorf("status %s", resp.Status)
 		}
+		select {
+		case <-exited:
+			return nil, out.String(), errors.New("pebble exited")
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pebble not ready after 15s: %v\n%s", err, out.String())
+			return nil, out.String(), fmt.Errorf("pebble not ready after 15s: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/guard-xmpp/guard/internal/childproc"
 )
 
 // testCert is a certificate and its key, parsed and as PEM.
@@ -113,22 +115,8 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects a process's output; safe to read while it runs.
+type syncBuffer = childproc.Buffer
 
 // serveTLS accepts TLS connections on a loopback port with cfg until the test ends. Each
 // connection completes its handshake and receives "ok", unless it is an ACME tls-alpn-01

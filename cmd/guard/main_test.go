@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/guard-xmpp/guard/internal/childproc"
 	"github.com/guard-xmpp/guard/internal/leakcheck"
 )
 
@@ -137,22 +138,7 @@ func holdingBackend(t *testing.T) string {
 // startProcess runs guard with a generated config file and returns the
 // command, with its stderr collected.
 // syncBuffer collects a process's output; safe to read while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = childproc.Buffer
 
 func startProcess(t *testing.T, cfg string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()

@@ -183,3 +183,22 @@ func (p *Process) Listens(addr string) error {
 	}
 	return fmt.Errorf("nothing listens on %s", addr)
 }
+
+// Buffer collects a process's output: safe to read while it runs.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
