@@ -48,6 +48,9 @@ type wsConn struct {
 	probeTimeout time.Duration
 }
 
+// keptFrames is the largest buffer a wsConn keeps between messages.
+const keptFrames = 1 << 10
+
 // errNoPong ends a stream whose client did not answer a Ping within
 // probe_timeout: connection-timeout, as an unanswered TCP keepalive is.
 var errNoPong = fmt.Errorf("websocket: no Pong within probe_timeout: %w", syscall.ETIMEDOUT)
@@ -86,6 +89,9 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			c.out = c.out[n:]
 			return n, nil
 		}
+		if cap(c.out) > keptFrames {
+			c.out = nil // an idle stream keeps no large buffer
+		}
 		c.out = c.out[:0]
 		m, n, err := c.dec.Next(c.raw[:c.rn])
 		if err != nil {
@@ -98,6 +104,9 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			continue
 		}
 		err = c.handle(m)
+		if m.Op == websocket.OpText || m.Op == websocket.OpBinary {
+			c.dec.Release() // a whole message: no fragments kept by an idle stream
+		}
 		c.consume(n)
 		if err != nil {
 			return 0, err
@@ -221,7 +230,7 @@ func (c *wsConn) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	_, err := c.Conn.Write(c.frames)
-	if cap(c.frames) > bufSize {
+	if cap(c.frames) > keptFrames {
 		c.frames = nil // a large stanza's frames are not kept by an idle stream
 	}
 	if err != nil {
