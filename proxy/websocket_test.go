@@ -104,7 +104,7 @@ func (w *wsClient) expectEnd(withOpen bool, cond, text string) {
 	w.t.Helper()
 	if withOpen {
 		_, p, err := w.nextData()
-		if err != nil || !regexp.MustCompile(`^<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='localhost' id='[0-9a-f]{16}' version='1\.0' xml:lang='en'/>$`).MatchString(p) {
+		if err != nil || !regexp.MustCompile(`^<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'( from='localhost')? id='[0-9a-f]{16}' version='1\.0' xml:lang='en'/>$`).MatchString(p) {
 			w.t.Fatalf("got %q (%v); want Guard's <open/>", p, err)
 		}
 	}
@@ -223,6 +223,25 @@ func TestWebSocketEnds(t *testing.T) {
 		ws := wsConnect(t, addr)
 		ws.send(websocket.OpText, wsOpen)
 		ws.expectEnd(true, "internal-server-error", "backend unreachable")
+	})
+	t.Run("no <open/> in time", func(t *testing.T) {
+		leakcheck.Check(t)
+		b := newTestBackend(t)
+		cfg := wsListener()
+		cfg.Timeouts.Handshake = 200 * time.Millisecond
+		_, addr := startGuard(t, b.addr(), cfg)
+		ws := wsConnect(t, addr)
+		ws.expectEnd(true, "connection-timeout", "no stream header in time")
+		b.noConn(t)
+	})
+	t.Run("a stanza before <open/>", func(t *testing.T) {
+		leakcheck.Check(t)
+		b := newTestBackend(t)
+		_, addr := startGuard(t, b.addr(), wsListener())
+		ws := wsConnect(t, addr)
+		ws.send(websocket.OpText, "<message xmlns='jabber:client'><body>hi</body></message>")
+		ws.expectEnd(true, "not-well-formed", "expected a stream header")
+		b.noConn(t)
 	})
 	for _, tc := range []struct {
 		name, cond, text string
