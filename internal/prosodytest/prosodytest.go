@@ -58,9 +58,9 @@ type Options struct {
 	Addr string
 	// WebSocket enables Prosody's HTTP server and mod_websocket on a free
 	// loopback port (Server.HTTPAddr; the endpoint is
-	// Server.WebSocketURL()), plain ws:// treated as secure and any Origin
-	// accepted, so that a browser page served from another port may
-	// connect.
+	// Server.WebSocketURL()), plain ws:// treated as secure; Prosody 0.12
+	// accepts any Origin, so a page served from another port may connect.
+	// It also enables mod_blocklist, which Converse.js needs.
 	WebSocket bool
 }
 
@@ -243,15 +243,18 @@ func configText(dir, host string, port int, httpHost string, httpPort int, opts 
 	httpPorts, httpInterfaces, websocket := "", "", ""
 	if httpPort != 0 {
 		// mod_websocket loads mod_http. Lua 5.4 needs no bit library
-		// (util.bitcompat uses the native operators).
-		modules += `, "websocket"`
+		// (util.bitcompat uses the native operators). Web clients also get
+		// the blocklist (XEP-0191) Prosody's default configuration enables:
+		// Converse.js 14 waits for it before it opens a chat with a JID
+		// that is not in the roster, and waits for ever without it.
+		modules += `, "websocket", "blocklist"`
 		httpPorts, httpInterfaces = strconv.Itoa(httpPort), q(httpHost)
 		websocket = `
 -- XMPP over WebSocket (RFC 7395) at /xmpp-websocket on the HTTP port.
--- Plain ws:// on loopback counts as secure, and pages from any origin
--- (a test's own HTTP server) may connect.
+-- Plain ws:// on loopback counts as secure. Pages from any origin (a
+-- test's own HTTP server) may connect: 0.12 checks no Origin and enables
+-- CORS for the endpoint (cross_domain_websocket is deprecated and ignored).
 consider_websocket_secure = true
-cross_domain_websocket = true
 `
 	}
 	var b strings.Builder
