@@ -135,6 +135,9 @@ func ReadFile(path string) string {
 
 // Tail returns the last lines of s.
 func Tail(s string, lines int) string {
+	if lines <= 0 || s == "" {
+		return ""
+	}
 	idx := len(s)
 	for i := 0; i < lines && idx > 0; i++ {
 		idx = strings.LastIndexByte(s[:idx], '\n')
