@@ -44,7 +44,7 @@ func TestParseValid(t *testing.T) {
 			HalfClose: 5 * time.Second,
 		},
 		Limits: Limits{
-			XMLLimits:  proxy.XMLLimits{MaxStanzaSize: 256 * 1024, MaxHeaderSize: 4 * 1024},
+			XMLLimits:  proxy.XMLLimits{MaxStanzaSize: 256 * 1024, MaxHeaderSize: 4 * 1024, Advertise: true},
 			AddrLimits: proxy.AddrLimits{TrackedAddresses: 100000},
 		},
 		TLS: TLS{Mode: proxy.TLSNone, MinVersion: "1.2"},
@@ -212,7 +212,7 @@ policy {
 					ProbeTimeout: 10 * time.Second, HalfClose: time.Second,
 				},
 				Limits: Limits{
-					XMLLimits: proxy.XMLLimits{MaxStanzaSize: 1000000, MaxHeaderSize: 2000},
+					XMLLimits: proxy.XMLLimits{MaxStanzaSize: 1000000, MaxHeaderSize: 2000, Advertise: true},
 					AddrLimits: proxy.AddrLimits{
 						MaxConnsPerIP: 20, ConnRatePerIP: 0.5, ConnBurstPerIP: 5, TrackedAddresses: 1000,
 						ClientBytesPerSecond: 64 << 10,
@@ -696,7 +696,7 @@ limits {}`) + backend,
 		{"unknown limit", listener(`address = ":5222"
 backend = "xmpp"
 limits { max_connections = 10 }`) + backend,
-			[]string{"4,10 Unsupported argument"}, `A limits block takes the arguments "max_stanza_size", "max_header_size", "max_depth", ` +
+			[]string{"4,10 Unsupported argument"}, `A limits block takes the arguments "max_stanza_size", "max_header_size", "max_depth", "advertise", ` +
 				`"max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "tracked_addresses", "client_bytes_per_second", "deny".`},
 		{"deny with host bits", listener(`address = ":5222"
 backend = "xmpp"
@@ -1276,7 +1276,7 @@ func TestRepositoryConfig(t *testing.T) {
 				HalfClose: 5 * time.Second,
 			},
 			Limits: Limits{
-				XMLLimits:  proxy.XMLLimits{MaxStanzaSize: 256 << 10, MaxHeaderSize: 4 << 10},
+				XMLLimits:  proxy.XMLLimits{MaxStanzaSize: 256 << 10, MaxHeaderSize: 4 << 10, Advertise: true},
 				AddrLimits: proxy.AddrLimits{TrackedAddresses: 100000},
 			},
 			TLS: TLS{Mode: proxy.TLSNone, MinVersion: "1.2"},

@@ -121,7 +121,7 @@ var timeoutsSchema = &hcl.BodySchema{
 
 var limitsSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
-		{Name: "max_stanza_size"}, {Name: "max_header_size"}, {Name: "max_depth"},
+		{Name: "max_stanza_size"}, {Name: "max_header_size"}, {Name: "max_depth"}, {Name: "advertise"},
 		{Name: "max_connections_per_ip"}, {Name: "connection_rate_per_ip"}, {Name: "connection_burst_per_ip"},
 		{Name: "tracked_addresses"}, {Name: "client_bytes_per_second"}, {Name: "deny"},
 	},
@@ -460,6 +460,7 @@ func (d *decoder) limits(b *hcl.Block) Limits {
 		MaxDepth: d.count(a["max_depth"], numberRule{
 			def: float64(def.MaxDepth), max: maxMaxDepth, zero: "set no limit beyond max_stanza_size", example: "256",
 		}),
+		Advertise: d.boolean(a["advertise"], def.Advertise),
 	}
 	l := Limits{XMLLimits: x, AddrLimits: proxy.AddrLimits{
 		Deny: d.denyList(a["deny"]),

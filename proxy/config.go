@@ -50,7 +50,7 @@ func DefaultTimeouts() Timeouts {
 // DefaultXMLLimits are the XML limits of a listener that sets none: the
 // xmpp package's.
 func DefaultXMLLimits() XMLLimits {
-	return XMLLimits{MaxStanzaSize: xmpp.DefaultMaxUnit, MaxHeaderSize: xmpp.DefaultMaxHeader}
+	return XMLLimits{MaxStanzaSize: xmpp.DefaultMaxUnit, MaxHeaderSize: xmpp.DefaultMaxHeader, Advertise: true}
 }
 
 // DefaultAddrLimits are the per-address limits of a listener that sets
@@ -103,6 +103,10 @@ type XMLLimits struct {
 	// MaxDepth bounds the nesting of the client's stanzas (0: only their
 	// size does); the backend's are bounded by their size alone.
 	MaxDepth int
+	// Advertise puts these bounds (MaxStanzaSize, and the idle timeout) in
+	// the stream features the client gets (XEP-0478 stream limits), where
+	// the backend says a looser one or none (streamlimits.go).
+	Advertise bool
 }
 
 // Backend says where and how to reach the XMPP server behind a listener.

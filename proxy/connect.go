@@ -187,7 +187,7 @@ func (ss *session) tryNode(ctx context.Context, b Backend, cp *pipe, cs scan) (c
 		closeBackend()
 		return connected{}, attempt{ev: policy.BackendReset, retry: true, err: err}
 	}
-	bp.rewrite = ss.front.terminatesTLS()
+	bp.rewrite = ss.front.terminatesTLS() || ss.st.cfg.Advertise // the features: <starttls/>, the stream limits
 	bp.setReadDeadline(time.Now().Add(b.ReplyTimeout))
 	_, bs, bev, btext := readHeader(bp)
 	bp.setReadDeadline(time.Time{})

@@ -1,6 +1,10 @@
 package proxy
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/guard-xmpp/guard/xmpp"
+)
 
 // Stream features Guard rewrites on streams whose TLS it terminates: the
 // backend's <starttls/> is removed (the client already has TLS, with Guard;
@@ -64,17 +68,30 @@ func isStartTLS(unit []byte) bool {
 
 // outgoing returns the units to write to the client: the backend's stream
 // features rewritten where Guard terminates TLS (no <starttls/>), with a
-// backend offering SASL -PLUS mechanisms reported.
+// backend offering SASL -PLUS mechanisms reported, and with Guard's limits
+// advertised (streamlimits.go).
 func (r *relay) outgoing(b []byte, s scan) []byte {
 	if s.featEnd == 0 {
 		return b
 	}
-	out, plus := rewriteFeatures(b, s.featStart, s.featEnd)
-	if plus {
-		r.metrics.channelBindingOffered()
-		r.log.Warn("the backend offers SASL -PLUS mechanisms (channel binding), which cannot work through a TLS-terminating proxy; turn them off on the backend (docs/tls.md)")
+	out, end := b, s.featEnd
+	if r.terminatesTLS {
+		var plus bool
+		out, plus = rewriteFeatures(b, s.featStart, s.featEnd)
+		end -= len(b) - len(out)
+		if plus {
+			r.metrics.channelBindingOffered()
+			r.log.Warn("the backend offers SASL -PLUS mechanisms (channel binding), which cannot work through a TLS-terminating proxy; turn them off on the backend (docs/tls.md)")
+		}
 	}
-	return out
+	if !r.cfg.Advertise {
+		return out
+	}
+	maxBytes := r.cfg.MaxStanzaSize
+	if maxBytes <= 0 {
+		maxBytes = xmpp.DefaultMaxUnit
+	}
+	return withLimits(out, s.featStart, end, maxBytes, r.cfg.Timeouts.Idle)
 }
 
 // withoutPlus returns the element b (stream features, or anything else)

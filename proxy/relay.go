@@ -63,6 +63,8 @@ type relay struct {
 	log     *connLog
 	shaper  *limits.Shaper // paces reads from the client; nil: unlimited
 
+	terminatesTLS bool // the client's TLS is Guard's: the backend's <starttls/> is not offered
+
 	lastActive atomic.Int64 // unix nanoseconds of the last unit relayed either way
 	lastProbe  atomic.Int64 // unix nanoseconds of the last keepalive sent
 	// relayedBytes counts the bytes forwarded in each direction.
@@ -83,6 +85,7 @@ func newRelay(client front, backend *sideConn, cp, bp *pipe, cfg *ListenerConfig
 	r.side[sideClient].conn, r.side[sideClient].pipe = client, cp
 	r.side[sideBackend].conn, r.side[sideBackend].pipe = backend, bp
 	r.core.domain, r.core.raw = domain, raw
+	r.terminatesTLS = client.terminatesTLS()
 	if !raw {
 		r.shaper = limits.NewShaper(cfg.Limits.ClientBytesPerSecond, 0)
 	}
