@@ -220,7 +220,9 @@ func TestKillDuringBackendSetup(t *testing.T) {
 			}
 			start := time.Now()
 			s.Close()
-			if el := time.Since(start); el > 2*time.Second {
+			// Well under the 30 s timeouts however loaded the machine: only
+			// a Close that waited for them is this slow.
+			if el := time.Since(start); el > 10*time.Second {
 				t.Fatalf("Close took %v with a session in its backend setup (timeouts 30 s)", el)
 			}
 			readAll(t, c, 5*time.Second)
