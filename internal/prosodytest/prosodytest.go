@@ -2,8 +2,10 @@
 //
 // Each Server has its own configuration file, data directory, log file and
 // loopback c2s port under t.TempDir(), so tests in many packages may run at
-// once. Only c2s is enabled: no s2s, HTTP, components or TLS. Plaintext SASL
-// (SCRAM-SHA-1 and PLAIN) is allowed so that tests need no certificates.
+// once. Only c2s is enabled: no s2s, components or TLS, and HTTP only with
+// Options.WebSocket (XMPP over WebSocket, RFC 7395, through Prosody's own
+// mod_websocket, on a second loopback port). Plaintext SASL (SCRAM-SHA-1
+// and PLAIN) is allowed so that tests need no certificates.
 //
 // Integration tests are not optional: when prosody is not installed, Start
 // fails the test with instructions instead of skipping it.
@@ -13,7 +15,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,13 +56,22 @@ type Options struct {
 	// Addr is the c2s listen address as host:port. Default: a free port on
 	// 127.0.0.1. A fixed port is not retried when taken.
 	Addr string
+	// WebSocket enables Prosody's HTTP server and mod_websocket on a free
+	// loopback port (Server.HTTPAddr; the endpoint is
+	// Server.WebSocketURL()), plain ws:// treated as secure and any Origin
+	// accepted, so that a browser page served from another port may
+	// connect.
+	WebSocket bool
 }
 
 // Server is a running Prosody.
 type Server struct {
 	Addr   string // c2s address, 127.0.0.1:PORT
 	Domain string
-	Dir    string // configuration, data and log live here
+	// HTTPAddr is the HTTP (WebSocket) address, 127.0.0.1:PORT, with
+	// Options.WebSocket; "" without.
+	HTTPAddr string
+	Dir      string // configuration, data and log live here
 	// The process: PID, Stop, Kill, Running.
 	*childproc.Process
 
@@ -103,7 +116,13 @@ func Start(t testing.TB, opts Options) *Server {
 				t.Fatalf("prosodytest: free port: %v", err)
 			}
 		}
-		s, err := start(prosody, prosodyctl, dir, addr, opts)
+		httpAddr := ""
+		if opts.WebSocket {
+			if httpAddr, err = freeAddr(); err != nil {
+				t.Fatalf("prosodytest: free port: %v", err)
+			}
+		}
+		s, err := start(prosody, prosodyctl, dir, addr, httpAddr, opts)
 		if err == nil {
 			t.Cleanup(func() {
 				s.Stop()
@@ -124,14 +143,16 @@ func Start(t testing.TB, opts Options) *Server {
 
 var errPortTaken = errors.New("port taken")
 
-func start(prosody, prosodyctl, dir, addr string, opts Options) (*Server, error) {
-	host, portStr, err := net.SplitHostPort(addr)
+func start(prosody, prosodyctl, dir, addr, httpAddr string, opts Options) (*Server, error) {
+	host, port, err := splitPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("port %q: %v", portStr, err)
+	httpHost, httpPort := "", 0
+	if httpAddr != "" {
+		if httpHost, httpPort, err = splitPort(httpAddr); err != nil {
+			return nil, err
+		}
 	}
 	for _, d := range []string{dir, filepath.Join(dir, "data"), filepath.Join(dir, "certs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -139,13 +160,14 @@ func start(prosody, prosodyctl, dir, addr string, opts Options) (*Server, error)
 		}
 	}
 	s := &Server{
-		Addr:    addr,
-		Domain:  opts.Domain,
-		Dir:     dir,
-		logPath: filepath.Join(dir, "prosody.log"),
+		Addr:     addr,
+		Domain:   opts.Domain,
+		Dir:      dir,
+		HTTPAddr: httpAddr,
+		logPath:  filepath.Join(dir, "prosody.log"),
 	}
 	cfgPath := filepath.Join(dir, "prosody.cfg.lua")
-	if err := os.WriteFile(cfgPath, []byte(configText(dir, host, port, opts)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(configText(dir, host, port, httpHost, httpPort, opts)), 0o644); err != nil {
 		return nil, err
 	}
 
@@ -200,9 +222,38 @@ func start(prosody, prosodyctl, dir, addr string, opts Options) (*Server, error)
 	return s, nil
 }
 
-// configText renders a self-contained Prosody 0.12 configuration.
-func configText(dir, host string, port int, opts Options) string {
+// splitPort splits host:port and parses the port.
+func splitPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %v", portStr, err)
+	}
+	return host, port, nil
+}
+
+// configText renders a self-contained Prosody 0.12 configuration; HTTP and
+// mod_websocket listen on httpHost:httpPort when httpPort is not 0.
+func configText(dir, host string, port int, httpHost string, httpPort int, opts Options) string {
 	q := luaQuote
+	modules := `"roster", "saslauth", "disco", "ping", "presence", "message", "iq"`
+	httpPorts, httpInterfaces, websocket := "", "", ""
+	if httpPort != 0 {
+		// mod_websocket loads mod_http. Lua 5.4 needs no bit library
+		// (util.bitcompat uses the native operators).
+		modules += `, "websocket"`
+		httpPorts, httpInterfaces = strconv.Itoa(httpPort), q(httpHost)
+		websocket = `
+-- XMPP over WebSocket (RFC 7395) at /xmpp-websocket on the HTTP port.
+-- Plain ws:// on loopback counts as secure, and pages from any origin
+-- (a test's own HTTP server) may connect.
+consider_websocket_secure = true
+cross_domain_websocket = true
+`
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `-- Generated by internal/prosodytest for one test.
 -- Tests run as root in CI; Prosody refuses to unless told otherwise, and
@@ -214,8 +265,8 @@ data_path = %s
 certificates = %s
 log = { { levels = { min = %s }, to = "file", filename = %s } }
 
--- c2s only: no s2s, HTTP, components, TLS or offline storage.
-modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "message", "iq" }
+-- c2s only (and WebSocket when asked): no s2s, components, TLS or offline storage.
+modules_enabled = { %s }
 modules_disabled = { "s2s", "s2s_auth_certs", "offline", "tls", "dialback" }
 c2s_ports = { %d }
 c2s_interfaces = { %s }
@@ -223,9 +274,11 @@ c2s_direct_tls_ports = { }
 legacy_ssl_ports = { }
 s2s_ports = { }
 s2s_interfaces = { }
-http_ports = { }
+http_ports = { %s }
+http_interfaces = { %s }
 https_ports = { }
-
+https_interfaces = { }
+%s
 c2s_require_encryption = false
 s2s_require_encryption = false
 allow_unencrypted_plain_auth = true
@@ -235,7 +288,8 @@ allow_registration = false
 
 VirtualHost %s
 `, q(filepath.Join(dir, "prosody.pid")), q(filepath.Join(dir, "data")), q(filepath.Join(dir, "certs")),
-		q(opts.LogLevel), q(filepath.Join(dir, "prosody.log")), port, q(host), q(opts.Domain))
+		q(opts.LogLevel), q(filepath.Join(dir, "prosody.log")), modules, port, q(host),
+		httpPorts, httpInterfaces, websocket, q(opts.Domain))
 	return b.String()
 }
 
@@ -269,17 +323,11 @@ func (s *Server) waitReady() error {
 			return fmt.Errorf("prosody exited: %v", s.WaitErr())
 		default:
 		}
-		if lastErr = probe(s.Addr, s.Domain); lastErr == nil {
-			// Answered, but by this Prosody? Another process may have
-			// taken the port since it was picked.
-			err := s.Listens(s.Addr)
-			if err == nil {
-				return nil
-			}
-			if errors.Is(err, childproc.ErrNotOwner) {
-				return fmt.Errorf("%w: %v", errPortTaken, err)
-			}
-			lastErr = err
+		if lastErr = s.probeAll(); lastErr == nil {
+			return nil
+		}
+		if errors.Is(lastErr, errPortTaken) {
+			return lastErr
 		}
 		if strings.Contains(s.Log(), "Failed to open server port") {
 			return errors.New("prosody could not listen")
@@ -287,6 +335,59 @@ func (s *Server) waitReady() error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("no stream header within %v: %v", startTimeout, lastErr)
+}
+
+// probeAll probes c2s and, with WebSocket, the HTTP endpoint, and checks
+// that this Prosody holds both listening sockets: another process may have
+// taken a port since it was picked (then the error wraps errPortTaken).
+func (s *Server) probeAll() error {
+	if err := probe(s.Addr, s.Domain); err != nil {
+		return err
+	}
+	addrs := []string{s.Addr}
+	if s.HTTPAddr != "" {
+		if err := probeHTTP(s.HTTPAddr); err != nil {
+			return err
+		}
+		addrs = append(addrs, s.HTTPAddr)
+	}
+	for _, a := range addrs {
+		if err := s.Listens(a); err != nil {
+			if errors.Is(err, childproc.ErrNotOwner) {
+				return fmt.Errorf("%w: %v", errPortTaken, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// WebSocketPath is where mod_websocket answers on the HTTP port.
+const WebSocketPath = "/xmpp-websocket"
+
+// WebSocketURL is the ws:// URL of Prosody's own WebSocket endpoint, or ""
+// without Options.WebSocket.
+func (s *Server) WebSocketURL() string {
+	if s.HTTPAddr == "" {
+		return ""
+	}
+	return "ws://" + s.HTTPAddr + WebSocketPath
+}
+
+// probeHTTP asks mod_websocket's path for its plain-HTTP answer (a GET
+// without Upgrade gets a short page).
+func probeHTTP(addr string) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + WebSocketPath)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("WebSocket")) {
+		return fmt.Errorf("GET %s: %s %q", WebSocketPath, resp.Status, body)
+	}
+	return nil
 }
 
 // probe opens a stream and reads until <stream:features>.

@@ -1,7 +1,10 @@
 package prosodytest
 
 import (
+	"bufio"
+	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +67,47 @@ func TestLuaQuote(t *testing.T) {
 		if got := luaQuote(in); got != want {
 			t.Errorf("luaQuote(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// With WebSocket, Prosody's own mod_websocket answers the RFC 7395
+// handshake (101, subprotocol xmpp) on a second loopback port; without it,
+// no HTTP port is configured.
+func TestWebSocketEndpoint(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{WebSocket: true})
+	if !strings.HasPrefix(s.HTTPAddr, "127.0.0.1:") || s.HTTPAddr == s.Addr {
+		t.Fatalf("HTTPAddr %q (c2s %q)", s.HTTPAddr, s.Addr)
+	}
+	if want := "ws://" + s.HTTPAddr + "/xmpp-websocket"; s.WebSocketURL() != want {
+		t.Fatalf("WebSocketURL() = %q, want %q", s.WebSocketURL(), want)
+	}
+	c, err := net.DialTimeout("tcp", s.HTTPAddr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET /xmpp-websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"+
+		"Sec-WebSocket-Protocol: xmpp\r\nOrigin: http://127.0.0.1:1\r\n\r\n", s.HTTPAddr)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Protocol") != "xmpp" ||
+		resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("handshake answered %s %v", resp.Status, resp.Header)
+	}
+
+	plain := Start(t, Options{})
+	if plain.HTTPAddr != "" || plain.WebSocketURL() != "" {
+		t.Fatalf("without WebSocket: HTTPAddr %q, URL %q", plain.HTTPAddr, plain.WebSocketURL())
+	}
+	if !strings.Contains(s.Log(), "Activated service 'http'") {
+		t.Errorf("log lacks http activation:\n%s", s.Log())
+	}
+	if strings.Contains(plain.Log(), "Activated service 'http'") {
+		t.Error("HTTP activated without WebSocket")
 	}
 }
