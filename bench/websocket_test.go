@@ -45,8 +45,10 @@ import (
 // Settings (environment):
 //
 //	GUARD_BENCH_WS_STREAMS      idle streams per peer (default 2000, at most 4000)
-//	GUARD_BENCH_WS_CLIENTS      round-trip clients per peer (default 10)
-//	GUARD_BENCH_WS_ROUND_TRIPS  round trips per peer (default 30000)
+//	GUARD_BENCH_WS_CLIENTS      round-trip clients per peer (default 4: more
+//	                            saturate Prosody, one Lua thread, and the
+//	                            latencies measure its queue)
+//	GUARD_BENCH_WS_ROUND_TRIPS  round trips per peer (default 20000)
 //	GUARD_BENCH_SMOKE=1         as -short: 50 streams, 3 clients, 300 round trips
 //
 // Results go to results/websocket.json (websocket-smoke.json in smoke mode).
@@ -80,8 +82,8 @@ type wsSettings struct {
 func wsSettingsFromEnv(b testing.TB) wsSettings {
 	s := wsSettings{
 		Streams:    envInt("GUARD_BENCH_WS_STREAMS", 2000),
-		Clients:    envInt("GUARD_BENCH_WS_CLIENTS", 10),
-		RoundTrips: envInt("GUARD_BENCH_WS_ROUND_TRIPS", 30000),
+		Clients:    envInt("GUARD_BENCH_WS_CLIENTS", 4),
+		RoundTrips: envInt("GUARD_BENCH_WS_ROUND_TRIPS", 20000),
 		Slices:     5,
 	}
 	if idleSmoke() {
