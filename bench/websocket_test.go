@@ -44,7 +44,7 @@ import (
 //
 // Settings (environment):
 //
-//	GUARD_BENCH_WS_STREAMS      idle streams per peer (default 2000, at most 4000)
+//	GUARD_BENCH_WS_STREAMS      idle streams per peer (default and most: 4000)
 //	GUARD_BENCH_WS_CLIENTS      round-trip clients per peer (default 4: more
 //	                            saturate Prosody, one Lua thread, and the
 //	                            latencies measure its queue)
@@ -81,7 +81,7 @@ type wsSettings struct {
 
 func wsSettingsFromEnv(b testing.TB) wsSettings {
 	s := wsSettings{
-		Streams:    envInt("GUARD_BENCH_WS_STREAMS", 2000),
+		Streams:    envInt("GUARD_BENCH_WS_STREAMS", 4000),
 		Clients:    envInt("GUARD_BENCH_WS_CLIENTS", 4),
 		RoundTrips: envInt("GUARD_BENCH_WS_ROUND_TRIPS", 20000),
 		Slices:     5,
