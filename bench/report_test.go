@@ -101,6 +101,17 @@ type reportLatency struct {
 	Added    map[string]map[string]float64 `json:"added_over_direct"`
 }
 
+// reportWebSocket is results/websocket.json (BenchmarkWebSocket).
+type reportWebSocket struct {
+	Date      string             `json:"date"`
+	Settings  wsSettings         `json:"settings"`
+	Rounds    int                `json:"rounds"`
+	HAProxy   string             `json:"haproxy_config"`
+	Idle      []wsIdleResult     `json:"idle"`
+	RoundTrip []wsRTResult       `json:"round_trip"`
+	Ratios    map[string]float64 `json:"guard_over_haproxy"`
+}
+
 type reportStorm struct {
 	Date     string        `json:"date"`
 	Settings stormSettings `json:"settings"`
@@ -241,6 +252,7 @@ type repPage struct {
 	TLS        *repTLSView
 	IdleTLS    *repIdleTLSView
 	Latency    *repLatencyView
+	WebSocket  *repWebSocketView
 	Goals      []repGoalRow
 	GoalsMet   int
 	GoalsKnown int
@@ -364,6 +376,15 @@ func buildRepPage(dir string, o reportOptions) (*repPage, error) {
 		file("latency.json", la.Date)
 	} else {
 		r.Missing = append(r.Missing, "latency.json")
+	}
+	var ws reportWebSocket
+	if ok, err := readReportFile(dir, "websocket.json", &ws); err != nil {
+		return nil, err
+	} else if ok {
+		r.WebSocket = newRepWebSocketView(ws)
+		file("websocket.json", ws.Date)
+	} else {
+		r.Missing = append(r.Missing, "websocket.json")
 	}
 	for _, f := range r.Files {
 		r.Mixed = r.Mixed || f.Before
@@ -1436,6 +1457,88 @@ func repSignedRatio(x, y float64) string {
 	return repNum(x/y, 2)
 }
 
+// ---- websocket ----
+
+type repWebSocketView struct {
+	Settings wsSettings
+	Rows     []repWebSocketRow
+	Ratio    repWebSocketRow
+	HasRatio bool
+	// The sentences: Guard's and HAProxy's figures, and which is the lower.
+	GuardIdle, HAPIdle, IdleRatio string
+	GuardLessRSS                  bool
+	GuardCPU, HAPCPU, CPURatio    string
+	GuardLessCPU                  bool
+	AddedP50Guard, AddedP50HAP    string
+	HAProxyConfig                 string
+	Unanswered                    string
+}
+
+type repWebSocketRow struct {
+	Peer, IdleRSS, CPU, ProsodyCPU, P50, P90, P99, Max, AddedP50, RoundTrips string
+}
+
+func newRepWebSocketView(w reportWebSocket) *repWebSocketView {
+	v := &repWebSocketView{Settings: w.Settings, HAProxyConfig: w.HAProxy}
+	idle := map[string]*wsIdleResult{}
+	for i := range w.Idle {
+		idle[w.Idle[i].Peer] = &w.Idle[i]
+	}
+	rt := map[string]*wsRTResult{}
+	for i := range w.RoundTrip {
+		rt[w.RoundTrip[i].Peer] = &w.RoundTrip[i]
+	}
+	direct := rt["direct"]
+	added := func(r *wsRTResult) float64 {
+		if direct == nil || r == nil {
+			return math.NaN()
+		}
+		return r.P50us - direct.P50us
+	}
+	var unanswered []string
+	for _, name := range []string{"direct", "haproxy", "guard"} {
+		id, r := idle[name], rt[name]
+		if id == nil && r == nil {
+			continue
+		}
+		row := repWebSocketRow{Peer: repPeerLabel(name), IdleRSS: "—", CPU: "—", ProsodyCPU: "—", P50: "—", P90: "—", P99: "—", Max: "—", AddedP50: "—", RoundTrips: "—"}
+		if id != nil && name != "direct" {
+			row.IdleRSS = repKB(id.ProxyBytesPerStream)
+		}
+		if r != nil {
+			row.P50, row.P90, row.P99, row.Max = fmtUs(r.P50us), fmtUs(r.P90us), fmtUs(r.P99us), fmtUs(r.Maxus)
+			row.RoundTrips = repInt(r.Answered)
+			row.ProsodyCPU = repNum(r.ProsodyCPUmsPer1000RT, 0) + " ms"
+			if r.Answered != r.RoundTrips {
+				row.RoundTrips += " of " + repInt(r.RoundTrips)
+				unanswered = append(unanswered, fmt.Sprintf("%s %s", repPeerLabel(name), repInt(r.RoundTrips-r.Answered)))
+			}
+			if name != "direct" {
+				row.CPU = repNum(r.ProxyCPUmsPer1000RT, 1) + " ms"
+				row.AddedP50 = repSignedUs(added(r))
+			}
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	v.Unanswered = strings.Join(unanswered, ", ")
+	gi, hi, gr, hr := idle["guard"], idle["haproxy"], rt["guard"], rt["haproxy"]
+	if gi != nil && hi != nil && gr != nil && hr != nil {
+		v.HasRatio = true
+		v.Ratio = repWebSocketRow{Peer: "Guard / HAProxy", IdleRSS: repRatio(gi.ProxyBytesPerStream, hi.ProxyBytesPerStream),
+			CPU: repRatio(gr.ProxyCPUmsPer1000RT, hr.ProxyCPUmsPer1000RT), ProsodyCPU: repRatio(gr.ProsodyCPUmsPer1000RT, hr.ProsodyCPUmsPer1000RT), P50: repRatio(gr.P50us, hr.P50us),
+			P90: repRatio(gr.P90us, hr.P90us), P99: repRatio(gr.P99us, hr.P99us), Max: repRatio(gr.Maxus, hr.Maxus),
+			AddedP50: repSignedRatio(added(gr), added(hr))}
+		v.GuardIdle, v.HAPIdle = repKB(gi.ProxyBytesPerStream), repKB(hi.ProxyBytesPerStream)
+		v.IdleRatio = repRatio(gi.ProxyBytesPerStream, hi.ProxyBytesPerStream) + "×"
+		v.GuardLessRSS = gi.ProxyBytesPerStream <= hi.ProxyBytesPerStream
+		v.GuardCPU, v.HAPCPU = repNum(gr.ProxyCPUmsPer1000RT, 1)+" ms", repNum(hr.ProxyCPUmsPer1000RT, 1)+" ms"
+		v.CPURatio = repRatio(gr.ProxyCPUmsPer1000RT, hr.ProxyCPUmsPer1000RT) + "×"
+		v.GuardLessCPU = gr.ProxyCPUmsPer1000RT <= hr.ProxyCPUmsPer1000RT
+		v.AddedP50Guard, v.AddedP50HAP = repSignedUs(added(gr)), repSignedUs(added(hr))
+	}
+	return v
+}
+
 // ---- goals ----
 
 type repGoalRow struct {
@@ -1877,6 +1980,10 @@ func TestRenderReport(t *testing.T) {
 		"22,500", "1.25×",
 		// latency.json
 		"| Guard | 480 µs |", "| Guard / HAProxy | 1.12 |", "2.00×",
+		// websocket.json
+		"| Guard | 8.0 KB | 60.0 ms | 150 ms | 400 µs |", "| Guard / HAProxy | 0.80 | 1.20 | 0.75 | 1.14 |",
+		"Guard holds an idle WebSocket stream in 8.0 KB, HAProxy in 10.0 KB (0.80×, the less)",
+		"**CPU per round trip: Guard spends 1.20× HAProxy's**", "2,000 idle streams",
 		// goals, computed
 		"| idle RSS per stream (now) | ≤ nginx, 10.2 KB | 11.3 KB | not met |",
 		"| overload storm: resets and silent closes seen by Guard's clients | 0 and 0 | 0 and 0 | **met** |",
@@ -1904,7 +2011,7 @@ func TestRenderReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"machine", "micro", "throughput", "idle", "storm", "storm-slow", "tls", "latency"} {
+	for _, f := range []string{"machine", "micro", "throughput", "idle", "storm", "storm-slow", "tls", "latency", "websocket"} {
 		if !strings.Contains(strings.ToLower(string(empty)), "not measured in this run (bench/results/"+f+".json absent)") {
 			t.Errorf("empty results: no \"not measured\" line for %s.json", f)
 		}
