@@ -229,19 +229,8 @@ func BenchmarkLatency(b *testing.B) {
 	for k, p := range peers {
 		r := p.res
 		r.Peer = p.Name
-		lats := slices.Clone(p.lats)
-		slices.Sort(lats)
-		if len(lats) > 0 {
-			r.P50us = us(percentile(lats, 0.50))
-			r.P90us = us(percentile(lats, 0.90))
-			r.P99us = us(percentile(lats, 0.99))
-			r.P999us = us(percentile(lats, 0.999))
-			r.Maxus = us(lats[len(lats)-1])
-			var sum time.Duration
-			for _, d := range lats {
-				sum += d
-			}
-			r.Meanus = us(sum / time.Duration(len(lats)))
+		if st, ok := statsOf(p.lats); ok {
+			r.P50us, r.P90us, r.P99us, r.P999us, r.Maxus, r.Meanus = st.p50, st.p90, st.p99, st.p999, st.max, st.mean
 		}
 		r.Lost = r.Sent - r.Received
 		if r.MeasuredSeconds > 0 {
@@ -251,6 +240,8 @@ func BenchmarkLatency(b *testing.B) {
 			r.ProxyCPUmsPer1000RT = r.ProxyCPUSeconds * 1e3 / float64(r.Received) * 1000
 			r.ProsodyCPUmsPer1000 = r.ProsodyCPUSeconds * 1e3 / float64(r.Received) * 1000
 		}
+		lats := slices.Clone(p.lats)
+		slices.Sort(lats)
 		r.Histogram = newLatHistogram(lats)
 		results[k] = r
 
@@ -317,6 +308,26 @@ func BenchmarkLatency(b *testing.B) {
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// latStats are the quantiles of a set of round trips, in microseconds.
+type latStats struct{ p50, p90, p99, p999, max, mean float64 }
+
+// statsOf returns the quantiles of lats (not changed), false if empty.
+func statsOf(lats []time.Duration) (latStats, bool) {
+	if len(lats) == 0 {
+		return latStats{}, false
+	}
+	s := slices.Clone(lats)
+	slices.Sort(s)
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	return latStats{
+		p50: us(percentile(s, 0.50)), p90: us(percentile(s, 0.90)), p99: us(percentile(s, 0.99)),
+		p999: us(percentile(s, 0.999)), max: us(s[len(s)-1]), mean: us(sum / time.Duration(len(s))),
+	}, true
+}
 
 // percentile of sorted lats (nearest rank).
 func percentile(lats []time.Duration, q float64) time.Duration {

@@ -227,18 +227,8 @@ func BenchmarkWebSocket(b *testing.B) {
 	for _, p := range peers {
 		r := p.rt
 		r.Peer = p.name
-		lats := slices.Clone(p.lats)
-		slices.Sort(lats)
-		if len(lats) > 0 {
-			r.P50us = us(percentile(lats, 0.50))
-			r.P90us = us(percentile(lats, 0.90))
-			r.P99us = us(percentile(lats, 0.99))
-			r.Maxus = us(lats[len(lats)-1])
-			var sum time.Duration
-			for _, d := range lats {
-				sum += d
-			}
-			r.Meanus = us(sum / time.Duration(len(lats)))
+		if st, ok := statsOf(p.lats); ok {
+			r.P50us, r.P90us, r.P99us, r.Maxus, r.Meanus = st.p50, st.p90, st.p99, st.max, st.mean
 		}
 		if r.Answered > 0 {
 			r.ProxyCPUmsPer1000RT = r.ProxyCPUSeconds * 1e6 / float64(r.Answered)

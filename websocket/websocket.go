@@ -221,17 +221,37 @@ func validClose(p []byte) bool {
 
 // AppendFrame appends a whole, unmasked frame (a server's) with payload p.
 func AppendFrame(dst []byte, op Opcode, p []byte) []byte {
-	dst = append(dst, 0x80|byte(op))
-	switch n := len(p); {
+	return append(appendHeader(dst, true, op, len(p), 0), p...)
+}
+
+// AppendClientFrame appends a frame as a client sends it: masked with key
+// (a client, or a test playing one).
+func AppendClientFrame(dst []byte, fin bool, op Opcode, p []byte, key [4]byte) []byte {
+	dst = append(appendHeader(dst, fin, op, len(p), 0x80), key[:]...)
+	for i, c := range p {
+		dst = append(dst, c^key[i&3])
+	}
+	return dst
+}
+
+// appendHeader appends a frame header up to its mask key; mask is 0x80 for
+// a masked frame.
+func appendHeader(dst []byte, fin bool, op Opcode, n int, mask byte) []byte {
+	b0 := byte(op)
+	if fin {
+		b0 |= 0x80
+	}
+	dst = append(dst, b0)
+	switch {
 	case n <= 125:
-		dst = append(dst, byte(n))
+		dst = append(dst, mask|byte(n))
 	case n <= 0xFFFF:
-		dst = append(dst, 126, byte(n>>8), byte(n))
+		dst = append(dst, mask|126, byte(n>>8), byte(n))
 	default:
-		dst = append(dst, 127)
+		dst = append(dst, mask|127)
 		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
-	return append(dst, p...)
+	return dst
 }
 
 // AppendClose appends a Close frame with a status code and a reason (at

@@ -2,31 +2,13 @@ package websocket
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"testing"
 )
 
 // clientFrame renders a frame as a client sends it: masked with key.
 func clientFrame(fin bool, op Opcode, p []byte, key [4]byte) []byte {
-	b := []byte{byte(op)}
-	if fin {
-		b[0] |= 0x80
-	}
-	switch n := len(p); {
-	case n <= 125:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xFFFF:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	b = append(b, key[:]...)
-	for i, c := range p {
-		b = append(b, c^key[i&3])
-	}
-	return b
+	return AppendClientFrame(nil, fin, op, p, key)
 }
 
 var key = [4]byte{0x37, 0xfa, 0x21, 0x3d}

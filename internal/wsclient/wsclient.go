@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/guard-xmpp/guard/websocket"
 )
 
 // Opcodes of RFC 6455.
@@ -80,22 +82,7 @@ func (c *Client) timeout() time.Duration {
 
 // Send writes one masked frame.
 func (c *Client) Send(op byte, payload string) error {
-	key := [4]byte{1, 2, 3, 4}
-	b := []byte{0x80 | op}
-	switch n := len(payload); {
-	case n <= 125:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xFFFF:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	b = append(b, key[:]...)
-	for i := 0; i < len(payload); i++ {
-		b = append(b, payload[i]^key[i&3])
-	}
-	_, err := c.Conn.Write(b)
+	_, err := c.Conn.Write(websocket.AppendClientFrame(nil, true, websocket.Opcode(op), []byte(payload), [4]byte{1, 2, 3, 4}))
 	return err
 }
 
