@@ -238,6 +238,12 @@ frontend xmpp
 backend sink
   server s1 %s maxconn 9800
 `, addr, backend)
+	return runHAProxy(b, addr, cfg)
+}
+
+// runHAProxy writes cfg and runs HAProxy on it, in the foreground, until
+// addr (a frontend of cfg) accepts connections.
+func runHAProxy(b testing.TB, addr, cfg string) (string, int, func()) {
 	path := filepath.Join(b.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)

@@ -102,15 +102,7 @@ type reportLatency struct {
 }
 
 // reportWebSocket is results/websocket.json (BenchmarkWebSocket).
-type reportWebSocket struct {
-	Date      string             `json:"date"`
-	Settings  wsSettings         `json:"settings"`
-	Rounds    int                `json:"rounds"`
-	HAProxy   string             `json:"haproxy_config"`
-	Idle      []wsIdleResult     `json:"idle"`
-	RoundTrip []wsRTResult       `json:"round_trip"`
-	Ratios    map[string]float64 `json:"guard_over_haproxy"`
-}
+type reportWebSocket = wsResults
 
 type reportStorm struct {
 	Date     string        `json:"date"`

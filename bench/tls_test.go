@@ -238,11 +238,7 @@ frontend xmpp
 backend sink
   server s1 %s maxconn 9800
 `, addr, c.bothFile, backend)
-	path := filepath.Join(b.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	return startProcess(b, addr, "haproxy", "-db", "-f", path)
+	return runHAProxy(b, addr, cfg)
 }
 
 // procCPU returns the user+system CPU time process pid has used, threads

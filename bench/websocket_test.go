@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,16 +261,7 @@ func BenchmarkWebSocket(b *testing.B) {
 		ratio("p50", g.rt.P50us, h.rt.P50us)
 		ratio("p99", g.rt.P99us, h.rt.P99us)
 	}
-	writeResults(b, "websocket", s.Smoke, struct {
-		Benchmark string             `json:"benchmark"`
-		Date      string             `json:"date"`
-		Settings  wsSettings         `json:"settings"`
-		Rounds    int                `json:"rounds"`
-		HAProxy   string             `json:"haproxy_config,omitempty"`
-		Idle      []wsIdleResult     `json:"idle"`
-		RoundTrip []wsRTResult       `json:"round_trip"`
-		Ratios    map[string]float64 `json:"guard_over_haproxy,omitempty"`
-	}{"BenchmarkWebSocket", time.Now().UTC().Format(time.RFC3339), s, b.N, hapCfg, idle, rts, ratios})
+	writeResults(b, "websocket", s.Smoke, wsResults{"BenchmarkWebSocket", time.Now().UTC().Format(time.RFC3339), s, b.N, hapCfg, idle, rts, ratios})
 
 	// Behaviour, never timing.
 	for _, r := range rts {
@@ -352,11 +341,7 @@ frontend xmpp_websocket
 backend prosody_websocket
   server s1 %s maxconn 9800
 `, addr, backend)
-	path := filepath.Join(b.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	a, pid, stop := startProcess(b, addr, "haproxy", "-db", "-f", path)
+	a, pid, stop := runHAProxy(b, addr, cfg)
 	return a, pid, strings.TrimSpace(strings.ReplaceAll(cfg, addr, "ADDR")), stop
 }
 
@@ -767,4 +752,17 @@ func runWSSlice(b *testing.B, p *wsPeer, prosodyPID, n int, measure bool) {
 	if err := errors.Join(errs...); err != nil {
 		b.Errorf("%s: %v", p.name, err)
 	}
+}
+
+// wsResults is results/websocket.json, as BenchmarkWebSocket writes it and
+// the report reads it.
+type wsResults struct {
+	Benchmark string             `json:"benchmark"`
+	Date      string             `json:"date"`
+	Settings  wsSettings         `json:"settings"`
+	Rounds    int                `json:"rounds"`
+	HAProxy   string             `json:"haproxy_config,omitempty"`
+	Idle      []wsIdleResult     `json:"idle"`
+	RoundTrip []wsRTResult       `json:"round_trip"`
+	Ratios    map[string]float64 `json:"guard_over_haproxy,omitempty"`
 }
