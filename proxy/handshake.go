@@ -49,11 +49,7 @@ func (ss *session) handshakeTCP(cfg *ListenerConfig, c *sideConn) (*pipe, scan, 
 			return nil, scan{}, err
 		}
 	}
-	cp, err := newSidePipe(c, ctok)
-	if err != nil {
-		return nil, scan{}, closed(ReasonClientError)
-	}
-	cs, err := ss.readClientHeader(cp, deadline)
+	cp, cs, err := ss.clientHeader(c, ctok, deadline)
 	if err != nil {
 		return cp, cs, err
 	}
@@ -64,15 +60,24 @@ func (ss *session) handshakeTCP(cfg *ListenerConfig, c *sideConn) (*pipe, scan, 
 			return cp, cs, err
 		}
 		ctok.Reset()
-		if cp, err = newSidePipe(c, ctok); err != nil {
-			return nil, scan{}, closed(ReasonClientError)
-		}
-		if cs, err = ss.readClientHeader(cp, deadline); err != nil {
+		if cp, cs, err = ss.clientHeader(c, ctok, deadline); err != nil {
 			return cp, cs, err
 		}
 	}
 	ss.headerDone()
 	return cp, cs, nil
+}
+
+// clientHeader makes the pipe of the client's stream over c and reads the
+// stream header (readClientHeader); the pipe, once made, is returned even
+// with an error.
+func (ss *session) clientHeader(c *sideConn, tok *xmpp.Tokenizer, deadline time.Time) (*pipe, scan, error) {
+	cp, err := newSidePipe(c, tok)
+	if err != nil {
+		return nil, scan{}, closed(ReasonClientError)
+	}
+	cs, err := ss.readClientHeader(cp, deadline)
+	return cp, cs, err
 }
 
 // clientTokenizer returns the tokenizer of a client's stream, with the

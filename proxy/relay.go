@@ -169,7 +169,7 @@ func (r *relay) run(d direction) (parked bool) {
 			}
 			// Keep reading (and discarding) until the peer's FIN or the
 			// timer: the lingering half of the close.
-			if r.drain(p) {
+			if r.discardUntilEOF(p) {
 				r.on(func(c *closeState) actions { return c.drained(d) })
 			}
 			return false
@@ -240,9 +240,9 @@ func (r *relay) forward(d direction, b []byte, s scan) bool {
 	return true
 }
 
-// drain reads and discards p's input until EOF (true) or an error or close
+// discardUntilEOF reads and discards p's input until EOF (true) or an error or close
 // (false).
-func (r *relay) drain(p *pipe) bool {
+func (r *relay) discardUntilEOF(p *pipe) bool {
 	for {
 		if err := p.wait.wait(); err != nil {
 			return false
@@ -266,7 +266,7 @@ func (r *relay) drainClient() bool {
 	p := r.side[sideClient].pipe
 	p.setReadDeadline(time.Time{})
 	p.discardAll()
-	if r.drain(p) {
+	if r.discardUntilEOF(p) {
 		r.on(func(c *closeState) actions { return c.drained(clientToBackend) })
 	}
 	return false

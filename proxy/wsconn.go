@@ -26,15 +26,16 @@ import (
 type wsConn struct {
 	net.Conn // the socket, or TLS over it: frames go here
 
-	dec websocket.Decoder
-	raw []byte // received and not yet decoded; nil when empty
-	rn  int
-	out []byte // decoded c2s bytes not yet returned by Read
+	dec    websocket.Decoder
+	raw    []byte // raw[ro:rn]: received and not yet decoded; nil when empty
+	ro, rn int
+	out    []byte // decoded c2s bytes not yet returned by Read
 
 	// ftok checks that each client message holds one element; otok cuts
 	// what Guard writes to the client into units, one message each.
 	ftok, otok *xmpp.Tokenizer
 	frames     []byte // the frames of one Write, reused
+	msg        []byte // a message Guard renders itself (<open/>, <close/>), reused
 
 	// seeOtherURI, if set, turns a see-other-host stream error into a
 	// redirect: <close see-other-uri/> (RFC 7395 3.6.1); redirect is set
@@ -67,7 +68,7 @@ func newWSConn(c net.Conn, received []byte, cfg *ListenerConfig) *wsConn {
 		}
 		h = h[n:]
 	}
-	ws.otok = xmpp.NewTokenizer(0)
+	ws.otok = xmpp.NewTokenizer(cfg.MaxStanzaSize) // the backend's units are bounded so
 	if len(received) > 0 {
 		ws.raw = getBuf()
 		if len(received) > len(ws.raw) {
@@ -93,7 +94,7 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			c.out = nil // an idle stream keeps no large buffer
 		}
 		c.out = c.out[:0]
-		m, n, err := c.dec.Next(c.raw[:c.rn])
+		m, n, err := c.dec.Next(c.raw[c.ro:c.rn])
 		if err != nil {
 			return 0, c.fail(err)
 		}
@@ -114,10 +115,15 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	}
 }
 
-// receive reads more of the client's frames from the socket.
+// receive reads more of the client's frames from the socket, after the
+// incomplete frame left in raw, moved to its start.
 func (c *wsConn) receive() error {
 	if c.raw == nil {
 		c.raw = getBuf()
+	}
+	if c.ro > 0 {
+		c.rn = copy(c.raw, c.raw[c.ro:c.rn])
+		c.ro = 0
 	}
 	if need := websocket.Need(c.raw[:c.rn]); need > len(c.raw) {
 		c.raw = append(c.raw[:c.rn], make([]byte, need-c.rn)...)
@@ -133,17 +139,17 @@ func (c *wsConn) receive() error {
 	return err
 }
 
-// consume drops the first n bytes received.
+// consume drops the first n bytes received and not yet decoded.
 func (c *wsConn) consume(n int) {
-	c.rn = copy(c.raw, c.raw[n:c.rn])
-	if c.rn == 0 {
+	c.ro += n
+	if c.ro == c.rn {
 		c.release()
 	}
 }
 
 func (c *wsConn) release() {
 	putBuf(c.raw) // a grown buffer is left to the GC
-	c.raw, c.rn = nil, 0
+	c.raw, c.ro, c.rn = nil, 0, 0
 }
 
 // handle takes in one message or control frame from the client.
@@ -239,9 +245,9 @@ func (c *wsConn) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// toClient appends the frames for the units of b.
+// toClient appends the frames for the units of b. An element is written
+// straight into its frame, its namespace declarations added on the way.
 func (c *wsConn) toClient(dst, b []byte) []byte {
-	var msg []byte
 	for len(b) > 0 {
 		n, kind, err := c.otok.Next(b)
 		if err != nil {
@@ -254,25 +260,34 @@ func (c *wsConn) toClient(dst, b []byte) []byte {
 		switch kind {
 		case xmpp.KindHeader:
 			h, _ := xmpp.ParseHeader(unit)
-			msg = h.AppendOpen(msg[:0])
+			c.msg = h.AppendOpen(c.msg[:0])
+			dst = websocket.AppendFrame(dst, websocket.OpText, c.msg)
 		case xmpp.KindEnd:
-			msg = append(msg[:0], xmpp.FramingClose...)
+			uri := ""
 			if c.redirect {
-				msg = append(append(append(msg[:len(msg)-2], " see-other-uri='"...), c.seeOtherURI...), "'/>"...)
+				uri = c.seeOtherURI
 			}
+			c.msg = xmpp.AppendClose(c.msg[:0], uri)
+			dst = websocket.AppendFrame(dst, websocket.OpText, c.msg)
 		case xmpp.KindElement:
 			if c.seeOtherURI != "" && bytes.HasPrefix(unit, []byte("<stream:error>")) && bytes.Contains(unit, []byte("<see-other-host ")) {
 				c.redirect = true // the redirect goes in <close/>
 				continue
 			}
-			msg = xmpp.AppendNamespaces(msg[:0], withoutPlus(unit))
-		default:
-			continue // the XML declaration, white space, an incomplete unit
+			if bytes.HasPrefix(unit, featuresOpen) {
+				unit = withoutPlus(unit)
+			}
+			at, decl := xmpp.NamespaceDecl(unit)
+			dst = websocket.AppendFrameHeader(dst, websocket.OpText, len(unit)+len(decl))
+			dst = append(append(append(dst, unit[:at]...), decl...), unit[at:]...)
 		}
-		dst = websocket.AppendFrame(dst, websocket.OpText, msg)
+		// Else the XML declaration, white space, an incomplete unit: no
+		// message.
 	}
 	return dst
 }
+
+var featuresOpen = []byte("<stream:features")
 
 // CloseWrite ends Guard's half: the Close frame (1000), then TLS's
 // close_notify; the FIN is the socket's (sideConn.CloseWrite).

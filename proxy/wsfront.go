@@ -66,16 +66,11 @@ func (f wsFront) handshake(ss *session, cfg *ListenerConfig) (*pipe, scan, error
 			return nil, scan{}, err
 		}
 	}
-	cp, err := newSidePipe(f.sideConn, clientTokenizer(cfg))
-	if err != nil {
-		return nil, scan{}, closed(ReasonClientError)
+	cp, cs, err := ss.clientHeader(f.sideConn, clientTokenizer(cfg), deadline)
+	if err == nil {
+		ss.headerDone()
 	}
-	cs, err := ss.readClientHeader(cp, deadline)
-	if err != nil {
-		return cp, cs, err
-	}
-	ss.headerDone()
-	return cp, cs, nil
+	return cp, cs, err
 }
 
 // upgrade reads the client's upgrade request on c within deadline and

@@ -221,7 +221,7 @@ func validClose(p []byte) bool {
 
 // AppendFrame appends a whole, unmasked frame (a server's) with payload p.
 func AppendFrame(dst []byte, op Opcode, p []byte) []byte {
-	return append(appendHeader(dst, true, op, len(p), 0), p...)
+	return append(AppendFrameHeader(dst, op, len(p)), p...)
 }
 
 // AppendClientFrame appends a frame as a client sends it: masked with key
@@ -232,6 +232,12 @@ func AppendClientFrame(dst []byte, fin bool, op Opcode, p []byte, key [4]byte) [
 		dst = append(dst, c^key[i&3])
 	}
 	return dst
+}
+
+// AppendFrameHeader appends the header of a whole, unmasked frame of n
+// payload bytes, for a server that writes the payload after it itself.
+func AppendFrameHeader(dst []byte, op Opcode, n int) []byte {
+	return appendHeader(dst, true, op, n, 0)
 }
 
 // appendHeader appends a frame header up to its mask key; mask is 0x80 for

@@ -17,6 +17,18 @@ const FramingNS = "urn:ietf:params:xml:ns:xmpp-framing"
 // FramingClose is the <close/> element that ends a stream over WebSocket.
 var FramingClose = []byte("<close xmlns='" + FramingNS + "'/>")
 
+// AppendClose appends the <close/> element that ends a stream over
+// WebSocket, redirecting the client to seeOtherURI if it is not ""
+// (RFC 7395 3.6.1).
+func AppendClose(b []byte, seeOtherURI string) []byte {
+	if seeOtherURI == "" {
+		return append(b, FramingClose...)
+	}
+	b = append(b, "<close xmlns='"+FramingNS+"'"...)
+	b = appendAttr(b, "see-other-uri", seeOtherURI)
+	return append(b, "/>"...)
+}
+
 // AppendOpen appends h as the <open/> element that opens (or restarts) a
 // stream over WebSocket.
 func (h Header) AppendOpen(b []byte) []byte {
@@ -102,24 +114,31 @@ func ParseOpen(b []byte) (Header, error) {
 // <stream:features/> and <stream:error/>, else the default namespace
 // jabber:client unless it declares one itself.
 func AppendNamespaces(b, el []byte) []byte {
+	at, decl := NamespaceDecl(el)
+	b = append(b, el[:at]...)
+	b = append(b, decl...)
+	return append(b, el[at:]...)
+}
+
+// NamespaceDecl returns the declarations AppendNamespaces adds to el and
+// where (after the element's name), so that a caller can write the element
+// with them without a copy; "" when el needs none.
+func NamespaceDecl(el []byte) (at int, decl string) {
 	end := startTagEnd(el)
 	name := nameEnd(el)
 	if end < 0 || name < 0 {
-		return append(b, el...)
+		return 0, ""
 	}
 	tag := el[:end]
-	var decl string
 	switch {
 	case bytes.HasPrefix(el[1:name], []byte("stream:")):
 		if !bytes.Contains(tag, []byte("xmlns:stream=")) {
-			decl = " xmlns:stream='" + StreamsNS + "'"
+			return name, " xmlns:stream='" + StreamsNS + "'"
 		}
 	case !hasDefaultNS(tag[name:]):
-		decl = " xmlns='" + ClientNS + "'"
+		return name, " xmlns='" + ClientNS + "'"
 	}
-	b = append(b, el[:name]...)
-	b = append(b, decl...)
-	return append(b, el[name:]...)
+	return name, ""
 }
 
 // nameEnd returns where the name of the element at the start of el ends.

@@ -34,6 +34,12 @@ func TestAppendOpenAndKinds(t *testing.T) {
 	if got := string(h.AppendOpen(nil)); got != "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='example.net' id='abc' version='1.0' xml:lang='en'/>" {
 		t.Fatal(got)
 	}
+	if got := string(AppendClose(nil, "")); got != "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>" {
+		t.Fatal(got)
+	}
+	if got := string(AppendClose(nil, "wss://b.example/ws?a=1&b=2")); got != "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing' see-other-uri='wss://b.example/ws?a=1&amp;b=2'/>" {
+		t.Fatal(got)
+	}
 	for in, k := range map[string]Kind{"<open/>": KindHeader, "<open xmlns='x'/>": KindHeader, "<close/>": KindEnd,
 		"<opener/>": KindElement, "<message/>": KindElement, "<closed/>": KindElement} {
 		if got := FramingKind([]byte(in)); got != k {
