@@ -67,3 +67,21 @@ func TestListens(t *testing.T) {
 		t.Errorf("a port nothing holds: %v, want an error other than ErrNotOwner", err)
 	}
 }
+
+func TestTail(t *testing.T) {
+	for _, tc := range []struct {
+		s     string
+		lines int
+		want  string
+	}{
+		{"", 3, ""},
+		{"a\nb\nc\n", 0, ""},
+		{"a\nb\nc", 2, "b\nc"},
+		{"a\nb\nc\n", 2, "c\n"},
+		{"only", 5, "only"},
+	} {
+		if got := Tail(tc.s, tc.lines); got != tc.want {
+			t.Errorf("Tail(%q, %d) = %q, want %q", tc.s, tc.lines, got, tc.want)
+		}
+	}
+}

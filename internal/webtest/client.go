@@ -190,7 +190,7 @@ func start(t testing.TB, name, dir, jid string, args []string) *Client {
 	t.Cleanup(func() {
 		c.Close()
 		if t.Failed() {
-			t.Logf("webtest: %s (pid %d) reported:\n%s\nstderr:\n%s", c.Name, c.PID, c.EventLog(), tail(c.stderr.String(), 40))
+			t.Logf("webtest: %s (pid %d) reported:\n%s\nstderr:\n%s", c.Name, c.PID, c.EventLog(), childproc.Tail(c.stderr.String(), 40))
 		}
 	})
 	return c
@@ -256,12 +256,12 @@ func (c *Client) wait(what string, from int, timeout time.Duration, match func(E
 		done, changed := c.done, c.changed
 		c.mu.Unlock()
 		if done {
-			c.t.Fatalf("webtest: %s ended before %s:\n%s\nstderr:\n%s", c.Name, what, c.EventLog(), tail(c.stderr.String(), 40))
+			c.t.Fatalf("webtest: %s ended before %s:\n%s\nstderr:\n%s", c.Name, what, c.EventLog(), childproc.Tail(c.stderr.String(), 40))
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			c.t.Fatalf("webtest: %s: no %s within %v:\n%s\nstderr:\n%s", c.Name, what, timeout, c.EventLog(), tail(c.stderr.String(), 40))
+			c.t.Fatalf("webtest: %s: no %s within %v:\n%s\nstderr:\n%s", c.Name, what, timeout, c.EventLog(), childproc.Tail(c.stderr.String(), 40))
 		}
 	}
 }
@@ -410,13 +410,4 @@ func (l *limitedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return string(l.b)
-}
-
-// tail returns the last n lines of s ("" for "").
-func tail(s string, n int) string {
-	lines := strings.SplitAfter(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "")
 }
