@@ -4,7 +4,7 @@
 // the script started):
 //   ready                      the client is set up and about to connect
 //   status     status, message a connection state as the client names it
-//   logged_in  jid             the session is up (resource bound)
+//   logged_in  jid             available: the server reflected our initial presence
 //   message    from, body      a message with a body arrived (from is a full JID)
 //   sent       to, body        a "send" command was carried out
 //   waited     ms              a "wait" command is over (a barrier)

@@ -53,13 +53,20 @@ try {
             text: err?.text ?? '',
         });
     });
+    // Logged in once available: when the server reflects our initial
+    // presence back to us (RFC 6121 4.2.2), it has marked this resource
+    // available and messages to the bare JID reach us. Until then a
+    // message to us may bounce with service-unavailable.
+    let me = '';
     xmpp.on('online', async (jid) => {
-        // Logged in once available: messages to the bare JID reach us.
+        me = jid.toString();
         await xmpp.send(xml('presence'));
-        online = true;
-        report({ event: 'logged_in', jid: jid.toString() });
     });
     xmpp.on('stanza', (stanza) => {
+        if (!online && me && stanza.is('presence') && !stanza.attrs.type && stanza.attrs.from === me) {
+            online = true;
+            report({ event: 'logged_in', jid: me });
+        }
         if (!stanza.is('message')) return;
         if (stanza.attrs.type === 'error') {
             const err = stanza.getChild('error');
