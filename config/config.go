@@ -123,6 +123,10 @@ type Listener struct {
 	// WebSocket is the listener's websocket block: XMPP over WebSocket
 	// (RFC 7395) instead of c2s over TCP; nil without one.
 	WebSocket *proxy.WebSocket
+	// Stream is the listener's stream attribute: "client" (c2s, the
+	// default) or "server" (s2s: federation, with TLS mode "none", where
+	// STARTTLS passes through to the backend, or "passthrough").
+	Stream proxy.StreamKind
 }
 
 // Route is a listener's route block: the streams whose to is Domain go to

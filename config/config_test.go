@@ -582,7 +582,7 @@ backend = "xmpp"
 timeout { idle = "1s" }
 bakend = "xmpp"`) + backend,
 			[]string{"4,1 Unsupported block type", "5,1 Unsupported argument"},
-			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol", "websocket", "route".`},
+			`Did you mean "timeouts"? A listener block takes the arguments "address", "backend", "stream" and the blocks "timeouts", "limits", "tls", "proxy_protocol", "websocket", "route".`},
 		{"unknown block", "cache {}\n" + minimal,
 			[]string{"1,1 Unsupported block type"},
 			`The top level of the file takes the blocks "log", "admin", "shutdown", "listener", "backend", "policy", "acme".`},
@@ -697,7 +697,7 @@ limits {}`) + backend,
 backend = "xmpp"
 limits { max_connections = 10 }`) + backend,
 			[]string{"4,10 Unsupported argument"}, `A limits block takes the arguments "max_stanza_size", "max_header_size", "max_depth", "advertise", ` +
-				`"max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "tracked_addresses", "client_bytes_per_second", "deny".`},
+				`"max_connections_per_ip", "connection_rate_per_ip", "connection_burst_per_ip", "tracked_addresses", "client_bytes_per_second", "deny", "max_streams_per_domain", "stream_rate_per_domain", "stream_burst_per_domain".`},
 		{"deny with host bits", listener(`address = ":5222"
 backend = "xmpp"
 limits { deny = ["203.0.113.7/24"] }`) + backend,
@@ -1350,7 +1350,7 @@ func TestErrorString(t *testing.T) {
 		`testdata/x.hcl:1:15: error: Invalid log level; "x" is not a log level. Use one of "trace", "debug", "info", "warn", "error"; the default is "info".`,
 		`testdata/x.hcl:2:1: error: Missing required argument; listener "a" has no address. Add one, e.g. address = "0.0.0.0:5222".`,
 		`testdata/x.hcl:2:1: error: Missing required argument; listener "a" has no backend. Add one, e.g. backend = "xmpp".`,
-		`testdata/x.hcl:3:3: error: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend" and the blocks "timeouts", "limits", "tls", "proxy_protocol", "websocket", "route".`,
+		`testdata/x.hcl:3:3: error: Unsupported argument; An argument named "adress" is not expected here. Did you mean "address"? A listener block takes the arguments "address", "backend", "stream" and the blocks "timeouts", "limits", "tls", "proxy_protocol", "websocket", "route".`,
 	}, "\n")
 	if err == nil || err.Error() != want {
 		t.Errorf("Error() =\n%v\nwant\n%s", err, want)

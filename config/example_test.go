@@ -84,7 +84,7 @@ func ExampleDefault() {
 	b.Adaptive = nil
 	fmt.Printf("%+v\n%+v\n%+v\n", c.Listeners[0], b, adaptive)
 	// Output:
-	// {Name:default Address:127.0.0.1:5222 Backend:default Routes:[] Timeouts:{Handshake:10s Idle:0s Probe:1m0s ProbeTimeout:30s HalfClose:5s} Limits:{XMLLimits:{MaxStanzaSize:262144 MaxHeaderSize:4096 MaxDepth:0 Advertise:true} AddrLimits:{MaxConnsPerIP:0 ConnRatePerIP:0 ConnBurstPerIP:0 TrackedAddresses:100000 ClientBytesPerSecond:0 Deny:[]}} TLS:{Mode:none CertFile: KeyFile: ALPN:[] MinVersion:1.2} ProxyProtocol:{Trusted:[]} WebSocket:<nil>}
+	// {Name:default Address:127.0.0.1:5222 Backend:default Routes:[] Timeouts:{Handshake:10s Idle:0s Probe:1m0s ProbeTimeout:30s HalfClose:5s} Limits:{XMLLimits:{MaxStanzaSize:262144 MaxHeaderSize:4096 MaxDepth:0 Advertise:true} AddrLimits:{MaxConnsPerIP:0 ConnRatePerIP:0 ConnBurstPerIP:0 TrackedAddresses:100000 ClientBytesPerSecond:0 Deny:[] MaxStreamsPerDomain:0 StreamRatePerDomain:0 StreamBurstPerDomain:0}} TLS:{Mode:none CertFile: KeyFile: ALPN:[] MinVersion:1.2} ProxyProtocol:{Trusted:[]} WebSocket:<nil> Stream:client}
 	// {Backend:{Name:default Address:127.0.0.1:5262 ConnectTimeout:2s ReplyTimeout:5s ProxyProtocol:0 TLS:<nil> Nodes:[] Health:{Interval:0s Timeout:0s Domain:} Admission:{MaxStreams:10000 QueueSize:1000 QueueTimeout:10s NewStreamsPerSecond:0 NewStreamsBurst:0} Retries:2 Adaptive:<nil>} TLS:<nil>}
 	// {Min:4 Max:0 Initial:16 Tolerance:2 Backoff:0 Reprobe:5s Window:0s Cooldown:0s Slack:0s}
 }

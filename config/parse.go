@@ -102,7 +102,7 @@ var shutdownSchema = &hcl.BodySchema{
 }
 
 var listenerSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "backend"}},
+	Attributes: []hcl.AttributeSchema{{Name: "address"}, {Name: "backend"}, {Name: "stream"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "timeouts"}, {Type: "limits"}, {Type: "tls"}, {Type: "proxy_protocol"}, {Type: "websocket"},
 		{Type: "route", LabelNames: []string{"domain"}},
@@ -124,6 +124,7 @@ var limitsSchema = &hcl.BodySchema{
 		{Name: "max_stanza_size"}, {Name: "max_header_size"}, {Name: "max_depth"}, {Name: "advertise"},
 		{Name: "max_connections_per_ip"}, {Name: "connection_rate_per_ip"}, {Name: "connection_burst_per_ip"},
 		{Name: "tracked_addresses"}, {Name: "client_bytes_per_second"}, {Name: "deny"},
+		{Name: "max_streams_per_domain"}, {Name: "stream_rate_per_domain"}, {Name: "stream_burst_per_domain"},
 	},
 }
 
@@ -342,6 +343,7 @@ func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS], []dec
 		Timeouts: proxy.DefaultTimeouts(),
 		Limits:   defaultLimits(),
 		TLS:      defaultTLS(),
+		Stream:   enum(d, a["stream"], proxy.StreamClient, "stream kind", streamKinds...),
 	}
 	for _, r := range routes {
 		l.Routes = append(l.Routes, r.value)
@@ -351,6 +353,9 @@ func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS], []dec
 	}
 	if lb := d.single(content.Blocks.OfType("limits")); lb != nil {
 		l.Limits = d.limits(lb)
+		if l.Stream != proxy.StreamServer {
+			d.domainLimitsOnClient(lb)
+		}
 	}
 	t := decoded[TLS]{value: l.TLS}
 	if tb := d.single(content.Blocks.OfType("tls")); tb != nil {
@@ -365,6 +370,7 @@ func (d *decoder) listener(b *hcl.Block) (decoded[Listener], decoded[TLS], []dec
 		d.websocketTLS(wb, &t)
 		l.TLS = t.value
 	}
+	d.checkStream(b, a["stream"], l.Stream, content.Blocks, t)
 	return decoded[Listener]{value: l, block: b, attrs: a}, t, routes
 }
 
@@ -479,6 +485,11 @@ func (d *decoder) limits(b *hcl.Block) Limits {
 		}),
 	}}
 	l.ConnBurstPerIP = d.burst(a["connection_burst_per_ip"], l.ConnRatePerIP, a["connection_rate_per_ip"], "connection_rate_per_ip")
+	l.MaxStreamsPerDomain = d.count(a["max_streams_per_domain"], numberRule{
+		max: maxCount, zero: "set no cap", example: "100",
+	})
+	l.StreamRatePerDomain = d.rate(a["stream_rate_per_domain"], rateRule{max: maxRate, example: "10/s"})
+	l.StreamBurstPerDomain = d.burst(a["stream_burst_per_domain"], l.StreamRatePerDomain, a["stream_rate_per_domain"], "stream_rate_per_domain")
 	return l
 }
 

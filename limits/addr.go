@@ -96,16 +96,21 @@ func Key(ip netip.Addr) netip.Prefix {
 //     is already far above what the backend gate admits. Keys already
 //     tracked are unaffected. Size MaxKeys above the expected number of
 //     distinct concurrent client addresses.
-type AddrLimiter struct {
+type AddrLimiter = KeyLimiter[netip.Prefix]
+
+// KeyLimiter is the limiter of [AddrLimiter] over any key: the streams of
+// one XMPP domain, say, keyed by the domain's name. Everything said of
+// addresses there holds of its keys.
+type KeyLimiter[K comparable] struct {
 	mu      sync.Mutex
 	lim     AddrLimits
 	gen     uint64 // bumped by SetLimits; entries catch up lazily
-	entries map[netip.Prefix]*addrEntry
-	idle    idleList // entries with conns == 0, most recently used at the front
+	entries map[K]*addrEntry[K]
+	idle    idleList[K] // entries with conns == 0, most recently used at the front
 }
 
-type addrEntry struct {
-	key    netip.Prefix
+type addrEntry[K comparable] struct {
+	key    K
 	conns  int
 	gen    uint64
 	bucket *rate.Limiter // nil when Rate is 0
@@ -113,17 +118,17 @@ type addrEntry struct {
 	// Links in AddrLimiter.idle while conns == 0. The list is intrusive, so
 	// a connection's admission and release move no allocation.
 	idle       bool
-	prev, next *addrEntry
+	prev, next *addrEntry[K]
 }
 
 // idleList is the LRU of idle entries: a doubly linked list through the
 // entries themselves.
-type idleList struct {
-	front, back *addrEntry
+type idleList[K comparable] struct {
+	front, back *addrEntry[K]
 	n           int
 }
 
-func (q *idleList) pushFront(e *addrEntry) {
+func (q *idleList[K]) pushFront(e *addrEntry[K]) {
 	e.prev, e.next = nil, q.front
 	if q.front == nil {
 		q.back = e
@@ -135,7 +140,7 @@ func (q *idleList) pushFront(e *addrEntry) {
 	q.n++
 }
 
-func (q *idleList) remove(e *addrEntry) {
+func (q *idleList[K]) remove(e *addrEntry[K]) {
 	if !e.idle {
 		return
 	}
@@ -154,7 +159,7 @@ func (q *idleList) remove(e *addrEntry) {
 	q.n--
 }
 
-func (q *idleList) moveToFront(e *addrEntry) {
+func (q *idleList[K]) moveToFront(e *addrEntry[K]) {
 	if q.front != e {
 		q.remove(e)
 		q.pushFront(e)
@@ -163,10 +168,13 @@ func (q *idleList) moveToFront(e *addrEntry) {
 
 // NewAddrLimiter returns a limiter with the given limits; see [AddrLimits]
 // for what zero values mean.
-func NewAddrLimiter(l AddrLimits) *AddrLimiter {
-	return &AddrLimiter{
+func NewAddrLimiter(l AddrLimits) *AddrLimiter { return NewKeyLimiter[netip.Prefix](l) }
+
+// NewKeyLimiter returns a limiter over keys of type K with the given limits.
+func NewKeyLimiter[K comparable](l AddrLimits) *KeyLimiter[K] {
+	return &KeyLimiter[K]{
 		lim:     l.normalize(),
-		entries: make(map[netip.Prefix]*addrEntry),
+		entries: make(map[K]*addrEntry[K]),
 	}
 }
 
@@ -176,7 +184,7 @@ func NewAddrLimiter(l AddrLimits) *AddrLimiter {
 // a key above the new cap is refused until it drops below it. Lowering
 // MaxKeys evicts idle keys at once down to the new bound; busy keys stay
 // until their connections end.
-func (l *AddrLimiter) SetLimits(lim AddrLimits) {
+func (l *KeyLimiter[K]) SetLimits(lim AddrLimits) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lim = lim.normalize()
@@ -193,7 +201,7 @@ func (l *AddrLimiter) SetLimits(lim AddrLimits) {
 }
 
 // Len returns the number of keys tracked, busy and idle.
-func (l *AddrLimiter) Len() int {
+func (l *KeyLimiter[K]) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.entries)
@@ -205,7 +213,7 @@ func (l *AddrLimiter) Len() int {
 // connection ends; further calls do nothing, and release is safe from any
 // goroutine. On failure release is nil and err is ErrTooManyConns,
 // ErrRateLimited or ErrAddrTableFull.
-func (l *AddrLimiter) Admit(key netip.Prefix, now time.Time) (release func(), err error) {
+func (l *KeyLimiter[K]) Admit(key K, now time.Time) (release func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim := l.lim
@@ -223,7 +231,7 @@ func (l *AddrLimiter) Admit(key netip.Prefix, now time.Time) (release func(), er
 			}
 			l.removeLocked(l.idle.back)
 		}
-		e = &addrEntry{key: key, gen: l.gen}
+		e = &addrEntry[K]{key: key, gen: l.gen}
 		if lim.Rate > 0 {
 			e.bucket = rate.NewLimiter(lim.Rate, lim.Burst)
 		}
@@ -263,7 +271,7 @@ func (l *AddrLimiter) Admit(key netip.Prefix, now time.Time) (release func(), er
 	}, nil
 }
 
-func (l *AddrLimiter) release(e *addrEntry) {
+func (l *KeyLimiter[K]) release(e *addrEntry[K]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e.conns--
@@ -280,7 +288,7 @@ func (l *AddrLimiter) release(e *addrEntry) {
 
 // sweepLocked drops up to two idle keys from the LRU tail whose buckets have
 // refilled: they would be created afresh in the same state.
-func (l *AddrLimiter) sweepLocked(now time.Time) {
+func (l *KeyLimiter[K]) sweepLocked(now time.Time) {
 	for range 2 {
 		e := l.idle.back
 		if e == nil {
@@ -294,7 +302,7 @@ func (l *AddrLimiter) sweepLocked(now time.Time) {
 }
 
 // removeLocked forgets an idle entry.
-func (l *AddrLimiter) removeLocked(e *addrEntry) {
+func (l *KeyLimiter[K]) removeLocked(e *addrEntry[K]) {
 	l.idle.remove(e)
 	delete(l.entries, e.key)
 }

@@ -20,6 +20,8 @@ const (
 	PoolUnavailable   Event = "pool-unavailable"    // every node of the backend's pool is down or full
 	RateLimited       Event = "rate-limited"        // a connection-rate limit was exceeded
 	AddressLimit      Event = "address-limit"       // too many connections from one address
+	DomainLimit       Event = "domain-limit"        // too many s2s streams from one domain
+	DomainRate        Event = "domain-rate"         // a domain opened s2s streams faster than its rate
 	Denied            Event = "denied"              // the client's address is on a deny list
 	StanzaTooLarge    Event = "stanza-too-large"    // a stanza or header exceeded its size limit
 	NestingTooDeep    Event = "nesting-too-deep"    // a stanza nested elements deeper than max_depth
@@ -57,6 +59,8 @@ var Defaults = map[Event]Decision{
 	PoolUnavailable:   {"resource-constraint", "no server is available; try again later"},
 	RateLimited:       {"policy-violation", "too many new connections; slow down"},
 	AddressLimit:      {"policy-violation", "too many connections from your address"},
+	DomainLimit:       {"policy-violation", "too many streams from your domain"},
+	DomainRate:        {"policy-violation", "too many new streams from your domain; slow down"},
 	Denied:            {"policy-violation", "connections from your address are not accepted"},
 	StanzaTooLarge:    {"policy-violation", "stanza too large"},
 	NestingTooDeep:    {"policy-violation", ""}, // the parser's text names the limit

@@ -194,6 +194,44 @@ type ListenerConfig struct {
 	// (RFC 7395) instead of c2s over TCP: ws://, or wss:// with TLS mode
 	// Direct. Guard speaks plain c2s to the backend.
 	WebSocket *WebSocket
+	// Stream is the kind of stream the listener takes: client-to-server
+	// (the zero value) or server-to-server (federation, s2s.go).
+	Stream StreamKind
+}
+
+// StreamKind is the kind of XMPP stream a listener takes.
+type StreamKind uint8
+
+const (
+	// StreamClient: c2s, jabber:client streams.
+	StreamClient StreamKind = iota
+	// StreamServer: s2s, jabber:server streams from remote servers. Guard
+	// frames the stream until STARTTLS, then relays the TLS between the
+	// remote server and the backend unchanged (TLS mode None), or relays
+	// Direct TLS routed by its SNI (TLS mode Passthrough).
+	StreamServer
+)
+
+// String is the stream kind as the configuration names it: "client" or
+// "server".
+func (k StreamKind) String() string { return enumName(streamKindNames[:], int(k), "StreamKind") }
+
+var streamKindNames = [...]string{StreamClient: "client", StreamServer: "server"}
+
+// Short is the stream kind as metrics and logs name it: "c2s" or "s2s".
+func (k StreamKind) Short() string {
+	if k == StreamServer {
+		return "s2s"
+	}
+	return "c2s"
+}
+
+// ns is the content namespace of the kind's streams.
+func (k StreamKind) ns() string {
+	if k == StreamServer {
+		return xmpp.ServerNS
+	}
+	return xmpp.ClientNS
 }
 
 // WebSocket is a WebSocket listener's setting.
@@ -337,4 +375,12 @@ type AddrLimits struct {
 	ClientBytesPerSecond int
 	// Deny are refused at once with the event denied (policy-violation).
 	Deny proxyproto.Trusted
+	// Per remote domain (the from of an s2s stream's header; streams
+	// without one count together): the streams open at once
+	// (MaxStreamsPerDomain, 0 = no cap) and new streams per second
+	// (StreamRatePerDomain, 0 = unlimited, with StreamBurstPerDomain).
+	// s2s listeners only.
+	MaxStreamsPerDomain  int
+	StreamRatePerDomain  float64
+	StreamBurstPerDomain int
 }

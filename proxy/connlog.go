@@ -57,8 +57,11 @@ func (ss *session) logEnd(cl ConnLog, reason string) {
 		in, out = r.relayedBytes[clientToBackend].Load(), r.relayedBytes[backendToClient].Load()
 	}
 	ss.mu.Unlock()
-	args := []any{"transport", transport(&ss.st.cfg), "reason", reason, "duration", time.Since(ss.start).Round(time.Millisecond).String(),
+	args := []any{"transport", transport(&ss.st.cfg), "stream", ss.st.cfg.Stream.Short(), "reason", reason, "duration", time.Since(ss.start).Round(time.Millisecond).String(),
 		"bytes_in", in, "bytes_out", out}
+	if ss.peerDomain != "" {
+		args = append(args, "from", ss.peerDomain)
+	}
 	if ss.bst != nil {
 		args = append(args, "backend", ss.bst.name)
 	}

@@ -108,8 +108,11 @@ func (ss *session) readClientHeader(cp *pipe, deadline time.Time) (scan, error) 
 	hdr, cs, ev, text := readHeader(cp)
 	cp.setReadDeadline(time.Time{})
 	ss.domain = hdr.To
-	if ev == "" && hdr.NS != xmpp.ClientNS {
-		ev, text = policy.BadNamespace, "a client stream must use jabber:client"
+	if ss.st.cfg.Stream == StreamServer {
+		ss.peerDomain = hdr.From
+	}
+	if want := ss.st.cfg.Stream.ns(); ev == "" && hdr.NS != want {
+		ev, text = policy.BadNamespace, "a "+ss.st.cfg.Stream.String()+" stream must use "+want
 	}
 	switch ev {
 	case "":
@@ -170,7 +173,7 @@ func (ss *session) startTLS(cfg *ListenerConfig, c *sideConn, cp *pipe, cs scan,
 	// after it (a pipelined <starttls/>) are judged like later ones.
 	pending := cs.fwd - cp.hdrEnd
 	cp.consume(cp.hdrEnd)
-	if err := ss.writeClient(append(ownHeader(ss.domain), startTLSFeatures...), deadline); err != nil {
+	if err := ss.writeClient(append(ss.ownHeader(), startTLSFeatures...), deadline); err != nil {
 		return err
 	}
 	ss.streamOpen = true

@@ -38,6 +38,7 @@ func (s *Server) Apply(cfgs []ListenerConfig) error {
 		default:
 			c = c.withDefaults()
 			l.addrs.SetLimits(addrLimits(c.Limits))
+			l.domains.SetLimits(domainLimits(c.Limits))
 			l.state.Store(s.newListenerState(c))
 			delete(want, c.Name)
 		}

@@ -75,8 +75,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}, []string{"listener"})
 	m.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "guard_listener_info",
-		Help: "1 for each listener, with the transport its clients come in on (tcp, websocket): join on listener to split any listener metric by transport.",
-	}, []string{"listener", "transport"})
+		Help: "1 for each listener, with the transport its clients come in on (tcp, websocket) and the kind of stream it takes (c2s, s2s): join on listener to split any listener metric by transport or stream.",
+	}, []string{"listener", "transport", "stream"})
 	m.admittedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "guard_admission_admitted_total",
 		Help: "Streams admitted to a backend (a slot taken and paced), by backend.",
@@ -267,16 +267,12 @@ func transport(cfg *ListenerConfig) string {
 	return TransportTCP
 }
 
-// setTransport records the transport of listener name (a reload may change
-// it on the same listener).
-func (m *Metrics) setTransport(name, t string) {
+// setTransport records the transport and stream kind of listener name (a
+// reload may change them on the same listener).
+func (m *Metrics) setTransport(name, t string, k StreamKind) {
 	if m == nil {
 		return
 	}
-	for _, other := range []string{TransportTCP, TransportWebSocket} {
-		if other != t {
-			m.info.DeleteLabelValues(name, other)
-		}
-	}
-	m.info.WithLabelValues(name, t).Set(1)
+	m.info.DeletePartialMatch(prometheus.Labels{"listener": name})
+	m.info.WithLabelValues(name, t, k.Short()).Set(1)
 }

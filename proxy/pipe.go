@@ -55,6 +55,9 @@ type pipe struct {
 	// a header and that element.
 	rewrite, wantFeatures bool
 	unitStart             int // start of the unit in progress within buf
+	// watch, on an s2s stream before TLS, is the unit after which the
+	// pipe's source speaks TLS: scan then drops the tokenizer (s2s.go).
+	watch tlsWatch
 }
 
 func newPipe(src *net.TCPConn, tok *xmpp.Tokenizer) (*pipe, error) {
@@ -152,6 +155,7 @@ type scan struct {
 	// pipes only); featEnd is 0 when there are none.
 	featStart, featEnd int
 	end                bool              // </stream:stream> is among them
+	toTLS              bool              // the unit the pipe watched for is among them: raw from now on
 	serr               *xmpp.SyntaxError // the bytes after fwd are malformed
 }
 
@@ -238,6 +242,13 @@ func (p *pipe) scan() scan {
 			if p.wantFeatures {
 				s.featStart, s.featEnd = fwd, p.scanned
 				p.wantFeatures = false
+			}
+			if p.watch != watchNone && p.watch.matches(p.buf[fwd:p.scanned]) {
+				// TLS follows: whatever comes after goes as it is.
+				p.tok, p.watch, s.toTLS = nil, watchNone, true
+				p.scanned, p.unitStart = p.n, 0
+				s.fwd = p.n
+				return s
 			}
 		case xmpp.KindEnd:
 			s.end = true

@@ -29,7 +29,7 @@ func (ss *session) refuse(cfg *ListenerConfig, ev policy.Event, text string) str
 	}
 	var frame []byte
 	if !ss.streamOpen {
-		frame = ownHeader(ss.domain)
+		frame = ss.ownHeader()
 	}
 	frame = se.AppendTo(frame)
 	c.SetWriteDeadline(time.Now().Add(cfg.Timeouts.HalfClose))

@@ -84,7 +84,7 @@ func newRelay(client front, backend *sideConn, cp, bp *pipe, cfg *ListenerConfig
 	r := &relay{cfg: cfg, metrics: m, log: log}
 	r.side[sideClient].conn, r.side[sideClient].pipe = client, cp
 	r.side[sideBackend].conn, r.side[sideBackend].pipe = backend, bp
-	r.core.domain, r.core.raw = domain, raw
+	r.core.domain, r.core.raw, r.core.ns = domain, raw, cfg.Stream.ns()
 	r.terminatesTLS = client.terminatesTLS()
 	if !raw {
 		r.shaper = limits.NewShaper(cfg.Limits.ClientBytesPerSecond, 0)
@@ -213,6 +213,11 @@ func (r *relay) forward(d direction, b []byte, s scan) bool {
 	to.wmu.Lock()
 	r.mu.Lock()
 	ok := r.core.unit(d, s.header, s.end)
+	if s.toTLS && d == backendToClient {
+		// <proceed/>: TLS between the remote server and the backend
+		// from now on, which Guard cannot speak into.
+		r.core.raw = true
+	}
 	r.armLocked()
 	r.mu.Unlock()
 	var err error

@@ -43,6 +43,8 @@ type closeState struct {
 	peer        [2]peerState
 	raw         bool   // no XMPP: nothing to say, every end is a FIN
 	domain      string // the domain the client asked for, for Guard's own header
+	peerDomain  string // s2s: the remote server's domain, the to of that header
+	ns          string // the stream's content namespace (jabber:client if empty)
 	awaitHeader bool   // the client restarted its stream and has not had the backend's new header
 	closing     bool   // the half_close timer runs (or ran)
 	draining    bool   // ended by a drain: the client's units still go to the backend until its FIN
@@ -268,7 +270,7 @@ func (c *closeState) lastToClient(ev policy.Event, se xmpp.StreamError) (frame [
 	case c.peer[sideBackend].streamEnd:
 		// The client has its </stream:stream> already: only the FIN is left.
 	case c.awaitHeader:
-		frame = se.AppendTo(ownHeader(c.domain))
+		frame = se.AppendTo(c.ownHeader())
 	default:
 		frame = se.AppendTo(nil)
 	}
@@ -303,7 +305,7 @@ func (c *closeState) streamEndToClient() (frame []byte, write bool) {
 	c.peer[sideClient].done = true
 	if c.awaitHeader {
 		// The client restarted its stream and has no header for it yet.
-		return append(ownHeader(c.domain), xmpp.StreamEnd...), true
+		return append(c.ownHeader(), xmpp.StreamEnd...), true
 	}
 	return xmpp.StreamEnd, true
 }
@@ -324,6 +326,15 @@ func (c *closeState) lastToBackend() (streamEnd, write bool) {
 func (c *closeState) gone(s side) {
 	c.peer[s].done = true
 	c.peer[s].fin = true
+}
+
+// ownHeader is Guard's stream header toward the client.
+func (c *closeState) ownHeader() []byte {
+	ns := c.ns
+	if ns == "" {
+		ns = xmpp.ClientNS
+	}
+	return ownHeader(c.domain, c.peerDomain, ns)
 }
 
 // bothFIN reports whether both sides have sent their FIN (actCloseIfFIN).
@@ -349,7 +360,9 @@ func (c *closeState) close(reason string) bool {
 }
 
 // mayProbe reports whether a keepalive may go to the client: its stream
-// is open both ways.
+// is open both ways, and framed.
 func (c *closeState) mayProbe() bool {
-	return !c.peer[sideClient].done && !c.closed && !c.peer[sideBackend].streamEnd
+	// Not into a stream Guard does not parse: a space in TLS passed
+	// through would break it.
+	return !c.raw && !c.peer[sideClient].done && !c.closed && !c.peer[sideBackend].streamEnd
 }

@@ -66,6 +66,7 @@ type listener struct {
 	log     hclog.Logger
 	metrics *listenerMetrics
 	addrs   *limits.AddrLimiter
+	domains *limits.KeyLimiter[string]    // s2s: the streams of each remote domain
 	state   atomic.Pointer[listenerState] // swapped by Apply; sessions keep the one they started with
 }
 
@@ -85,7 +86,7 @@ type route struct {
 // newListenerState resolves cfg's backends to their shared states.
 func (s *Server) newListenerState(cfg ListenerConfig) *listenerState {
 	ls := &listenerState{cfg: cfg}
-	s.metrics.setTransport(cfg.Name, transport(&cfg))
+	s.metrics.setTransport(cfg.Name, transport(&cfg), cfg.Stream)
 	if cfg.Backend.Address != "" || len(cfg.Backend.Nodes) > 0 {
 		ls.backend = s.backendFor(cfg.Backend)
 	}
@@ -136,6 +137,7 @@ func (s *Server) Serve(ln *net.TCPListener, cfg ListenerConfig) error {
 		log:     s.log.Named("listener").With("listener", cfg.Name),
 		metrics: s.metrics.forListener(cfg.Name),
 		addrs:   newAddrLimiter(cfg.Limits),
+		domains: limits.NewKeyLimiter[string](domainLimits(cfg.Limits)),
 	}
 	l.state.Store(s.newListenerState(cfg))
 	s.mu.Lock()

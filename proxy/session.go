@@ -39,13 +39,14 @@ type session struct {
 	// the address it connected to, from that header.
 	remote, local netip.AddrPort
 	domain        string         // the to of the client's last stream header: Guard's own header is from it
+	peerDomain    string         // s2s: the from of the remote server's header, for the per-domain limits
 	tlsPending    bool           // a TLS listener, before TLS is established
 	streamOpen    bool           // Guard has sent the client a stream header of its own
 	st            *listenerState // the listener's configuration when the client came
 
 	// Released when the session ends: the per-address count and the
 	// backend slot.
-	releaseAddr, releaseSlot func()
+	releaseAddr, releaseSlot, releaseDomain func()
 	// queueDeadline is when the stream's wait for admission ends; a
 	// requeued stream keeps the one of its first wait.
 	queueDeadline time.Time
@@ -149,6 +150,11 @@ func (ss *session) serveXMPP(cfg *ListenerConfig) error {
 		ss.log.Info("no backend for the domain", "domain", ss.domain)
 		return refused(policy.HostUnknown, "")
 	}
+	if cfg.Stream == StreamServer {
+		if err := ss.admitDomain(); err != nil {
+			return err
+		}
+	}
 	// A slot of the backend, in arrival order, within the queue timeout;
 	// then the storm pacer.
 	if err := ss.admit(cp); err != nil {
@@ -168,6 +174,10 @@ func (ss *session) serveXMPP(cfg *ListenerConfig) error {
 	cp.consume(cs.fwd)
 	endSetup()
 	r := newRelay(ss.front, bc.conn, cp, bc.bp, cfg, ss.l.metrics, &ss.log, ss.domain, false)
+	if cfg.Stream == StreamServer {
+		r.core.peerDomain = ss.peerDomain
+		r.watchTLS()
+	}
 	if err := ss.sendBackendHeader(r, bc); err != nil {
 		return err
 	}
@@ -254,6 +264,9 @@ func (ss *session) finish(reason string) {
 	if ss.releaseAddr != nil {
 		ss.releaseAddr()
 	}
+	if ss.releaseDomain != nil {
+		ss.releaseDomain()
+	}
 	ss.l.metrics.connClosed(reason)
 	ss.srv.recent.ended(reason, time.Now())
 	ss.logEnd(ss.st.cfg.ConnLog, reason)
@@ -339,10 +352,17 @@ func (ss *session) closeNow() {
 }
 
 // ownHeader renders the stream header Guard sends when it must speak before
-// the backend has: from is the domain the client asked for.
-func ownHeader(domain string) []byte {
-	h := xmpp.Header{From: domain, ID: xmpp.NewStreamID(), Version: "1.0", NS: xmpp.ClientNS, Lang: "en"}
+// the backend has: from is the domain the client asked for; to, on an s2s
+// stream, the remote server's domain (RFC 6120 4.7.2); ns the stream's
+// content namespace.
+func ownHeader(from, to, ns string) []byte {
+	h := xmpp.Header{From: from, To: to, ID: xmpp.NewStreamID(), Version: "1.0", NS: ns, Lang: "en"}
 	return h.AppendTo(make([]byte, 0, 512))
+}
+
+// ownHeader is Guard's header toward this session's client.
+func (ss *session) ownHeader() []byte {
+	return ownHeader(ss.domain, ss.peerDomain, ss.st.cfg.Stream.ns())
 }
 
 // addrPort converts a TCP address.

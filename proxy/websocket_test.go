@@ -345,8 +345,8 @@ func TestWebSocketMissingPong(t *testing.T) {
 	waitOpen(t, s, 0)
 }
 
-// The transport is on guard_listener_info, and on the connection log's
-// line; a reload that changes it leaves no stale series.
+// The transport and the stream kind are on guard_listener_info, and on the
+// connection log's line; a reload that changes them leaves no stale series.
 func TestWebSocketTransportMetric(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := New(Options{Logger: testLogger(t), Metrics: NewMetrics(reg)})
@@ -355,16 +355,16 @@ func TestWebSocketTransportMetric(t *testing.T) {
 	if err := s.Apply([]ListenerConfig{cfg}); err != nil {
 		t.Fatal(err)
 	}
-	want := "guard_listener_info{listener=\"web\",transport=\"websocket\"} 1\n"
-	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP guard_listener_info 1 for each listener, with the transport its clients come in on (tcp, websocket): join on listener to split any listener metric by transport.\n# TYPE guard_listener_info gauge\n"+want), "guard_listener_info"); err != nil {
+	want := "guard_listener_info{listener=\"web\",stream=\"c2s\",transport=\"websocket\"} 1\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP guard_listener_info 1 for each listener, with the transport its clients come in on (tcp, websocket) and the kind of stream it takes (c2s, s2s): join on listener to split any listener metric by transport or stream.\n# TYPE guard_listener_info gauge\n"+want), "guard_listener_info"); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Address, cfg.WebSocket = s.Listeners()["web"], nil
+	cfg.Address, cfg.WebSocket, cfg.Stream = s.Listeners()["web"], nil, StreamServer
 	if err := s.Apply([]ListenerConfig{cfg}); err != nil {
 		t.Fatal(err)
 	}
-	want = "guard_listener_info{listener=\"web\",transport=\"tcp\"} 1\n"
-	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP guard_listener_info 1 for each listener, with the transport its clients come in on (tcp, websocket): join on listener to split any listener metric by transport.\n# TYPE guard_listener_info gauge\n"+want), "guard_listener_info"); err != nil {
+	want = "guard_listener_info{listener=\"web\",stream=\"s2s\",transport=\"tcp\"} 1\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP guard_listener_info 1 for each listener, with the transport its clients come in on (tcp, websocket) and the kind of stream it takes (c2s, s2s): join on listener to split any listener metric by transport or stream.\n# TYPE guard_listener_info gauge\n"+want), "guard_listener_info"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -410,6 +410,7 @@ func listenerConfig(cfg *config.Config, l config.Listener, pol *policy.Policy) p
 		TLS:           proxy.TLS{Mode: l.TLS.Mode},
 		ProxyProtocol: l.ProxyProtocol,
 		WebSocket:     l.WebSocket,
+		Stream:        l.Stream,
 	}
 	if b, ok := cfg.Backend(l.Backend); ok {
 		lc.Backend = b.Backend
