@@ -171,8 +171,8 @@ setInterval(async () => {
 <span id="open">{{.Open}}</span> client connections · <span class="muted">render <span id="render">{{.Rendered}}</span>, every {{.RefreshMs}} ms</span></p>
 
 <h2>Listeners</h2>
-<table><tr><th>listener</th><th>address</th><th>backend</th><th>streams</th></tr>
-{{range .Listeners}}<tr><td>{{.Name}}</td><td>{{.Address}}</td><td>{{.Backend}}</td><td class="n">{{.Streams}}</td></tr>
+<table><tr><th>listener</th><th>address</th><th>stream</th><th>backend</th><th>streams</th></tr>
+{{range .Listeners}}<tr><td>{{.Name}}</td><td>{{.Address}}</td><td>{{.Stream}}</td><td>{{.Backend}}</td><td class="n">{{.Streams}}</td></tr>
 {{end}}</table>
 
 {{range .Backends}}
@@ -199,6 +199,6 @@ setInterval(async () => {
 <h2>Busiest streams</h2>
 {{template "streams" .Busiest}}
 {{end}}
-{{define "streams"}}<table class="streams"><tr><th>listener</th><th>client</th><th>to</th><th>node</th><th>age</th><th>from client</th><th>to client</th></tr>
-{{range .}}<tr><td>{{.Listener}}</td><td>{{.Client}}</td><td>{{.To}}</td><td>{{.Node}}</td><td class="n">{{age .Age}}</td><td class="n">{{bytes .BytesIn}}</td><td class="n">{{bytes .BytesOut}}</td></tr>
-{{else}}<tr><td colspan="7" class="muted">none</td></tr>{{end}}</table>{{end}}`))
+{{define "streams"}}<table class="streams"><tr><th>listener</th><th>client</th><th>from</th><th>to</th><th>node</th><th>age</th><th>from client</th><th>to client</th></tr>
+{{range .}}<tr><td>{{.Listener}}</td><td>{{.Client}}</td><td>{{.From}}</td><td>{{.To}}</td><td>{{.Node}}</td><td class="n">{{age .Age}}</td><td class="n">{{bytes .BytesIn}}</td><td class="n">{{bytes .BytesOut}}</td></tr>
+{{else}}<tr><td colspan="8" class="muted">none</td></tr>{{end}}</table>{{end}}`))

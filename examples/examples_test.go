@@ -124,6 +124,22 @@ var examples = []struct {
 		}
 		return nil
 	}},
+	{"federation.hcl", 3, 3, func(c *config.Config) error {
+		var s2s, direct bool
+		for _, l := range c.Listeners {
+			switch {
+			case l.Stream != proxy.StreamServer:
+			case l.TLS.Mode == proxy.TLSPassthrough:
+				direct = true
+			case l.Limits.MaxStreamsPerDomain > 0:
+				s2s = true
+			}
+		}
+		if !s2s || !direct {
+			return fmt.Errorf("s2s listener with per-domain limits: %v, Direct TLS s2s passed through: %v; want both", s2s, direct)
+		}
+		return nil
+	}},
 	{"routing.hcl", 1, 2, func(c *config.Config) error {
 		if l := c.Listeners[0]; len(l.Routes) < 2 {
 			return fmt.Errorf("listener %q has %d routes, want 2", l.Name, len(l.Routes))

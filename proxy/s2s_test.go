@@ -356,3 +356,26 @@ func expectTLSEOF(t *testing.T, c *tls.Conn) {
 		t.Fatalf("read %q, %v; want EOF", got, err)
 	}
 }
+
+// The status page and the connection log tell s2s from c2s, with the
+// remote server's domain.
+func TestS2SStatusAndLog(t *testing.T) {
+	leakcheck.Check(t)
+	b := newTestBackend(t)
+	s, addr, logs := startGuardLog(t, "", s2sListener(b.addr(), ListenerConfig{}))
+	c, bc := openS2S(t, b, addr, "remote.example")
+	waitFor(t, "the stream relaying", func() bool { return len(s.Status().Oldest) == 1 })
+	st := s.Status()
+	if l := st.Listeners[0]; l.Stream != "s2s" {
+		t.Errorf("listener status %+v; want stream s2s", l)
+	}
+	if si := st.Oldest[0]; si.From != "remote.example" || si.To != "example.net" {
+		t.Errorf("stream status %+v; want from remote.example to example.net", si)
+	}
+	closeCleanly(t, c, bc)
+	waitOpen(t, s, 0)
+	ends := logs.ends(t)
+	if len(ends) != 1 || ends[0]["stream"] != "s2s" || ends[0]["from"] != "remote.example" || ends[0]["to"] != "example.net" || ends[0]["backend"] != "example" {
+		t.Fatalf("connection log %v; want one line with stream s2s, from remote.example, to example.net, backend example", ends)
+	}
+}

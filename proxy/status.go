@@ -39,6 +39,7 @@ type Status struct {
 type ListenerStatus struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
+	Stream  string `json:"stream"` // the streams it takes: c2s, or s2s (federation)
 	Backend string `json:"backend"`
 	Streams int    `json:"streams"` // relaying now
 }
@@ -65,6 +66,7 @@ type StreamInfo struct {
 	Listener string         `json:"listener"`
 	Client   netip.AddrPort `json:"client"`
 	To       string         `json:"to"`
+	From     string         `json:"from,omitempty"` // s2s: the remote server's domain
 	Node     string         `json:"node"`
 	Age      time.Duration  `json:"age_ns"`
 	BytesIn  int64          `json:"bytes_in"`  // from the client
@@ -180,7 +182,7 @@ func (s *Server) Status() Status {
 		}
 		to := ss.log.to // written before relaying, never after
 		perListener[ss.l]++
-		si := StreamInfo{Listener: ss.st.cfg.Name, Client: ss.remote, To: to, Age: now.Sub(since),
+		si := StreamInfo{Listener: ss.st.cfg.Name, Client: ss.remote, To: to, From: ss.peerDomain, Age: now.Sub(since),
 			BytesIn: r.relayedBytes[clientToBackend].Load(), BytesOut: r.relayedBytes[backendToClient].Load()}
 		if ss.node != nil {
 			si.Node = ss.node.addr
@@ -194,7 +196,7 @@ func (s *Server) Status() Status {
 	for _, l := range s.listenerList() {
 		cfg := l.state.Load().cfg
 		st.Listeners = append(st.Listeners, ListenerStatus{Name: cfg.Name, Address: l.ln.Addr().String(),
-			Backend: cfg.Backend.Name, Streams: perListener[l]})
+			Stream: cfg.Stream.Short(), Backend: cfg.Backend.Name, Streams: perListener[l]})
 	}
 	slices.SortFunc(st.Listeners, func(a, b ListenerStatus) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(streams, func(a, b StreamInfo) int { return cmp.Compare(b.Age, a.Age) })

@@ -283,12 +283,13 @@ func TestPassthroughAdmission(t *testing.T) {
 		TLS:     TLS{Mode: TLSPassthrough},
 		Backend: Backend{Admission: Admission{MaxStreams: 1, QueueSize: 0}},
 	})
+	hello := string(recordedHello(t, &tls.Config{ServerName: "localhost"}))
 	first := dial(t, addr)
-	write(t, first, "\x16\x03\x01 not parsed")
+	write(t, first, hello)
 	bc := b.accept(t)
-	expect(t, bc, "\x16\x03\x01 not parsed")
+	expect(t, bc, hello)
 	second := dial(t, addr)
-	write(t, second, "\x16\x03\x01")
+	write(t, second, hello)
 	if got, err := readAll(t, second, 5*time.Second); err != nil || len(got) != 0 {
 		t.Fatalf("over the cap: read %q, %v; want a bare close", got, err)
 	}
