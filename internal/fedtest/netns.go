@@ -134,8 +134,7 @@ func (ns *Netns) hostsText() string {
 
 // Queries returns the DNS questions the namespace's server was asked so
 // far, as "HH:MM:SS.mmm NAME TYPE" (e.g. "13:20:57.270
-// _xmpp-server._tcp.ejabberd.test. TypeSRV"),
-// for a report.
+// _xmpp-server._tcp.ejabberd.test. TypeSRV"), for a report.
 func (ns *Netns) Queries() []string { return ns.dns.queries() }
 
 // Command is an exec.Cmd that runs name in the namespace: ip netns exec

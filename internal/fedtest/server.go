@@ -159,12 +159,18 @@ func (s *Server) Stop() {
 
 // Restart stops the server if it still runs (SIGKILL: a crash), starts it
 // again with the same configuration, data, log file and addresses, and
-// waits until it answers on c2s and s2s. It fails the test if it cannot.
+// waits until it answers on c2s and s2s; the users can log in again (on
+// ejabberd they are registered again). It fails the test if it cannot.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Kill()
 	if err := s.start(); err != nil {
 		t.Fatalf("fedtest: restart: %v", err)
+	}
+	if s.Kind == "ejabberd" {
+		if err := s.register(); err != nil {
+			t.Fatalf("fedtest: restart: %v", err)
+		}
 	}
 }
 
