@@ -89,10 +89,9 @@ func NewNetns(t testing.TB, hosts map[string]netip.Addr) *Netns {
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		os.RemoveAll(etc)
-		os.Remove(filepath.Dir(etc)) // /etc/netns, only if no other namespace has files there
-	})
+	// /etc/netns itself stays: removing it when empty would race with a
+	// parallel test's MkdirAll of its own directory there.
+	t.Cleanup(func() { os.RemoveAll(etc) })
 	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte(ns.hostsText()), 0o644); err != nil {
 		t.Fatal(err)
 	}
