@@ -108,7 +108,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "info"
 	}
-	erl, erlLibs, err := runtimePaths(Ejabberdctl)
+	erl, erlLibs, err := RuntimePaths()
 	if err != nil {
 		t.Fatalf("ejabberdtest: %v: %s", err, installHint)
 	}
@@ -137,6 +137,14 @@ func Start(t testing.TB, opts Options) *Server {
 }
 
 var errPortTaken = errors.New("port taken")
+
+// InstallHint says how to install ejabberd, for a test that cannot find it.
+const InstallHint = installHint
+
+// RuntimePaths returns the Erlang runtime (erl) and the library path
+// (ERL_LIBS) that Ejabberdctl starts ejabberd with, checked to exist, for
+// harnesses that start ejabberd their own way (internal/fedtest).
+func RuntimePaths() (erl, erlLibs string, err error) { return runtimePaths(Ejabberdctl) }
 
 // runtimePaths reads ERL and ERL_LIBS from the package's ejabberdctl, the
 // way it starts the server.

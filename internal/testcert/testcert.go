@@ -1,6 +1,8 @@
-// Package testcert writes throwaway self-signed certificates for tests that
-// need certificate files on disk (configuration files whose validation
-// reads cert_file and key_file).
+// Package testcert writes throwaway certificates for tests that need
+// certificate files on disk: self-signed ones (configuration files whose
+// validation reads cert_file and key_file), and a small certificate
+// authority whose leaves two servers can verify of each other (federation
+// tests, where each server is both TLS server and TLS client).
 package testcert
 
 import (
@@ -43,6 +45,96 @@ func Write(t testing.TB, dir string, names ...string) (certFile, keyFile string)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// CA is a throwaway certificate authority: an ECDSA P-256 root, valid from
+// an hour ago for a day, that issues leaf certificates.
+type CA struct {
+	// CertFile is the root's PEM file, the one to give as a trust anchor
+	// (cafile, ca_file).
+	CertFile string
+	// Cert is the root certificate.
+	Cert *x509.Certificate
+
+	key *ecdsa.PrivateKey
+}
+
+// NewCA makes a root named name (its subject's common name) and writes it
+// to dir/ca.crt. It fails the test on any error.
+func NewCA(t testing.TB, dir, name string) *CA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(now.UnixNano()),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &CA{CertFile: filepath.Join(dir, "ca.crt"), Cert: cert, key: key}
+	if err := os.WriteFile(ca.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// Issue creates dir/tls.crt and dir/tls.key: a leaf certificate signed by
+// the CA for names (DNS names; the first is also the common name), usable
+// for both TLS server and TLS client authentication, as a server-to-server
+// certificate must be (RFC 6120 section 13.7.1.2), and its key. It
+// returns the two paths and fails the test on any error.
+func (ca *CA) Issue(t testing.TB, dir string, names ...string) (certFile, keyFile string) {
+	t.Helper()
+	if len(names) == 0 {
+		t.Fatal("testcert: Issue needs at least one name")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()),
+		Subject:      pkix.Name{CommonName: names[0]},
+		DNSNames:     names,
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
