@@ -59,9 +59,6 @@ func (ss *session) logEnd(cl ConnLog, reason string) {
 	ss.mu.Unlock()
 	args := []any{"transport", transport(&ss.st.cfg), "stream", ss.st.cfg.Stream.Short(), "reason", reason, "duration", time.Since(ss.start).Round(time.Millisecond).String(),
 		"bytes_in", in, "bytes_out", out}
-	if ss.peerDomain != "" {
-		args = append(args, "from", ss.peerDomain)
-	}
 	if ss.bst != nil {
 		args = append(args, "backend", ss.bst.name)
 	}
@@ -80,6 +77,7 @@ type connLog struct {
 	id     uint64
 	client netip.AddrPort
 	to     string
+	from   string // s2s: the remote server's domain
 }
 
 func (l *connLog) fields(args []any) []any {
@@ -87,6 +85,9 @@ func (l *connLog) fields(args []any) []any {
 	out = append(out, "conn", l.id, "client", l.client.String())
 	if l.to != "" {
 		out = append(out, "to", l.to)
+	}
+	if l.from != "" {
+		out = append(out, "from", l.from)
 	}
 	return append(out, args...)
 }

@@ -97,7 +97,7 @@ func (ss *session) headerDone() {
 	ss.mu.Lock()
 	ss.headerSeen = true
 	ss.mu.Unlock()
-	ss.log.to = ss.domain
+	ss.log.to, ss.log.from = ss.domain, ss.peerDomain
 }
 
 // readClientHeader reads and checks the client's stream header within the

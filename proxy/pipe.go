@@ -25,6 +25,7 @@ import (
 // the tokenizer's unit limit.
 type pipe struct {
 	src  net.Conn // a socket, or TLS over one
+	sock net.Conn // the socket itself: the lingering close discards its bytes below any layer
 	wait *readWaiter
 	tok  *xmpp.Tokenizer // nil: raw mode
 
@@ -65,7 +66,7 @@ func newPipe(src *net.TCPConn, tok *xmpp.Tokenizer) (*pipe, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pipe{src: src, wait: w, tok: tok, hdrStart: -1}, nil
+	return &pipe{src: src, sock: src, wait: w, tok: tok, hdrStart: -1}, nil
 }
 
 // newSidePipe reads from a client connection, over TLS if it has it.

@@ -31,11 +31,11 @@ func (ss *session) serveRaw(cfg *ListenerConfig) error {
 	if err != nil {
 		return rawWaitError(err)
 	}
-	// TLS passed through: the ClientHello, read whole, names the domain
-	// (SNI) the stream is routed by; it is held until the backend is
-	// connected, then goes first.
+	// Direct TLS passed through to an s2s backend, or to routes: the
+	// ClientHello, read whole, names the domain (SNI) the stream is routed
+	// by; it is held until the backend is connected, then goes first.
 	var hello int
-	if cfg.TLS.Mode == TLSPassthrough {
+	if cfg.TLS.Mode == TLSPassthrough && (cfg.Stream == StreamServer || len(cfg.Routes) > 0) {
 		if err := ss.readHello(cp, deadline); err != nil {
 			return err
 		}

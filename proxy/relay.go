@@ -246,14 +246,16 @@ func (r *relay) forward(d direction, b []byte, s scan) bool {
 }
 
 // discardUntilEOF reads and discards p's input until EOF (true) or an error or close
-// (false).
+// (false). It reads the socket itself: a layer over it (a WebSocket's
+// decoder, TLS) may refuse again what it refused already, and a socket
+// closed with unread input would reset the peer.
 func (r *relay) discardUntilEOF(p *pipe) bool {
 	for {
 		if err := p.wait.wait(); err != nil {
 			return false
 		}
 		buf := getBuf()
-		_, err := p.src.Read(buf)
+		_, err := p.sock.Read(buf)
 		putBuf(buf)
 		if err == io.EOF {
 			return true
