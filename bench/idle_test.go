@@ -67,6 +67,9 @@ const (
 	idleSettleMin  = 2 * time.Second
 	idleSettlePoll = 500 * time.Millisecond
 	idleSettleMax  = 10 * time.Second
+	// idleAfterClose is how long after the last stream closed the RSS is
+	// read again: does the memory of a burst go back?
+	idleAfterClose = time.Minute
 
 	// idleHolderEnv makes the test binary run as a client holder (the
 	// fleet's clients); its value is "ADDR N SRC,SRC,...".
@@ -99,6 +102,9 @@ type idlePeer struct {
 	Points         []idlePoint `json:"points"`
 	BytesPerStream float64     `json:"bytes_per_stream"`
 	Slope          float64     `json:"slope_bytes_per_stream"`
+	// AfterCloseRSS is the RSS idleAfterClose after every stream closed
+	// (the warm-up stream too); 0: not measured.
+	AfterCloseRSS int64 `json:"after_close_rss_bytes"`
 }
 
 type idlePoint struct {
@@ -223,7 +229,8 @@ func BenchmarkIdleStreamRSS(b *testing.B) {
 
 // measureIdleCurve starts p in front of its own sink, opens one warm-up
 // stream, reads the baseline, then opens streams up to each step and reads
-// the settled RSS there.
+// the settled RSS there; then it closes them all and reads the RSS again
+// idleAfterClose later.
 func measureIdleCurve(b *testing.B, p proxy, steps []int, srcs []net.IP) idlePeer {
 	sink := startSink(b)
 	addr, pid, stop := p.start(b, sink)
@@ -237,16 +244,22 @@ func measureIdleCurve(b *testing.B, p proxy, steps []int, srcs []net.IP) idlePee
 	}
 	r := idlePeer{Peer: p.name, BaseRSS: base[0]}
 	var conns []net.Conn
-	defer func() {
+	closed := false
+	closeStreams := func() {
+		if closed {
+			return
+		}
+		closed = true
 		start := time.Now()
 		closeAll(append(conns, warm...))
 		// Let the proxy see the closes before it is stopped: Guard
 		// signalled while its sessions are ending may outlast
 		// startProcess's grace and be killed.
-		waitFDs(pid, baseFDs, 10*time.Second)
+		waitFDs(pid, baseFDs-2, 10*time.Second)
 		b.Logf("%-9s streams closed in %.1fs: %d descriptors left (%d with the warm-up stream)", p.name,
 			time.Since(start).Seconds(), countFDs(pid), baseFDs)
-	}()
+	}
+	defer closeStreams()
 	for _, step := range steps {
 		ctx, cancel := context.WithTimeout(context.Background(), idleOpenTimeout)
 		start := time.Now()
@@ -275,6 +288,19 @@ func measureIdleCurve(b *testing.B, p proxy, steps []int, srcs []net.IP) idlePee
 	}
 	b.Logf("%-9s baseline %.1f MiB; %.0f B/stream at %d streams; slope %.0f B/stream from %d to %d",
 		p.name, float64(r.BaseRSS)/(1<<20), r.BytesPerStream, last.Streams, r.Slope, first.Streams, last.Streams)
+	closeStreams()
+	wait := idleAfterClose
+	if idleSmoke() {
+		wait = time.Second
+	}
+	time.Sleep(wait)
+	after, err := readRSS(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.AfterCloseRSS = after
+	b.Logf("%-9s %s after closing every stream: RSS %.1f MiB (baseline %.1f MiB, %.2f×)", p.name, wait,
+		float64(after)/(1<<20), float64(r.BaseRSS)/(1<<20), float64(after)/float64(r.BaseRSS))
 	return r
 }
 

@@ -180,6 +180,7 @@ type reportIdlePeer struct {
 	} `json:"points"`
 	BytesPerStream float64 `json:"bytes_per_stream"`
 	Slope          float64 `json:"slope_bytes_per_stream"`
+	AfterCloseRSS  int64   `json:"after_close_rss_bytes"`
 }
 
 // readReportFile decodes dir/name into v; false (and no error) when the file
@@ -838,6 +839,9 @@ type repIdleView struct {
 
 type repIdlePeerRow struct {
 	Peer, Baseline, RSSAtMax, PerStream, Slope, VsHAProxy, VsNginx string
+	// AfterClose is the RSS a minute after every stream closed, and
+	// AfterVsBase that over the baseline; "—" when not measured.
+	AfterClose, AfterVsBase string
 }
 
 type repIdleFleetView struct {
@@ -903,7 +907,12 @@ func newRepIdleView(id reportIdle) *repIdleView {
 	for _, p := range id.Peers {
 		row := repIdlePeerRow{Peer: repFramedLabel(p.Peer), Baseline: repMiB(p.BaselineRSS), RSSAtMax: "—",
 			PerStream: repNum(p.BytesPerStream, 0), Slope: repNum(p.Slope, 0),
-			VsHAProxy: repRatio(p.BytesPerStream, hBytes), VsNginx: repRatio(p.BytesPerStream, refNginxIdleBytes)}
+			VsHAProxy: repRatio(p.BytesPerStream, hBytes), VsNginx: repRatio(p.BytesPerStream, refNginxIdleBytes),
+			AfterClose: "—", AfterVsBase: "—"}
+		if p.AfterCloseRSS > 0 && p.BaselineRSS > 0 {
+			row.AfterClose = repMiB(p.AfterCloseRSS)
+			row.AfterVsBase = repNum(float64(p.AfterCloseRSS)/float64(p.BaselineRSS), 2) + "×"
+		}
 		if n := len(p.Points); n > 0 {
 			last := p.Points[0]
 			for _, pt := range p.Points {
@@ -1947,7 +1956,7 @@ func TestRenderReport(t *testing.T) {
 		"| Guard framed | 400 | 0.36 | 1.11 |", "Guard framed relays 1.11× HAProxy's throughput (faster), Guard raw 1.17× (faster)",
 		"**1 KiB stanzas**", "HAProxy relays 0.33× of direct",
 		// idle.json
-		"11,325", "3,400", "3.33×", "| 9,000 |",
+		"11,325", "3,400", "3.33×", "| 9,000 |", "| 12.0 MiB | 1.20× |", "| 22.0 MiB | 1.10× |",
 		"50,000 idle streams", "| Guard framed | 550.0 MiB |",
 		// storm.json
 		"| Guard | 2,000 | 1,200 | 800 (`resource-constraint` 800) | 0 | 0 |",

@@ -64,6 +64,7 @@ func (s *Server) stopChecks() {
 	}
 	s.mu.Unlock()
 	s.checkWG.Wait()
+	s.stopMemory()
 }
 
 // checkNode opens a stream to addr and expects a header and features.

@@ -47,7 +47,6 @@ func (ss *session) admitDomain() error {
 	default:
 		ev = policy.DomainLimit
 	}
-	ss.l.metrics.addrRejected(eventReason(ev))
 	ss.log.Info("refused by per-domain limits", "event", ev, "from", ss.peerDomain)
 	return refused(ev, "")
 }

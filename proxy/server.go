@@ -21,6 +21,10 @@ import (
 type Options struct {
 	Logger  hclog.Logger // required
 	Metrics *Metrics     // optional
+	// ReturnMemory gives memory back to the system once a burst of
+	// streams has opened or closed and Guard is quiet (memory.go): for a
+	// process that runs one Server, as guard does.
+	ReturnMemory bool
 }
 
 // Server runs listeners and tracks every connection they accept, so that
@@ -31,6 +35,11 @@ type Server struct {
 
 	nextID   atomic.Uint64
 	draining atomic.Bool
+
+	// memoryStop ends the memory governor (ReturnMemory), memoryDone
+	// closes when it has; nil without one.
+	memoryStop, memoryDone chan struct{}
+	memoryOnce             sync.Once
 
 	mu        sync.Mutex
 	listeners map[*listener]struct{}
@@ -56,6 +65,13 @@ func New(opts Options) *Server {
 	}
 	if opts.Metrics != nil {
 		opts.Metrics.setServer(s)
+	}
+	if opts.ReturnMemory {
+		s.memoryStop, s.memoryDone = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(s.memoryDone)
+			s.governMemory(s.memoryStop)
+		}()
 	}
 	return s
 }

@@ -57,7 +57,7 @@ func run(path string, cfg *config.Config, logger hclog.Logger) error {
 	g := &guard{
 		path:   path,
 		logger: logger,
-		srv:    proxy.New(proxy.Options{Logger: logger.Named("proxy"), Metrics: proxy.NewMetrics(reg)}),
+		srv:    proxy.New(proxy.Options{Logger: logger.Named("proxy"), Metrics: proxy.NewMetrics(reg), ReturnMemory: true}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "guard_config_last_reload_successful",
 			Help: "1 if the last configuration reload succeeded (or none was tried), 0 if it was rejected.",
