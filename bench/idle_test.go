@@ -62,9 +62,10 @@ const (
 	// RSS every idleSettlePoll until two consecutive readings differ by less
 	// than 1%, or until idleSettleMax has passed since the streams opened.
 	// Go parks idle streams, and its garbage collector and scavenger
-	// return memory lazily: a reading right after the opening is not the
-	// steady state.
-	idleSettleMin  = 2 * time.Second
+	// return memory lazily (Guard gives a burst's memory back itself, a
+	// couple of seconds after the stream count settles): a reading right
+	// after the opening is not the steady state.
+	idleSettleMin  = 5 * time.Second
 	idleSettlePoll = 500 * time.Millisecond
 	idleSettleMax  = 10 * time.Second
 	// idleAfterClose is how long after the last stream closed the RSS is
