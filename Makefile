@@ -17,6 +17,7 @@ vet:
 
 unit:
 	$(GO) test $(TESTFLAGS) ./...
+	GUARD_TEST_PUMPS=1 $(GO) test $(TESTFLAGS) ./proxy
 
 # Every Fuzz* target of every package whose tests declare one, each for
 # $(FUZZTIME). Found anew on each run: new targets need no change here.

@@ -15,11 +15,25 @@ import (
 // TestMain lets GUARD_TEST_PARK_AFTER (a duration) shorten parkAfter for the
 // whole package, so that every relay test can be run with pumps parking
 // between nearly all reads: `GUARD_TEST_PARK_AFTER=2ms go test -race ./proxy`.
+// GUARD_TEST_PUMPS=1 relays plaintext streams with the pumps too, as TLS
+// and WebSocket streams are, instead of on the event loops: `make test`
+// runs the package's tests both ways.
 func TestMain(m *testing.M) {
 	if d, err := time.ParseDuration(os.Getenv("GUARD_TEST_PARK_AFTER")); err == nil && d > 0 {
 		parkAfter = d
 	}
+	if os.Getenv("GUARD_TEST_PUMPS") == "1" {
+		loopRelays = false
+	}
 	os.Exit(m.Run())
+}
+
+// withPumps relays one test's plaintext streams with the pumps, not on the
+// event loops: the tests of parking, which only pumps do.
+func withPumps(t *testing.T) {
+	old := loopRelays
+	loopRelays = false
+	t.Cleanup(func() { loopRelays = old })
 }
 
 // withParkAfter sets parkAfter for one test.
@@ -42,6 +56,7 @@ func parkedPumps() int {
 // any order of wake-ups, and ends cleanly; the reactor's goroutine and epoll
 // descriptor go away with the last parked pump (leakcheck).
 func TestIdleStreamsPark(t *testing.T) {
+	withPumps(t)
 	leakcheck.Check(t)
 	withParkAfter(t, 50*time.Millisecond)
 	b := newTestBackend(t)
@@ -100,6 +115,7 @@ func TestIdleStreamsPark(t *testing.T) {
 // after probe of silence, and the idle limit ends the stream with
 // connection-timeout, although the pump spent the quiet time parked.
 func TestParkedTimers(t *testing.T) {
+	withPumps(t)
 	leakcheck.Check(t)
 	withParkAfter(t, 30*time.Millisecond)
 	b := newTestBackend(t)
@@ -134,6 +150,7 @@ func TestParkedTimers(t *testing.T) {
 // system-shutdown; a kill (Server.Close) closes parked streams' sockets and
 // their sessions end.
 func TestParkedFaultsAndEnds(t *testing.T) {
+	withPumps(t)
 	leakcheck.Check(t)
 	withParkAfter(t, 30*time.Millisecond)
 	b := newTestBackend(t)

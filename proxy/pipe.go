@@ -26,6 +26,7 @@ import (
 type pipe struct {
 	src  net.Conn // a socket, or TLS over one
 	sock net.Conn // the socket itself: the lingering close discards its bytes below any layer
+	fc   *fdConn  // on a loop: the socket, read without waiting (fillLoop); src and wait are unused
 	wait *readWaiter
 	tok  *xmpp.Tokenizer // nil: raw mode
 
@@ -157,6 +158,7 @@ type scan struct {
 	featStart, featEnd int
 	end                bool              // </stream:stream> is among them
 	toTLS              bool              // the unit the pipe watched for is among them: raw from now on
+	drained            bool              // on a loop: the read was short, the socket is empty
 	serr               *xmpp.SyntaxError // the bytes after fwd are malformed
 }
 

@@ -142,25 +142,36 @@ func (p *parker) wake() {
 
 // open creates the epoll instance and starts the loop. Under r.mu.
 func (r *reactor) open() bool {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return false
-	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		return false
-	}
-	f := os.NewFile(uintptr(epfd), "guard-reactor-epoll")
-	rc, err := f.SyscallConn()
-	if err != nil || f.SetReadDeadline(time.Time{}) != nil {
-		// Not in Go's poller: the loop could not wait without a thread.
-		f.Close()
+	f, epfd, rc, ok := newEpoll("guard-reactor-epoll")
+	if !ok {
 		return false
 	}
 	r.file, r.epfd = f, epfd
 	r.gen++
 	go r.loop(f, rc)
 	return true
+}
+
+// newEpoll creates an epoll instance in Go's poller, so that a goroutine
+// waits for it (syscall.RawConn.Read) without holding a thread, and a read
+// deadline set from elsewhere wakes it.
+func newEpoll(name string) (*os.File, int, syscall.RawConn, bool) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, -1, nil, false
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, -1, nil, false
+	}
+	f := os.NewFile(uintptr(epfd), name)
+	rc, err := f.SyscallConn()
+	if err != nil || f.SetReadDeadline(time.Time{}) != nil {
+		// Not in Go's poller: the loop could not wait without a thread.
+		f.Close()
+		return nil, -1, nil, false
+	}
+	return f, epfd, rc, true
 }
 
 // closeIfEmpty ends the epoll instance when nothing is parked. Under r.mu.

@@ -209,7 +209,10 @@ func (ss *session) sendBackendHeader(r *relay, bc connected) error {
 // is ended by the relay as it starts, both sides cleanly; one closed
 // (closeNow) is closed at once.
 func (ss *session) startRelay(r *relay, backend *sideConn) error {
-	r.enableParking()
+	onLoop := eligibleForLoop(r, ss.front, backend)
+	if !onLoop {
+		r.enableParking()
+	}
 	ss.mu.Lock()
 	ending, killed := ss.closed, ss.killed
 	if !killed {
@@ -222,8 +225,13 @@ func (ss *session) startRelay(r *relay, backend *sideConn) error {
 		backend.reset()
 		return closed(ReasonShutdown)
 	}
-	ss.log.Debug("relaying", "backend", backend.RemoteAddr().String(), "raw", r.core.raw, "transport", transport(r.cfg))
-	r.start(ss.finish)
+	ss.log.Debug("relaying", "backend", backend.RemoteAddr().String(), "raw", r.core.raw, "transport", transport(r.cfg), "loop", onLoop)
+	if !onLoop || !r.startOnLoop(ss.client, backend.tcp, ss.finish) {
+		if onLoop {
+			r.enableParking()
+		}
+		r.start(ss.finish)
+	}
 	if ending {
 		r.endStream(policy.Shutdown)
 	}
