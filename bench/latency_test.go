@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guard-xmpp/guard/internal/childproc"
 	"github.com/guard-xmpp/guard/internal/prosodytest"
 	"github.com/guard-xmpp/guard/internal/xmppclient"
 )
@@ -134,6 +137,11 @@ type latResult struct {
 	ProxyCPUmsPer1000RT float64 `json:"proxy_cpu_ms_per_1000_rt"`
 	ProsodyCPUSeconds   float64 `json:"prosody_cpu_seconds"`
 	ProsodyCPUmsPer1000 float64 `json:"prosody_cpu_ms_per_1000_rt"`
+	// SyscallsPer1000RT is the proxy's system calls per 1,000 round trips,
+	// counted by strace -c over a slice of its own after the measured ones
+	// (strace slows the proxy: that slice's times are not kept); 0: not
+	// counted (no strace, or the direct peer).
+	SyscallsPer1000RT float64 `json:"proxy_syscalls_per_1000_rt"`
 	// Slices are the measured slices in the order they ran, so that a stall
 	// (of the proxy, or of a shared machine) can be told from a tail.
 	Slices []latSliceStat `json:"slices"`
@@ -225,6 +233,13 @@ func BenchmarkLatency(b *testing.B) {
 		}
 	}
 
+	// The proxies' system calls, each in a slice of its own under strace.
+	for _, p := range peers {
+		if p.pid != 0 {
+			p.res.SyscallsPer1000RT = countSyscalls(b, s, p, srv.PID, sliceDur)
+		}
+	}
+
 	results := make([]latResult, len(peers))
 	for k, p := range peers {
 		r := p.res
@@ -254,6 +269,9 @@ func BenchmarkLatency(b *testing.B) {
 		}
 		if r.Lost > 0 {
 			b.ReportMetric(float64(r.Lost), p.Name+":lost")
+		}
+		if r.SyscallsPer1000RT > 0 {
+			b.ReportMetric(r.SyscallsPer1000RT, p.Name+":syscalls/1000rt")
 		}
 		b.Logf("%-8s sent %6d recv %6d lost %d  %.0f msg/s  p50 %7.0f µs  p90 %7.0f  p99 %7.0f  p99.9 %7.0f  max %7.0f  | proxy cpu %.2f ms/1000rt, prosody cpu %.1f ms/1000rt",
 			p.Name, r.Sent, r.Received, r.Lost, r.AchievedRate, r.P50us, r.P90us, r.P99us, r.P999us, r.Maxus,
@@ -495,4 +513,68 @@ func writeLatencyResults(b *testing.B, s latencySettings, n int, results []latRe
 		Ratios    map[string]float64            `json:"guard_over_haproxy,omitempty"`
 	}{"BenchmarkLatency", time.Now().UTC().Format(time.RFC3339), s, n, results, added, ratios}
 	writeResults(b, "latency", s.Smoke, out)
+}
+
+// countSyscalls runs a slice of round trips through p with strace -c
+// attached to every thread of the proxy and returns its system calls per
+// 1,000 round trips; 0 without strace (apt-get install -y strace).
+func countSyscalls(b *testing.B, s latencySettings, p *latPeer, prosodyPID int, d time.Duration) float64 {
+	path, err := exec.LookPath("strace")
+	if err != nil {
+		b.Logf("strace not installed (apt-get install -y strace): system calls not counted")
+		return 0
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := filepath.Join(b.TempDir(), "strace-"+p.Name+".txt")
+	args := []string{"-c", "-f", "-q", "-o", out}
+	for _, t := range tasks {
+		args = append(args, "-p", t.Name())
+	}
+	cmd := exec.Command(path, args...)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // attached to every thread
+	var r latResult
+	runLatSlice(b, s, p, prosodyPID, d, &r)
+	cmd.Process.Signal(os.Interrupt) // strace detaches and writes its summary
+	waitBounded(cmd, 10*time.Second)
+	calls, err := straceTotal(out)
+	if err != nil || r.Received == 0 {
+		b.Logf("%s: strace: %v (%d round trips)", p.Name, err, r.Received)
+		return 0
+	}
+	b.Logf("%-8s %d system calls for %d round trips under strace:\n%s", p.Name, calls, r.Received, childproc.Tail(childproc.ReadFile(out), 14))
+	return float64(calls) / float64(r.Received) * 1000
+}
+
+// straceTotal reads the calls of the total line of an strace -c summary.
+func straceTotal(path string) (int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		// "100.00    0.047371           2     19873      2440 total"
+		if len(f) >= 5 && f[len(f)-1] == "total" {
+			return strconv.ParseInt(f[3], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no total line in %q", data)
+}
+
+// waitBounded waits for cmd, killing it (by PID) after limit.
+func waitBounded(cmd *exec.Cmd, limit time.Duration) {
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		<-done
+	}
 }

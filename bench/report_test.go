@@ -1361,6 +1361,7 @@ type repLatencyView struct {
 
 type repLatencyRow struct {
 	Peer, P50, P90, P99, P999, Max, AddedP50, AddedP99, CPU, Lost string
+	Syscalls                                                     string // per 1,000 round trips, under strace
 }
 
 func newRepLatencyView(l reportLatency) *repLatencyView {
@@ -1403,7 +1404,10 @@ func newRepLatencyView(l reportLatency) *repLatencyView {
 	for i := range l.Peers {
 		p := &l.Peers[i]
 		row := repLatencyRow{Peer: repPeerLabel(p.Peer), P50: fmtUs(p.P50us), P90: fmtUs(p.P90us), P99: fmtUs(p.P99us),
-			P999: fmtUs(p.P999us), Max: fmtUs(p.Maxus), AddedP50: "—", AddedP99: "—", CPU: "—", Lost: repInt(p.Lost)}
+			P999: fmtUs(p.P999us), Max: fmtUs(p.Maxus), AddedP50: "—", AddedP99: "—", CPU: "—", Lost: repInt(p.Lost), Syscalls: "—"}
+		if p.SyscallsPer1000RT > 0 {
+			row.Syscalls = repNum(p.SyscallsPer1000RT, 0)
+		}
 		if p.Peer != "direct" {
 			if added(p, "p50_us") < 0 || added(p, "p99_us") < 0 {
 				v.NegativeAdded = true
@@ -1419,6 +1423,9 @@ func newRepLatencyView(l reportLatency) *repLatencyView {
 			P99: repRatio(g.P99us, h.P99us), P999: repRatio(g.P999us, h.P999us), Max: repRatio(g.Maxus, h.Maxus),
 			AddedP50: repSignedRatio(added(g, "p50_us"), added(h, "p50_us")), AddedP99: repSignedRatio(added(g, "p99_us"), added(h, "p99_us")),
 			CPU: repRatio(g.ProxyCPUmsPer1000RT, h.ProxyCPUmsPer1000RT), Lost: ""}
+		if g.SyscallsPer1000RT > 0 && h.SyscallsPer1000RT > 0 {
+			v.Ratio.Syscalls = repRatio(g.SyscallsPer1000RT, h.SyscallsPer1000RT)
+		}
 		v.AddedP50Guard, v.AddedP50HAP = repSignedUs(added(g, "p50_us")), repSignedUs(added(h, "p50_us"))
 		v.AddedP99Guard, v.AddedP99HAP = repSignedUs(added(g, "p99_us")), repSignedUs(added(h, "p99_us"))
 		// A proxy cannot take latency away: an added figure below zero is

@@ -212,24 +212,48 @@ func TestClientSocketsHaveNoKeepalive(t *testing.T) {
 	waiting := dial(t, addr)
 	waitFor(t, "two sessions", func() bool { return s.Open() == 2 })
 	s.mu.Lock()
-	var socks []*net.TCPConn
+	var sessions []*session
 	for ss := range s.sessions {
-		socks = append(socks, ss.client)
+		sessions = append(sessions, ss)
 	}
 	s.mu.Unlock()
-	for _, sock := range socks {
-		rc, err := sock.SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, ss := range sessions {
 		var on int
 		var serr error
-		rc.Control(func(fd uintptr) { on, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE) })
+		clientSocket(t, ss, func(fd int) { on, serr = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE) })
 		if serr != nil || on != 0 {
-			t.Errorf("Guard's socket for client %v: SO_KEEPALIVE = %d (%v), want 0", sock.RemoteAddr(), on, serr)
+			t.Errorf("Guard's socket for client %v: SO_KEEPALIVE = %d (%v), want 0", ss.remote, on, serr)
 		}
 	}
 	c.Close()
 	waiting.Close()
 	waitOpen(t, s, 0)
+}
+
+// clientSocket runs fn on the descriptor of ss's client socket: the
+// accepted net.TCPConn, or, once a loop relays the stream, the loop's own
+// descriptor of it.
+func clientSocket(t *testing.T, ss *session, fn func(fd int)) {
+	t.Helper()
+	ss.mu.Lock()
+	c, r := ss.client, ss.relay
+	ss.mu.Unlock()
+	var ls *loopStream
+	if c == nil && r != nil {
+		r.mu.Lock()
+		ls = r.ls
+		r.mu.Unlock()
+	}
+	if ls != nil {
+		fc := ls.conn[sideClient]
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		fn(fc.fd)
+		return
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { fn(int(fd)) })
 }

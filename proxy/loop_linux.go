@@ -3,7 +3,6 @@ package proxy
 import (
 	"container/heap"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -41,9 +40,11 @@ type loop struct {
 	mu      sync.Mutex
 	tasks   []func() // run by the loop goroutine, in order
 	regs    map[uint64]*loopStream
-	file    *os.File // the epoll instance in Go's poller; nil when stopped
-	epfd    int
-	streams int // registered and not ended
+	running bool // the loop goroutine runs, with epfd and efd open
+	woken   bool // efd was written and the loop has not read it yet
+	epfd    int  // the epoll instance
+	efd     int  // an eventfd in it, written to wake the loop (post)
+	streams int  // registered and not ended
 
 	// Owned by the loop goroutine:
 	timers  loopTimers
@@ -136,7 +137,9 @@ func (r *relay) startOnLoop(client *net.TCPConn, backend *net.TCPConn, done func
 		c.onClose = ls.onClose
 		ls.conn[s] = c
 		r.side[s].conn = c
-		r.side[s].pipe.fc = c
+		p := r.side[s].pipe
+		// The closed net.TCPConn, its netFD and addresses are garbage now.
+		p.fc, p.src, p.sock, p.wait = c, nil, nil, nil
 	}
 	r.ls = ls
 	r.mu.Unlock()

@@ -19,7 +19,7 @@ import (
 // stopped, and has the loop take the stream's first turn.
 func (lp *loop) register(ls *loopStream) {
 	lp.mu.Lock()
-	if lp.file == nil && !lp.open() {
+	if !lp.running && !lp.open() {
 		lp.mu.Unlock()
 		// No epoll instance: the stream cannot be watched. Close it; its
 		// end is reported as for failed sockets.
@@ -55,8 +55,10 @@ func (lp *loop) register(ls *loopStream) {
 // post queues f for the loop goroutine and wakes it. Under lp.mu.
 func (lp *loop) post(f func()) {
 	lp.tasks = append(lp.tasks, f)
-	if lp.file != nil {
-		lp.file.SetReadDeadline(aLongTimeAgo)
+	if lp.running && !lp.woken {
+		lp.woken = true
+		one := [8]byte{1}
+		unix.Write(lp.efd, one[:])
 	}
 }
 
@@ -67,62 +69,116 @@ func (lp *loop) postLocking(f func()) {
 	lp.mu.Unlock()
 }
 
-// open creates the epoll instance and starts the loop goroutine. Under
+// open creates the epoll instance, in Go's poller, with an eventfd in it
+// that post writes to wake the loop, and starts the loop goroutine. Under
 // lp.mu.
 func (lp *loop) open() bool {
 	f, epfd, rc, ok := newEpoll("guard-loop-epoll")
 	if !ok {
 		return false
 	}
-	lp.file, lp.epfd = f, epfd
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		f.Close()
+		return false
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN} // key 0: no stream has id 0
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
+		unix.Close(efd)
+		f.Close()
+		return false
+	}
+	lp.epfd, lp.efd, lp.running, lp.woken = epfd, efd, true, false
 	go lp.run(f, rc)
 	return true
 }
 
-// run is the loop goroutine: events, tasks and timers, until the loop has
-// no stream left.
+// run is the loop goroutine, until the loop has no stream left. It waits
+// for the epoll set in Go's poller (no thread of its own blocks: a thread
+// in epoll_wait would keep the runtime's monitor polling, a sleep every
+// few microseconds), and does the loop's work inside the poller's
+// callback, which it leaves only when the earliest timer is due, to wait
+// again: once per wake-up, one epoll_wait of the runtime's and one of the
+// loop's, then the reads and writes of every stream that has events.
 func (lp *loop) run(f *os.File, rc syscall.RawConn) {
 	events := make([]unix.EpollEvent, 256)
 	lp.scratch = make([]byte, bufSize)
+	var deadline time.Time
 	for {
-		n, _ := unix.EpollWait(lp.epfd, events, 0)
-		if n <= 0 && len(lp.again) == 0 {
-			// Nothing to do now: wait in Go's poller for the epoll set,
-			// until the next timer or a task's wake-up.
-			f.SetReadDeadline(lp.timers.next())
-			lp.mu.Lock()
-			idle := len(lp.tasks) == 0
-			if idle && lp.streams == 0 {
-				// The next loop goroutine starts from here (open, under
-				// lp.mu): what this one owned is reset before.
-				lp.file, lp.scratch, lp.again = nil, nil, nil
-				lp.mu.Unlock()
-				f.Close()
-				return
-			}
-			lp.mu.Unlock()
-			if idle {
-				rc.Read(func(fd uintptr) bool {
-					k, err := unix.EpollWait(int(fd), events, 0)
-					if err != nil || k <= 0 {
-						return false
+		if lp.stopIfIdle(f) {
+			return
+		}
+		// A deadline already passed fails the wait before the callback
+		// runs: the timers due go first.
+		lp.work(time.Now())
+		if next := lp.timers.next(); !next.Equal(deadline) {
+			deadline = next
+			f.SetReadDeadline(next)
+		}
+		rc.Read(func(fd uintptr) bool {
+			for {
+				n, err := unix.EpollWait(int(fd), events, 0)
+				if err != nil {
+					n = 0 // EINTR
+				}
+				for _, ev := range events[:n] {
+					if ev.Fd == 0 && ev.Pad == 0 {
+						lp.drainWake()
+						continue
 					}
-					n = k
-					return true
-				})
+					lp.dispatch(ev)
+				}
+				lp.work(time.Now())
+				if n == len(events) || len(lp.again) > 0 {
+					continue // more may be ready
+				}
+				if next := lp.timers.next(); !next.Equal(deadline) {
+					deadline = next
+					f.SetReadDeadline(next)
+				}
+				lp.mu.Lock()
+				done := lp.streams == 0 && len(lp.tasks) == 0
+				lp.mu.Unlock()
+				return done // false: wait for the epoll set, or the deadline
 			}
-		}
-		for _, ev := range events[:max(n, 0)] {
-			lp.dispatch(ev)
-		}
-		lp.runTasks()
-		lp.fireTimers(time.Now())
-		turns := lp.again
-		lp.again = nil
-		for _, t := range turns {
-			t.ls.step(t.d)
-		}
+		})
 	}
+}
+
+// work runs the tasks posted, the timers due at now, and the turns left
+// over from the last round.
+func (lp *loop) work(now time.Time) {
+	lp.runTasks()
+	lp.fireTimers(now)
+	turns := lp.again
+	lp.again = nil
+	for _, t := range turns {
+		t.ls.step(t.d)
+	}
+}
+
+// stopIfIdle ends the loop when it has no stream and nothing to do.
+func (lp *loop) stopIfIdle(f *os.File) bool {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.streams > 0 || len(lp.tasks) > 0 || len(lp.again) > 0 {
+		return false
+	}
+	// The next loop goroutine starts from here (open, under lp.mu):
+	// what this one owned is reset before.
+	lp.running, lp.scratch, lp.again = false, nil, nil
+	unix.Close(lp.efd)
+	f.Close() // the epoll instance
+	return true
+}
+
+// drainWake resets the eventfd after post's wake-up.
+func (lp *loop) drainWake() {
+	var b [8]byte
+	lp.mu.Lock()
+	unix.Read(lp.efd, b[:])
+	lp.woken = false
+	lp.mu.Unlock()
 }
 
 // dispatch hands one event to its stream: input for the direction that

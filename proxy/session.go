@@ -226,10 +226,17 @@ func (ss *session) startRelay(r *relay, backend *sideConn) error {
 		return closed(ReasonShutdown)
 	}
 	ss.log.Debug("relaying", "backend", backend.RemoteAddr().String(), "raw", r.core.raw, "transport", transport(r.cfg), "loop", onLoop)
-	if !onLoop || !r.startOnLoop(ss.client, backend.tcp, ss.finish) {
-		if onLoop {
-			r.enableParking()
-		}
+	switch {
+	case onLoop && r.startOnLoop(ss.client, backend.tcp, ss.finish):
+		// The sockets are the loop's: the session keeps nothing of the
+		// net.TCPConn it closed (an idle stream's memory).
+		ss.mu.Lock()
+		ss.client, ss.front = nil, nil
+		ss.mu.Unlock()
+	case onLoop:
+		r.enableParking()
+		r.start(ss.finish)
+	default:
 		r.start(ss.finish)
 	}
 	if ending {
