@@ -1361,7 +1361,7 @@ type repLatencyView struct {
 
 type repLatencyRow struct {
 	Peer, P50, P90, P99, P999, Max, AddedP50, AddedP99, CPU, Lost string
-	Syscalls                                                     string // per 1,000 round trips, under strace
+	Syscalls                                                      string // per 1,000 round trips, under strace
 }
 
 func newRepLatencyView(l reportLatency) *repLatencyView {
