@@ -29,6 +29,25 @@ type fdConn struct {
 	finWait bool   // CloseWrite asked for while bytes were pending
 	err     error  // the write error that broke the side, once seen
 	onClose func() // tells the loop the socket closed (not under mu)
+
+	// The socket's registration in its loop's epoll set: EPOLLOUT is in
+	// it only while bytes are pending (edge-triggered, it would report
+	// every acknowledgement that frees room).
+	epfd int
+	ev   unix.EpollEvent
+}
+
+// watchOut adds or removes EPOLLOUT from the socket's events. Under mu.
+func (c *fdConn) watchOut(on bool) {
+	if c.epfd <= 0 || c.fd < 0 {
+		return
+	}
+	if on {
+		c.ev.Events |= unix.EPOLLOUT
+	} else {
+		c.ev.Events &^= unix.EPOLLOUT
+	}
+	unix.EpollCtl(c.epfd, unix.EPOLL_CTL_MOD, c.fd, &c.ev)
 }
 
 // dupFD returns a descriptor of Guard's own for c's socket (a duplicate:
@@ -78,6 +97,7 @@ func (c *fdConn) Write(b []byte) (int, error) {
 	}
 	if n < len(b) {
 		c.pending = append(getBuf()[:0], b[n:]...)
+		c.watchOut(true) // reported at once if there is room already
 	}
 	return len(b), nil
 }
@@ -127,6 +147,7 @@ func (c *fdConn) flush() (empty bool, err error) {
 		return false, nil
 	}
 	c.dropPending()
+	c.watchOut(false)
 	if c.finWait {
 		c.finWait = false
 		unix.Shutdown(c.fd, unix.SHUT_WR)

@@ -36,15 +36,19 @@ func (lp *loop) register(ls *loopStream) {
 	lp.regs[ls.id] = ls
 	lp.streams++
 	for s := sideClient; s <= sideBackend; s++ {
-		ev := unix.EpollEvent{
-			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		c := ls.conn[s]
+		c.mu.Lock()
+		c.epfd = lp.epfd
+		c.ev = unix.EpollEvent{
+			Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET,
 			Fd:     int32(uint32(ls.id<<1 | uint64(s))),
 			Pad:    int32(uint32(ls.id >> 31)),
 		}
-		c := ls.conn[s]
-		c.mu.Lock()
+		if len(c.pending) > 0 {
+			c.ev.Events |= unix.EPOLLOUT
+		}
 		if c.fd >= 0 {
-			unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev)
+			unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, c.fd, &c.ev)
 		}
 		c.mu.Unlock()
 	}
