@@ -238,14 +238,13 @@ func clientSocket(t *testing.T, ss *session, fn func(fd int)) {
 	ss.mu.Lock()
 	c, r := ss.client, ss.relay
 	ss.mu.Unlock()
-	var ls *loopStream
+	var fc *fdConn
 	if c == nil && r != nil {
 		r.mu.Lock()
-		ls = r.ls
+		fc, _ = r.side[sideClient].conn.(*fdConn)
 		r.mu.Unlock()
 	}
-	if ls != nil {
-		fc := ls.conn[sideClient]
+	if fc != nil {
 		fc.mu.Lock()
 		defer fc.mu.Unlock()
 		fn(fc.fd)

@@ -2,37 +2,14 @@ package proxy
 
 import (
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/guard-xmpp/guard/internal/leakcheck"
-	"github.com/guard-xmpp/guard/tlshello"
+	"github.com/guard-xmpp/guard/internal/testcert"
 )
-
-// recordedHello returns the ClientHello a crypto/tls client with cfg
-// sends first.
-func recordedHello(t *testing.T, cfg *tls.Config) []byte {
-	t.Helper()
-	c, s := net.Pipe()
-	defer s.Close()
-	go func() {
-		tls.Client(c, cfg).Handshake() // fails when s closes
-		c.Close()
-	}()
-	s.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var got []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := s.Read(buf)
-		got = append(got, buf[:n]...)
-		if _, perr := tlshello.Parse(got); !errors.Is(perr, tlshello.ErrShort) || err != nil {
-			return got
-		}
-	}
-}
 
 // expectBareClose asserts that Guard ends c with a FIN and nothing before it.
 func expectBareClose(t *testing.T, c net.Conn) {
@@ -95,7 +72,7 @@ func TestDirectTLSPassthroughRoutedBySNI(t *testing.T) {
 	}
 
 	unknown := dial(t, addr)
-	write(t, unknown, string(recordedHello(t, &tls.Config{ServerName: "other.example"})))
+	write(t, unknown, string(testcert.ClientHello(t, &tls.Config{ServerName: "other.example"})))
 	expectBareClose(t, unknown)
 	plain := dial(t, addr)
 	write(t, plain, s2sHeader("remote.example", "example.net"))

@@ -39,14 +39,14 @@ const loopBudget = 16
 type loop struct {
 	mu      sync.Mutex
 	tasks   []func() // run by the loop goroutine, in order
-	regs    map[uint64]*loopStream
-	running bool // the loop goroutine runs, with epfd and efd open
-	woken   bool // efd was written and the loop has not read it yet
-	epfd    int  // the epoll instance
-	efd     int  // an eventfd in it, written to wake the loop (post)
-	streams int  // registered and not ended
+	running bool     // the loop goroutine runs, with epfd and efd open
+	woken   bool     // efd was written and the loop has not read it yet
+	epfd    int      // the epoll instance
+	efd     int      // an eventfd in it, written to wake the loop (post)
+	streams int      // registered and not ended
 
 	// Owned by the loop goroutine:
+	regs    map[uint64]*loopStream // the streams by id, from their first turn
 	timers  loopTimers
 	again   []loopTurn // directions whose budget ran out, for the next turn
 	scratch []byte     // discarded input
@@ -141,7 +141,6 @@ func (r *relay) startOnLoop(client *net.TCPConn, backend *net.TCPConn, done func
 		// The closed net.TCPConn, its netFD and addresses are garbage now.
 		p.fc, p.src, p.sock, p.wait = c, nil, nil, nil
 	}
-	r.ls = ls
 	r.mu.Unlock()
 	r.lastActive.Store(time.Now().UnixNano())
 	r.done = done

@@ -33,7 +33,6 @@ func (lp *loop) register(ls *loopStream) {
 		ls.r.pumpDone()
 		return
 	}
-	lp.regs[ls.id] = ls
 	lp.streams++
 	for s := sideClient; s <= sideBackend; s++ {
 		c := ls.conn[s]
@@ -189,9 +188,7 @@ func (lp *loop) drainWake() {
 // reads the side, room for the side's waiting writes.
 func (lp *loop) dispatch(ev unix.EpollEvent) {
 	key := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-	lp.mu.Lock()
 	ls := lp.regs[key>>1]
-	lp.mu.Unlock()
 	if ls == nil || ls.closed.Load() {
 		return
 	}
@@ -225,17 +222,22 @@ func (lp *loop) runTasks() {
 // unregister forgets an ended stream.
 func (lp *loop) unregister(ls *loopStream) {
 	lp.timers.remove(ls)
-	lp.mu.Lock()
 	delete(lp.regs, ls.id)
+	lp.mu.Lock()
 	lp.streams--
 	lp.mu.Unlock()
 }
 
-// begin is a stream's first turn on the loop: its client timer, and a
+// begin is a stream's first turn on the loop: its entry in the loop's
+// table (events for it that came before are covered by this turn), its
+// client timer, a flush of what was written to it meanwhile (a drain) and a
 // read of each side (edge-triggered: bytes that came before the
 // registration raise no event).
 func (ls *loopStream) begin() {
+	ls.lp.regs[ls.id] = ls
 	ls.rearm()
+	ls.writable(sideClient)
+	ls.writable(sideBackend)
 	ls.step(clientToBackend)
 	ls.step(backendToClient)
 }
@@ -263,7 +265,7 @@ func (ls *loopStream) step(d direction) {
 		if s.fwd > 0 {
 			if !r.forward(d, p.units(s.fwd), s) {
 				if d == clientToBackend {
-					ls.startDiscard(d, false)
+					ls.startDiscard(d)
 				} else {
 					ls.finish(d)
 				}
@@ -278,7 +280,7 @@ func (ls *loopStream) step(d direction) {
 		if s.serr != nil {
 			r.syntaxError(d, s.serr)
 			p.discardAll()
-			ls.startDiscard(d, true)
+			ls.startDiscard(d)
 			return
 		}
 		if err != nil {
@@ -295,10 +297,9 @@ func (ls *loopStream) step(d direction) {
 }
 
 // startDiscard turns direction d to reading and dropping its source's
-// input until its FIN (drainClient, or after bad input: syntax), then
-// takes the turn.
-func (ls *loopStream) startDiscard(d direction, syntax bool) {
-	_ = syntax // both end in drained, as relay.run's two paths do
+// input until its FIN (relay.drainClient, or after bad input), then takes
+// the turn.
+func (ls *loopStream) startDiscard(d direction) {
 	ls.r.side[d.from()].pipe.discardAll()
 	ls.mode[d] = dirDiscard
 	if d == clientToBackend {
@@ -357,7 +358,7 @@ func (ls *loopStream) writable(s side) {
 		r.ioError(d, false, err)
 		ls.paused[d] = false
 		if d == clientToBackend {
-			ls.startDiscard(d, false)
+			ls.startDiscard(d)
 		} else if r.isClosed() {
 			ls.finish(d)
 		} else {
@@ -408,7 +409,7 @@ func (ls *loopStream) timer(now time.Time) {
 	if i := r.cfg.Timeouts.Idle; i > 0 && now.Sub(last) >= i {
 		r.log.Debug("idle timeout", "idle", i)
 		r.on(func(c *closeState) actions { return c.endBoth(policy.IdleTimeout, "") })
-		ls.startDiscard(clientToBackend, false)
+		ls.startDiscard(clientToBackend)
 		return
 	}
 	if p := r.cfg.Timeouts.Probe; p > 0 {

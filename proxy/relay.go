@@ -75,8 +75,6 @@ type relay struct {
 	mu    sync.Mutex
 	core  closeState
 	timer *time.Timer // half_close, armed once the close starts
-
-	ls *loopStream // on a loop (loop_linux.go); nil: the pumps relay
 }
 
 // newRelay returns the relay of a connection whose client and backend

@@ -90,11 +90,15 @@ func handshakeMessage(b []byte) (msg []byte, n int, err error) {
 		if len(b)-n-5 < size {
 			return nil, 0, ErrShort
 		}
-		// Most hellos fit one record: no copy then.
-		if payload == nil && n == 0 {
+		// Most hellos fit one record: no copy then; a fragmented one is
+		// joined in a slice of its own, once.
+		switch {
+		case n == 0:
 			payload = b[5 : 5+size]
-		} else {
-			payload = append(append([]byte(nil), payload...), b[n+5:n+5+size]...)
+		case n == 5+len(payload):
+			payload = append(append(make([]byte, 0, 2*len(payload)+size), payload...), b[n+5:n+5+size]...)
+		default:
+			payload = append(payload, b[n+5:n+5+size]...)
 		}
 		n += 5 + size
 		if len(payload) < 4 {

@@ -4,35 +4,13 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
-)
 
-// clientHello returns the first bytes a crypto/tls client sends with cfg:
-// its ClientHello, in one record.
-func clientHello(t testing.TB, cfg *tls.Config) []byte {
-	t.Helper()
-	c, s := net.Pipe()
-	defer s.Close()
-	go func() {
-		tls.Client(c, cfg).Handshake() // fails when s closes
-		c.Close()
-	}()
-	s.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var got []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := s.Read(buf)
-		got = append(got, buf[:n]...)
-		if _, perr := Parse(got); perr != ErrShort || err != nil {
-			return got
-		}
-	}
-}
+	"github.com/guard-xmpp/guard/internal/testcert"
+)
 
 // fragment re-frames the handshake message of a one-record hello into
 // records of at most size bytes of payload.
@@ -64,7 +42,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := clientHello(t, tt.cfg)
+			b := testcert.ClientHello(t, tt.cfg)
 			for _, in := range [][]byte{b, fragment(b, 100), fragment(b, 1), append(b[:len(b):len(b)], "after"...)} {
 				got, err := Parse(in)
 				if err != nil {
@@ -90,7 +68,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseNotAHello(t *testing.T) {
-	hello := clientHello(t, &tls.Config{ServerName: "example.net"})
+	hello := testcert.ClientHello(t, &tls.Config{ServerName: "example.net"})
 	serverHello := append([]byte(nil), hello...)
 	serverHello[5] = 2
 	for name, in := range map[string][]byte{
@@ -116,7 +94,7 @@ func FuzzParse(f *testing.F) {
 		{ServerName: "example.net", NextProtos: []string{"xmpp-server"}},
 		{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12},
 	} {
-		b := clientHello(f, cfg)
+		b := testcert.ClientHello(f, cfg)
 		f.Add(b)
 		f.Add(fragment(b, 64))
 	}

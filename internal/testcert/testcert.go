@@ -9,10 +9,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,10 +27,7 @@ import (
 // paths and fails the test on any error.
 func Write(t testing.TB, dir string, names ...string) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newKey(t)
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(now.UnixNano()),
@@ -43,8 +42,28 @@ func Write(t testing.TB, dir string, names ...string) (certFile, keyFile string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writePair(t, dir, der, key)
+}
+
+// newKey makes an ECDSA P-256 key.
+func newKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// writePair writes the certificate der and its key as dir/tls.crt and
+// dir/tls.key (PEM), creating dir if need be.
+func writePair(t testing.TB, dir string, der []byte, key *ecdsa.PrivateKey) (certFile, keyFile string) {
+	t.Helper()
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
@@ -73,10 +92,7 @@ type CA struct {
 // to dir/ca.crt. It fails the test on any error.
 func NewCA(t testing.TB, dir, name string) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newKey(t)
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(now.UnixNano()),
@@ -112,10 +128,7 @@ func (ca *CA) Issue(t testing.TB, dir string, names ...string) (certFile, keyFil
 	if len(names) == 0 {
 		t.Fatal("testcert: Issue needs at least one name")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newKey(t)
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(now.UnixNano()),
@@ -130,19 +143,25 @@ func (ca *CA) Issue(t testing.TB, dir string, names ...string) (certFile, keyFil
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	return writePair(t, dir, der, key)
+}
+
+// ClientHello returns the first bytes a crypto/tls client with cfg sends:
+// its ClientHello, one record written at once (the handshake then fails,
+// with nobody to answer it).
+func ClientHello(t testing.TB, cfg *tls.Config) []byte {
+	t.Helper()
+	c, s := net.Pipe()
+	defer s.Close()
+	go func() {
+		tls.Client(c, cfg).Handshake() // fails when s closes
+		c.Close()
+	}()
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64<<10)
+	n, err := s.Read(buf) // net.Pipe: the whole write, the buffer being larger
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("testcert: the client's hello: %v", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
+	return buf[:n]
 }
