@@ -199,13 +199,25 @@ func (s *Server) serve(l *listener) {
 }
 
 // newSession registers a session for c, or closes c if the server is
-// shutting down.
+// shutting down. The socket is tuned before the session is seen anywhere
+// (the status page, Shutdown): no moment shows it with Go's keepalive on.
 func (s *Server) newSession(l *listener, c *net.TCPConn) *session {
 	ss := &session{
 		srv:    s,
 		l:      l,
 		client: c,
 		id:     s.nextID.Add(1),
+		st:     l.state.Load(),
+		remote: addrPort(c.RemoteAddr()),
+		start:  time.Now(),
+	}
+	ss.log = connLog{base: l.log, id: ss.id, client: ss.remote}
+	var userTimeout time.Duration
+	if t := ss.st.cfg.Timeouts; t.Probe > 0 {
+		userTimeout = t.ProbeTimeout
+	}
+	if err := tuneClient(c, userTimeout); err != nil {
+		ss.log.Debug("setting socket options failed", "error", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

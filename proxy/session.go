@@ -89,11 +89,7 @@ func quiet(reason string) error                  { return &quietError{reason} }
 // run takes the connection through its phases. It returns when relaying
 // starts; the relay's goroutines then end the session.
 func (ss *session) run() {
-	ss.st = ss.l.state.Load()
-	ss.remote = addrPort(ss.client.RemoteAddr())
 	ss.front = newFront(&ss.st.cfg, ss.client)
-	ss.log = connLog{base: ss.l.log, id: ss.id, client: ss.remote}
-	ss.start = time.Now()
 	if err := ss.serve(&ss.st.cfg); err != nil {
 		ss.finish(ss.endWith(&ss.st.cfg, err))
 	}
@@ -103,13 +99,6 @@ func (ss *session) run() {
 // once the relay has started (which calls finish when it ends), or what
 // ended the connection.
 func (ss *session) serve(cfg *ListenerConfig) error {
-	var userTimeout time.Duration
-	if cfg.Timeouts.Probe > 0 {
-		userTimeout = cfg.Timeouts.ProbeTimeout
-	}
-	if err := tuneClient(ss.client, userTimeout); err != nil {
-		ss.log.Debug("setting socket options failed", "error", err)
-	}
 	ss.tlsPending = cfg.TLS.Mode == TLSStartTLS || cfg.TLS.Mode == TLSDirect
 	// A PROXY protocol header, from a trusted load balancer only: anyone
 	// else's bytes go to the tokenizer, where a header is not XMPP.
