@@ -65,10 +65,14 @@ func clampLimits(capacity, queueSize int) (int, int) {
 }
 
 // Ticket is one slot taken from a [Gate]. Release returns it.
+//
+// A held ticket is one small object: the waiter of a wait in the queue (its
+// channel, its links) is dropped once the wait is over, as thousands of
+// long-lived streams each hold a ticket.
 type Ticket struct {
 	g        *Gate
 	released atomic.Bool
-	w        waiter // used only while the ticket's owner waits in the queue
+	waited   time.Duration // in the queue, for Waited
 }
 
 // Acquire takes a slot. If one is free and nobody waits, it returns at once.
@@ -113,31 +117,29 @@ func (g *Gate) acquire(ctx context.Context, first bool) (*Ticket, error) {
 		g.mu.Unlock()
 		return nil, err
 	}
-	t := &Ticket{g: g}
-	t.w.ready = make(chan struct{})
-	t.w.start = g.clk.Now()
+	w := &waiter{ready: make(chan struct{}), start: g.clk.Now()}
 	if first {
-		g.waiters.pushFront(&t.w)
+		g.waiters.pushFront(w)
 	} else {
-		g.waiters.push(&t.w)
+		g.waiters.push(w)
 	}
 	g.mu.Unlock()
 
 	select {
-	case <-t.w.ready:
-		return t, nil
+	case <-w.ready:
+		return &Ticket{g: g, waited: w.waited}, nil
 	case <-ctx.Done():
 	}
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if t.w.granted {
+	if w.granted {
 		// A Release handed us the slot while ctx ended: pass it on.
 		g.admitted--
 		g.inUse--
 		g.dispatchLocked()
 	} else {
-		g.waiters.remove(&t.w)
+		g.waiters.remove(w)
 	}
 	g.rejectedTimeout++
 	return nil, ctx.Err()
@@ -177,7 +179,7 @@ func (t *Ticket) Waited() time.Duration {
 	if t == nil {
 		return 0
 	}
-	return t.w.waited
+	return t.waited
 }
 
 // SetLimits changes the capacity and the queue size, for a configuration

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -257,7 +258,10 @@ func (ss *session) dialBackend(ctx context.Context, b Backend) (*sideConn, error
 // sendProxyHeader writes a PROXY protocol header of the backend's version
 // with the client's address as the source.
 func (ss *session) sendProxyHeader(c *net.TCPConn, b Backend) error {
-	dst := ss.local
+	var dst netip.AddrPort
+	if ss.local != nil {
+		dst = *ss.local
+	}
 	if !dst.IsValid() {
 		dst = addrPort(ss.client.LocalAddr())
 	}

@@ -31,7 +31,7 @@ func (ss *session) readProxyHeader(cfg *ListenerConfig) error {
 	}
 	if h.Command == proxyproto.Proxy && h.Source.IsValid() {
 		ss.remote = h.Source
-		ss.local = h.Dest
+		ss.local = &h.Dest
 		ss.log.client = h.Source
 	}
 	return nil
@@ -171,8 +171,8 @@ func readHeader(p *pipe) (xmpp.Header, scan, policy.Event, string) {
 func (ss *session) startTLS(cfg *ListenerConfig, c *sideConn, cp *pipe, cs scan, deadline time.Time) error {
 	// The plaintext header ends here; whole units the client sent right
 	// after it (a pipelined <starttls/>) are judged like later ones.
-	pending := cs.fwd - cp.hdrEnd
-	cp.consume(cp.hdrEnd)
+	pending := cs.fwd - int(cp.hdrEnd)
+	cp.consume(int(cp.hdrEnd))
 	if err := ss.writeClient(append(ss.ownHeader(), startTLSFeatures...), deadline); err != nil {
 		return err
 	}

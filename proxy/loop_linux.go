@@ -91,10 +91,11 @@ type loopStream struct {
 	mode   [2]uint8   // by direction
 	paused [2]bool    // by direction: its destination has writes waiting
 	hup    [2]bool    // by side: its FIN or an error was signalled, to be read
-	closed atomic.Bool
 
-	timerAt  time.Time // when the client's idle or probe time is next due; zero: none
-	timerIdx int       // in loop.timers; -1: not in it
+	timerIdx int32 // in loop.timers; -1: not in it
+	closed   atomic.Bool
+
+	timerAt time.Time // when the client's idle or probe time is next due; zero: none
 }
 
 // eligibleForLoop reports whether r's stream can be relayed on a loop:
@@ -133,8 +134,7 @@ func (r *relay) startOnLoop(client *net.TCPConn, backend *net.TCPConn, done func
 		return false
 	}
 	for s, fd := range [2]int{cfd, bfd} {
-		c := &fdConn{fd: fd}
-		c.onClose = ls.onClose
+		c := &fdConn{fd: fd, ls: ls, side: uint8(s)}
 		ls.conn[s] = c
 		r.side[s].conn = c
 		p := r.side[s].pipe
@@ -156,11 +156,11 @@ func (t *loopTimers) Len() int           { return len(t.h) }
 func (t *loopTimers) Less(i, j int) bool { return t.h[i].timerAt.Before(t.h[j].timerAt) }
 func (t *loopTimers) Swap(i, j int) {
 	t.h[i], t.h[j] = t.h[j], t.h[i]
-	t.h[i].timerIdx, t.h[j].timerIdx = i, j
+	t.h[i].timerIdx, t.h[j].timerIdx = int32(i), int32(j)
 }
 func (t *loopTimers) Push(x any) {
 	ls := x.(*loopStream)
-	ls.timerIdx = len(t.h)
+	ls.timerIdx = int32(len(t.h))
 	t.h = append(t.h, ls)
 }
 func (t *loopTimers) Pop() any {
@@ -174,7 +174,7 @@ func (t *loopTimers) Pop() any {
 func (t *loopTimers) set(ls *loopStream, at time.Time) {
 	ls.timerAt = at
 	if ls.timerIdx >= 0 {
-		heap.Fix(t, ls.timerIdx)
+		heap.Fix(t, int(ls.timerIdx))
 		return
 	}
 	heap.Push(t, ls)
@@ -182,7 +182,7 @@ func (t *loopTimers) set(ls *loopStream, at time.Time) {
 
 func (t *loopTimers) remove(ls *loopStream) {
 	if ls.timerIdx >= 0 {
-		heap.Remove(t, ls.timerIdx)
+		heap.Remove(t, int(ls.timerIdx))
 	}
 }
 

@@ -24,17 +24,26 @@ import (
 // close, so that a descriptor number the kernel reuses is never touched.
 type fdConn struct {
 	mu      sync.Mutex
-	fd      int    // -1 once closed
-	pending []byte // written and not yet taken by the kernel; nil when empty
-	finWait bool   // CloseWrite asked for while bytes were pending
-	err     error  // the write error that broke the side, once seen
-	onClose func() // tells the loop the socket closed (not under mu)
+	fd      int         // -1 once closed
+	pending []byte      // written and not yet taken by the kernel; nil when empty
+	err     error       // the write error that broke the side, once seen
+	ls      *loopStream // told when the socket closes (not under mu); nil: nobody
 
 	// The socket's registration in its loop's epoll set: EPOLLOUT is in
-	// it only while bytes are pending (edge-triggered, it would report
-	// every acknowledgement that frees room).
-	epfd int
-	ev   unix.EpollEvent
+	// events only while bytes are pending (edge-triggered, it would
+	// report every acknowledgement that frees room). The event's data is
+	// the stream's id and the side (loopKey). An idle stream holds two
+	// fdConns: they are kept to 80 bytes.
+	epfd    int32 // 0: not registered
+	events  uint32
+	side    uint8
+	finWait bool // CloseWrite asked for while bytes were pending
+}
+
+// event is the socket's registration in its loop's epoll set.
+func (c *fdConn) event() *unix.EpollEvent {
+	key := c.ls.id<<1 | uint64(c.side)
+	return &unix.EpollEvent{Events: c.events, Fd: int32(uint32(key)), Pad: int32(uint32(key >> 32))}
 }
 
 // watchOut adds or removes EPOLLOUT from the socket's events. Under mu.
@@ -43,11 +52,11 @@ func (c *fdConn) watchOut(on bool) {
 		return
 	}
 	if on {
-		c.ev.Events |= unix.EPOLLOUT
+		c.events |= unix.EPOLLOUT
 	} else {
-		c.ev.Events &^= unix.EPOLLOUT
+		c.events &^= unix.EPOLLOUT
 	}
-	unix.EpollCtl(c.epfd, unix.EPOLL_CTL_MOD, c.fd, &c.ev)
+	unix.EpollCtl(int(c.epfd), unix.EPOLL_CTL_MOD, c.fd, c.event())
 }
 
 // dupFD returns a descriptor of Guard's own for c's socket (a duplicate:
@@ -229,8 +238,8 @@ func (c *fdConn) closeFD(set func(fd int)) {
 	c.fd = -1
 	c.dropPending()
 	c.mu.Unlock()
-	if c.onClose != nil {
-		c.onClose()
+	if c.ls != nil {
+		c.ls.onClose()
 	}
 }
 

@@ -25,7 +25,7 @@ func (lp *loop) register(ls *loopStream) {
 		// end is reported as for failed sockets.
 		ls.closed.Store(true)
 		for _, c := range ls.conn {
-			c.onClose = nil
+			c.ls = nil
 		}
 		ls.conn[sideClient].closeWithin(ls.r.cfg.Timeouts.HalfClose)
 		ls.conn[sideBackend].reset()
@@ -37,17 +37,13 @@ func (lp *loop) register(ls *loopStream) {
 	for s := sideClient; s <= sideBackend; s++ {
 		c := ls.conn[s]
 		c.mu.Lock()
-		c.epfd = lp.epfd
-		c.ev = unix.EpollEvent{
-			Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET,
-			Fd:     int32(uint32(ls.id<<1 | uint64(s))),
-			Pad:    int32(uint32(ls.id >> 31)),
-		}
+		c.epfd = int32(lp.epfd)
+		c.events = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 		if len(c.pending) > 0 {
-			c.ev.Events |= unix.EPOLLOUT
+			c.events |= unix.EPOLLOUT
 		}
 		if c.fd >= 0 {
-			unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, c.fd, &c.ev)
+			unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, c.fd, c.event())
 		}
 		c.mu.Unlock()
 	}
@@ -223,6 +219,11 @@ func (lp *loop) runTasks() {
 func (lp *loop) unregister(ls *loopStream) {
 	lp.timers.remove(ls)
 	delete(lp.regs, ls.id)
+	if len(lp.regs) == 0 {
+		// A Go map keeps the room of its largest size: after a burst of
+		// thousands of streams has closed, the table starts small again.
+		lp.regs, lp.timers.h = map[uint64]*loopStream{}, nil
+	}
 	lp.mu.Lock()
 	lp.streams--
 	lp.mu.Unlock()

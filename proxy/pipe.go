@@ -51,7 +51,7 @@ type pipe struct {
 
 	// Where the last stream header scanned lies in buf (valid until the next
 	// consume), for the handshake, which parses it.
-	hdrStart, hdrEnd int
+	hdrStart, hdrEnd int32
 	// rewrite marks the first element after each stream header (the
 	// stream features) in scans, for rewriting; wantFeatures is set between
 	// a header and that element.
@@ -239,7 +239,7 @@ func (p *pipe) scan() scan {
 			continue
 		case xmpp.KindHeader:
 			s.header = true
-			p.hdrStart, p.hdrEnd = fwd, p.scanned
+			p.hdrStart, p.hdrEnd = int32(fwd), int32(p.scanned)
 			p.wantFeatures = p.rewrite
 		case xmpp.KindElement:
 			if p.wantFeatures {

@@ -84,7 +84,7 @@ func newRelay(client front, backend *sideConn, cp, bp *pipe, cfg *ListenerConfig
 	r := &relay{cfg: cfg, metrics: m, log: log}
 	r.side[sideClient].conn, r.side[sideClient].pipe = client, cp
 	r.side[sideBackend].conn, r.side[sideBackend].pipe = backend, bp
-	r.core.domain, r.core.raw, r.core.ns = domain, raw, cfg.Stream.ns()
+	r.core.domain, r.core.raw, r.core.stream = domain, raw, cfg.Stream
 	r.terminatesTLS = client.terminatesTLS()
 	if !raw {
 		r.shaper = limits.NewShaper(cfg.Limits.ClientBytesPerSecond, 0)

@@ -41,15 +41,15 @@ type peerState struct {
 // method is called with the relay's mu held.
 type closeState struct {
 	peer        [2]peerState
-	raw         bool   // no XMPP: nothing to say, every end is a FIN
-	domain      string // the domain the client asked for, for Guard's own header
-	peerDomain  string // s2s: the remote server's domain, the to of that header
-	ns          string // the stream's content namespace (jabber:client if empty)
-	awaitHeader bool   // the client restarted its stream and has not had the backend's new header
-	closing     bool   // the half_close timer runs (or ran)
-	draining    bool   // ended by a drain: the client's units still go to the backend until its FIN
-	closed      bool   // both sockets are closed
-	reason      string // why the connection ends; the first cause wins
+	raw         bool       // no XMPP: nothing to say, every end is a FIN
+	domain      string     // the domain the client asked for, for Guard's own header
+	peerDomain  string     // s2s: the remote server's domain, the to of that header
+	stream      StreamKind // c2s or s2s: the namespace of Guard's own header
+	awaitHeader bool       // the client restarted its stream and has not had the backend's new header
+	closing     bool       // the half_close timer runs (or ran)
+	draining    bool       // ended by a drain: the client's units still go to the backend until its FIN
+	closed      bool       // both sockets are closed
+	reason      string     // why the connection ends; the first cause wins
 }
 
 // actionKind is one thing the relay does for the close state machine.
@@ -330,11 +330,7 @@ func (c *closeState) gone(s side) {
 
 // ownHeader is Guard's stream header toward the client.
 func (c *closeState) ownHeader() []byte {
-	ns := c.ns
-	if ns == "" {
-		ns = xmpp.ClientNS
-	}
-	return ownHeader(c.domain, c.peerDomain, ns)
+	return ownHeader(c.domain, c.peerDomain, c.stream.ns())
 }
 
 // bothFIN reports whether both sides have sent their FIN (actCloseIfFIN).

@@ -36,13 +36,15 @@ type session struct {
 
 	// remote is the client's address: the socket's peer, or the source a
 	// trusted load balancer reported in a PROXY protocol header; local is
-	// the address it connected to, from that header.
-	remote, local netip.AddrPort
-	domain        string         // the to of the client's last stream header: Guard's own header is from it
-	peerDomain    string         // s2s: the from of the remote server's header, for the per-domain limits
-	tlsPending    bool           // a TLS listener, before TLS is established
-	streamOpen    bool           // Guard has sent the client a stream header of its own
-	st            *listenerState // the listener's configuration when the client came
+	// the address it connected to, from that header (nil without one: a
+	// session held for hours is kept small).
+	remote     netip.AddrPort
+	local      *netip.AddrPort
+	domain     string         // the to of the client's last stream header: Guard's own header is from it
+	peerDomain string         // s2s: the from of the remote server's header, for the per-domain limits
+	tlsPending bool           // a TLS listener, before TLS is established
+	streamOpen bool           // Guard has sent the client a stream header of its own
+	st         *listenerState // the listener's configuration when the client came
 
 	// Released when the session ends: the per-address count and the
 	// backend slot.
@@ -54,7 +56,7 @@ type session struct {
 	mu         sync.Mutex
 	headerSeen bool               // the client has sent its stream header
 	relay      *relay             // set once relaying starts
-	since      time.Time          // when relaying started
+	since      int64              // when relaying started, in Unix nanoseconds
 	closed     bool               // Shutdown or Close asked this session to end
 	killed     bool               // by closeNow: nothing more is said
 	stopWait   context.CancelFunc // ends a wait in the admission queue
@@ -206,7 +208,7 @@ func (ss *session) startRelay(r *relay, backend *sideConn) error {
 	ending, killed := ss.closed, ss.killed
 	if !killed {
 		ss.relay = r
-		ss.since = time.Now() // for the status page
+		ss.since = time.Now().UnixNano() // for the status page
 	}
 	ss.mu.Unlock()
 	if killed {

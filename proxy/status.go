@@ -182,7 +182,7 @@ func (s *Server) Status() Status {
 		}
 		to := ss.log.to // written before relaying, never after
 		perListener[ss.l]++
-		si := StreamInfo{Listener: ss.st.cfg.Name, Client: ss.remote, To: to, From: ss.peerDomain, Age: now.Sub(since),
+		si := StreamInfo{Listener: ss.st.cfg.Name, Client: ss.remote, To: to, From: ss.peerDomain, Age: now.Sub(time.Unix(0, since)),
 			BytesIn: r.relayedBytes[clientToBackend].Load(), BytesOut: r.relayedBytes[backendToClient].Load()}
 		if ss.node != nil {
 			si.Node = ss.node.addr

@@ -168,14 +168,14 @@ type Tokenizer struct {
 	refBuf [4]byte
 
 	u8  [utf8.UTFMax]byte // a rune split across calls
-	u8n int
+	u8n uint8
 
 	// Header namespace check: on a header candidate (hdr), attribute names
 	// are compared with want ("xmlns:" + prefix) and the value of a match
 	// with StreamsNS.
 	hdr        bool
 	want       []byte
-	cmpTarget  []byte
+	cmpNS      bool // the target is StreamsNS, not want
 	cmpPos     int
 	cmpBad     bool
 	isNSDecl   bool
@@ -683,7 +683,7 @@ func (t *Tokenizer) Next(p []byte) (n int, kind Kind, err error) {
 			if utf8.FullRune(t.u8[:t.u8n]) {
 				// Errors point at the rune's first byte, which may lie in
 				// an earlier chunk (a negative index into p).
-				start := i - t.u8n
+				start := i - int(t.u8n)
 				r, size := utf8.DecodeRune(t.u8[:t.u8n])
 				if r == utf8.RuneError && size == 1 {
 					return t.fail(start, NotWellFormed, "invalid UTF-8")
@@ -1061,7 +1061,7 @@ func (t *Tokenizer) beginAttr() {
 	t.nameLen, t.colon = 0, 0
 	t.state = sAttrName
 	if t.hdr {
-		t.cmpTarget, t.cmpPos, t.cmpBad = t.want, 0, false
+		t.cmpNS, t.cmpPos, t.cmpBad = false, 0, false
 	}
 }
 
@@ -1075,7 +1075,7 @@ func (t *Tokenizer) endAttrName(i int) bool {
 	}
 	if t.hdr {
 		t.isNSDecl = t.matched()
-		t.cmpTarget, t.cmpPos, t.cmpBad = streamsNSBytes, 0, false
+		t.cmpNS, t.cmpPos, t.cmpBad = true, 0, false
 	}
 	return true
 }
@@ -1096,7 +1096,8 @@ func (t *Tokenizer) feed(b []byte) {
 	if t.cmpBad {
 		return
 	}
-	if t.cmpPos+len(b) > len(t.cmpTarget) || !bytes.Equal(t.cmpTarget[t.cmpPos:t.cmpPos+len(b)], b) {
+	target := t.cmpTarget()
+	if t.cmpPos+len(b) > len(target) || !bytes.Equal(target[t.cmpPos:t.cmpPos+len(b)], b) {
 		t.cmpBad = true
 		return
 	}
@@ -1105,7 +1106,16 @@ func (t *Tokenizer) feed(b []byte) {
 
 // matched reports whether the bytes fed equal the whole comparison target.
 func (t *Tokenizer) matched() bool {
-	return !t.cmpBad && t.cmpPos == len(t.cmpTarget)
+	return !t.cmpBad && t.cmpPos == len(t.cmpTarget())
+}
+
+// cmpTarget is what feed compares with: want, or StreamsNS. (A flag, not
+// a slice: every stream holds two tokenizers for as long as it lives.)
+func (t *Tokenizer) cmpTarget() []byte {
+	if t.cmpNS {
+		return streamsNSBytes
+	}
+	return t.want
 }
 
 // scanRune handles the non-ASCII byte p[i] in state ret (which is also the
@@ -1114,7 +1124,7 @@ func (t *Tokenizer) matched() bool {
 func (t *Tokenizer) scanRune(p []byte, i, end int, ret state) int {
 	q := p[i:end]
 	if !utf8.FullRune(q) {
-		t.u8n = copy(t.u8[:], q)
+		t.u8n = uint8(copy(t.u8[:], q))
 		t.ret = ret
 		t.state = sUTF8
 		return end
