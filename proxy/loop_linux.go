@@ -197,14 +197,24 @@ func (t *loopTimers) next() time.Time {
 // fillLoop is pipe.fill for a stream on a loop: one read of what the
 // socket has, without waiting (errWouldBlock when it has nothing), scanned.
 func (p *pipe) fillLoop() (scan, error) {
-	if p.buf == nil {
+	switch {
+	case p.buf == nil && p.busy:
+		p.buf = getBigBuf()
+	case p.buf == nil:
 		p.buf = getBuf()
-	} else if p.n == len(p.buf) {
+	case p.busy && len(p.buf) < bigBufSize:
+		// A busy stream keeps part of a unit: move it to a big buffer.
+		nb := getBigBuf()
+		copy(nb, p.buf[:p.n])
+		putBuf(p.buf)
+		p.buf = nb
+	case p.n == len(p.buf):
 		p.grow()
 	}
 	avail := len(p.buf) - p.n
 	k, rerr := p.fc.read(p.buf[p.n:])
 	p.n += k
+	p.busy = k == avail
 	s := p.scan()
 	s.read = k
 	s.drained = rerr == nil && k < avail

@@ -36,6 +36,7 @@ type pipe struct {
 	tls      bool
 	buffered bool
 	more     bool      // the last read filled the buffer: read again without waiting
+	busy     bool      // on a loop: the last read filled the room it had, so the next buffer is a big one
 	deadline time.Time // the read deadline set through setReadDeadline
 
 	// park, once the relay runs, lets fill give up the goroutine after
@@ -307,16 +308,31 @@ func (p *pipe) grow() {
 	if size <= len(p.buf) {
 		size = len(p.buf) + bufSize
 	}
-	nb := make([]byte, size)
+	var nb []byte
+	if len(p.buf) == bufSize && size <= bigBufSize && limit >= bigBufSize {
+		nb = getBigBuf() // pooled, and room for the reads that follow
+	} else {
+		nb = make([]byte, size)
+	}
 	copy(nb, p.buf[:p.n])
 	putBuf(p.buf)
 	p.buf = nb
 }
 
-// bufSize is the size of pooled buffers.
-const bufSize = 16 << 10
+// bufSize is the size of pooled buffers; bigBufSize that of the buffers a
+// loop reads a busy stream into (loop_linux.go): on loopback one write of
+// 64 KiB is one segment, where 16 KiB reads made four, and a 16 KiB stanza
+// fits whole. Few streams are busy at once, so the pool of big ones is
+// small.
+const (
+	bufSize    = 16 << 10
+	bigBufSize = 64 << 10
+)
 
-var bufPool = make(chan []byte, 1024)
+var (
+	bufPool    = make(chan []byte, 1024)
+	bigBufPool = make(chan []byte, 32)
+)
 
 // getBuf and putBuf keep a bounded free list of buffers: a sync.Pool would
 // allocate on Put (the slice header escapes) and lose its contents at each GC.
@@ -330,12 +346,27 @@ func getBuf() []byte {
 }
 
 func putBuf(b []byte) {
-	if cap(b) != bufSize {
+	pool := bufPool
+	switch cap(b) {
+	case bufSize:
+	case bigBufSize:
+		pool = bigBufPool
+	default:
 		return // a grown buffer: let the GC have it
 	}
 	select {
-	case bufPool <- b[:bufSize]:
+	case pool <- b[:cap(b)]:
 	default:
+	}
+}
+
+// getBigBuf is getBuf for a busy stream on a loop.
+func getBigBuf() []byte {
+	select {
+	case b := <-bigBufPool:
+		return b
+	default:
+		return make([]byte, bigBufSize)
 	}
 }
 

@@ -196,20 +196,16 @@ func (ss *session) sendBackendHeader(r *relay, bc connected) error {
 }
 
 // startRelay hands the connection to r; backend is r's backend
-// connection. A stream asked to end while it was being set up (endStream)
-// is ended by the relay as it starts, both sides cleanly; one closed
+// connection. The relay is published (ss.relay) only once it runs, its
+// sockets where it relays them from: an end asked for meanwhile (a drain,
+// closeNow) is carried out on the running relay, never on sockets being
+// moved to a loop. A stream asked to end while it was being set up is
+// ended by the relay as it starts, both sides cleanly; one closed
 // (closeNow) is closed at once.
 func (ss *session) startRelay(r *relay, backend *sideConn) error {
 	onLoop := eligibleForLoop(r, ss.front, backend)
-	if !onLoop {
-		r.enableParking()
-	}
 	ss.mu.Lock()
-	ending, killed := ss.closed, ss.killed
-	if !killed {
-		ss.relay = r
-		ss.since = time.Now().UnixNano() // for the status page
-	}
+	killed := ss.killed
 	ss.mu.Unlock()
 	if killed {
 		r.side[sideBackend].pipe.discardAll()
@@ -217,20 +213,25 @@ func (ss *session) startRelay(r *relay, backend *sideConn) error {
 		return closed(ReasonShutdown)
 	}
 	ss.log.Debug("relaying", "backend", backend.RemoteAddr().String(), "raw", r.core.raw, "transport", transport(r.cfg), "loop", onLoop)
-	switch {
-	case onLoop && r.startOnLoop(ss.client, backend.tcp, ss.finish):
-		// The sockets are the loop's: the session keeps nothing of the
-		// net.TCPConn it closed (an idle stream's memory).
-		ss.mu.Lock()
-		ss.client, ss.front = nil, nil
-		ss.mu.Unlock()
-	case onLoop:
+	moved := onLoop && r.startOnLoop(ss.client, backend.tcp, ss.finish)
+	if !moved {
 		r.enableParking()
 		r.start(ss.finish)
-	default:
-		r.start(ss.finish)
 	}
-	if ending {
+	ss.mu.Lock()
+	ss.relay = r
+	ss.since = time.Now().UnixNano() // for the status page
+	if moved {
+		// The sockets are the loop's: the session keeps nothing of the
+		// net.TCPConn it closed (an idle stream's memory).
+		ss.client, ss.front = nil, nil
+	}
+	ending, killed := ss.closed, ss.killed
+	ss.mu.Unlock()
+	switch {
+	case killed:
+		r.closeNow()
+	case ending:
 		r.endStream(policy.Shutdown)
 	}
 	return nil
