@@ -203,11 +203,7 @@ func (p *pipe) fillLoop() (scan, error) {
 	case p.buf == nil:
 		p.buf = getBuf()
 	case p.busy && len(p.buf) < bigBufSize:
-		// A busy stream keeps part of a unit: move it to a big buffer.
-		nb := getBigBuf()
-		copy(nb, p.buf[:p.n])
-		putBuf(p.buf)
-		p.buf = nb
+		p.moveTo(getBigBuf()) // a busy stream keeps part of a unit
 	case p.n == len(p.buf):
 		p.grow()
 	}

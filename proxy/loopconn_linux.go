@@ -246,29 +246,21 @@ func (c *fdConn) closeFD(set func(fd int)) {
 // closeWithin closes the socket so that the kernel keeps it no longer than
 // d (sockclose_linux.go).
 func (c *fdConn) closeWithin(d time.Duration) {
-	c.closeFD(func(fd int) {
-		if d > 0 {
-			unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, max(int(d/time.Millisecond), 1))
-		}
-	})
+	c.closeFD(func(fd int) { boundUserTimeout(fd, d) })
 }
 
 // closeAtExpiry closes the socket at the end of a lingering close, aborted
 // if the peer has not acknowledged everything.
 func (c *fdConn) closeAtExpiry() {
 	c.closeFD(func(fd int) {
-		if v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err == nil && v > 0 {
-			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		if unackedFD(fd) > 0 {
+			abortOnClose(fd)
 		}
 	})
 }
 
 // reset closes the socket with an RST.
-func (c *fdConn) reset() {
-	c.closeFD(func(fd int) {
-		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-	})
-}
+func (c *fdConn) reset() { c.closeFD(abortOnClose) }
 
 // keepalive writes a whitespace keepalive unless bytes are pending (they
 // probe the peer as well).

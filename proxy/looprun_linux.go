@@ -164,8 +164,11 @@ func (lp *loop) stopIfIdle(f *os.File) bool {
 		return false
 	}
 	// The next loop goroutine starts from here (open, under lp.mu):
-	// what this one owned is reset before.
+	// what this one owned is reset before. The stream table starts small
+	// again: a Go map keeps the room of its largest size, after a burst
+	// of thousands of streams too.
 	lp.running, lp.scratch, lp.again = false, nil, nil
+	lp.regs, lp.timers.h = map[uint64]*loopStream{}, nil
 	unix.Close(lp.efd)
 	f.Close() // the epoll instance
 	return true
@@ -219,11 +222,6 @@ func (lp *loop) runTasks() {
 func (lp *loop) unregister(ls *loopStream) {
 	lp.timers.remove(ls)
 	delete(lp.regs, ls.id)
-	if len(lp.regs) == 0 {
-		// A Go map keeps the room of its largest size: after a burst of
-		// thousands of streams has closed, the table starts small again.
-		lp.regs, lp.timers.h = map[uint64]*loopStream{}, nil
-	}
 	lp.mu.Lock()
 	lp.streams--
 	lp.mu.Unlock()

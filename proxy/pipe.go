@@ -308,12 +308,15 @@ func (p *pipe) grow() {
 	if size <= len(p.buf) {
 		size = len(p.buf) + bufSize
 	}
-	var nb []byte
 	if len(p.buf) == bufSize && size <= bigBufSize && limit >= bigBufSize {
-		nb = getBigBuf() // pooled, and room for the reads that follow
-	} else {
-		nb = make([]byte, size)
+		p.moveTo(getBigBuf()) // pooled, and room for the reads that follow
+		return
 	}
+	p.moveTo(make([]byte, size))
+}
+
+// moveTo puts what the buffer holds into nb, which becomes the buffer.
+func (p *pipe) moveTo(nb []byte) {
 	copy(nb, p.buf[:p.n])
 	putBuf(p.buf)
 	p.buf = nb

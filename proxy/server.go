@@ -238,10 +238,10 @@ func (s *Server) sessionDone(ss *session) {
 	s.recent.opened(len(s.sessions), time.Now())
 	if len(s.sessions) == 0 {
 		s.sessions = make(map[*session]struct{}) // a map keeps the room of its largest size
-	}
-	if len(s.sessions) == 0 && s.idle != nil {
-		close(s.idle)
-		s.idle = nil
+		if s.idle != nil {
+			close(s.idle)
+			s.idle = nil
+		}
 	}
 	s.mu.Unlock()
 	s.wg.Done()

@@ -23,10 +23,7 @@ import (
 func closeWithin(c *net.TCPConn, d time.Duration) {
 	if d > 0 {
 		if rc, err := c.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) {
-				ms := max(int(d/time.Millisecond), 1)
-				unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, ms)
-			})
+			rc.Control(func(fd uintptr) { boundUserTimeout(int(fd), d) })
 		}
 	}
 	c.Close()
@@ -49,10 +46,30 @@ func unacked(c *net.TCPConn) int {
 		return 0
 	}
 	n := 0
-	rc.Control(func(fd uintptr) {
-		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ); err == nil {
-			n = v
-		}
-	})
+	rc.Control(func(fd uintptr) { n = unackedFD(int(fd)) })
 	return n
+}
+
+// The same steps on a descriptor, for the sockets of the event loops
+// (fdConn) as for those of net.TCPConns.
+
+// boundUserTimeout lowers fd's TCP_USER_TIMEOUT to d (if d > 0), for a
+// close that the kernel must not carry on longer than d.
+func boundUserTimeout(fd int, d time.Duration) {
+	if d > 0 {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, max(int(d/time.Millisecond), 1))
+	}
+}
+
+// unackedFD is unacked for a descriptor.
+func unackedFD(fd int) int {
+	if v, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ); err == nil {
+		return v
+	}
+	return 0
+}
+
+// abortOnClose sets SO_LINGER 0: the close that follows sends an RST.
+func abortOnClose(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 }
