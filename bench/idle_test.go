@@ -106,6 +106,13 @@ type idlePeer struct {
 	// AfterCloseRSS is the RSS idleAfterClose after every stream closed
 	// (the warm-up stream too); 0: not measured.
 	AfterCloseRSS int64 `json:"after_close_rss_bytes"`
+	// OpenCPUSeconds is the proxy's CPU time (utime+stime) while the
+	// steps' streams opened (from each step's first dial to its last
+	// stream answered, summed over the steps); SettleCPUSeconds its CPU
+	// time while the readings settled after each step (Guard's collection
+	// and return of a burst's memory falls there).
+	OpenCPUSeconds   float64 `json:"open_cpu_seconds"`
+	SettleCPUSeconds float64 `json:"settle_cpu_seconds"`
 }
 
 type idlePoint struct {
@@ -202,6 +209,7 @@ func BenchmarkIdleStreamRSS(b *testing.B) {
 				b.ReportMetric(r.BytesPerStream, "B/stream")
 				b.ReportMetric(r.Slope, "slope-B/stream")
 				b.ReportMetric(float64(top.RSS)/(1<<20), "MiB-rss")
+				b.ReportMetric(r.OpenCPUSeconds*1e6/float64(top.Streams), "open-cpu-µs/stream")
 				peers = slices.DeleteFunc(peers, func(x idlePeer) bool { return x.Peer == p.name })
 				peers = append(peers, r)
 			}
@@ -264,6 +272,7 @@ func measureIdleCurve(b *testing.B, p proxy, steps []int, srcs []net.IP) idlePee
 	for _, step := range steps {
 		ctx, cancel := context.WithTimeout(context.Background(), idleOpenTimeout)
 		start := time.Now()
+		cpu0 := procCPU(b, pid)
 		more, err := dialIdleStreams(ctx, addr, step-len(conns), srcs, len(conns), idleWorkers)
 		cancel()
 		if err != nil {
@@ -271,10 +280,13 @@ func measureIdleCurve(b *testing.B, p proxy, steps []int, srcs []net.IP) idlePee
 		}
 		conns = append(conns, more...)
 		opened := time.Since(start)
+		cpu1 := procCPU(b, pid)
+		r.OpenCPUSeconds += (cpu1 - cpu0).Seconds()
 		v, err := settleRSS(b, fmt.Sprintf("%s %d streams", p.name, step), []int{pid})
 		if err != nil {
 			b.Fatal(err)
 		}
+		r.SettleCPUSeconds += (procCPU(b, pid) - cpu1).Seconds()
 		r.Points = append(r.Points, idlePoint{Streams: step, RSS: v[0]})
 		checkRelaying(b, p.name, pid, step)
 		b.Logf("%-9s %5d streams (opened in %4.1fs, settled in %4.1fs): RSS %6.1f MiB, %5d descriptors", p.name, step,
@@ -287,8 +299,9 @@ func measureIdleCurve(b *testing.B, p proxy, steps []int, srcs []net.IP) idlePee
 	} else {
 		r.Slope = r.BytesPerStream // one step: from the baseline
 	}
-	b.Logf("%-9s baseline %.1f MiB; %.0f B/stream at %d streams; slope %.0f B/stream from %d to %d",
-		p.name, float64(r.BaseRSS)/(1<<20), r.BytesPerStream, last.Streams, r.Slope, first.Streams, last.Streams)
+	b.Logf("%-9s baseline %.1f MiB; %.0f B/stream at %d streams; slope %.0f B/stream from %d to %d; CPU %.0f ms opening them, %.0f ms settling",
+		p.name, float64(r.BaseRSS)/(1<<20), r.BytesPerStream, last.Streams, r.Slope, first.Streams, last.Streams,
+		r.OpenCPUSeconds*1e3, r.SettleCPUSeconds*1e3)
 	closeStreams()
 	wait := idleAfterClose
 	if idleSmoke() {

@@ -181,6 +181,20 @@ type reportIdlePeer struct {
 	BytesPerStream float64 `json:"bytes_per_stream"`
 	Slope          float64 `json:"slope_bytes_per_stream"`
 	AfterCloseRSS  int64   `json:"after_close_rss_bytes"`
+	OpenCPUSeconds float64 `json:"open_cpu_seconds"`
+}
+
+// openCPUms is the peer's CPU time in ms per 1,000 streams opened (the
+// top step's streams, opened over the steps); NaN when not measured.
+func (p *reportIdlePeer) openCPUms() float64 {
+	top := 0
+	for _, pt := range p.Points {
+		top = max(top, pt.Streams)
+	}
+	if p.OpenCPUSeconds <= 0 || top == 0 {
+		return math.NaN()
+	}
+	return p.OpenCPUSeconds * 1e6 / float64(top)
 }
 
 // readReportFile decodes dir/name into v; false (and no error) when the file
@@ -834,11 +848,20 @@ type repIdleView struct {
 	RawBytes        string
 	HasRaw          bool
 	FramingBytes    string
-	Fleet           *repIdleFleetView
+	// The CPU to open the streams, ms per 1,000: Guard's, HAProxy's and
+	// their ratio, when both were measured.
+	Workers                             int // streams the clients open at a time
+	HasOpenCPU                          bool
+	OpenCPUGuard, OpenCPUHAP, OpenRatio string
+	GuardLessOpenCPU                    bool
+	Fleet                               *repIdleFleetView
 }
 
 type repIdlePeerRow struct {
 	Peer, Baseline, RSSAtMax, PerStream, Slope, VsHAProxy, VsNginx string
+	// OpenCPU is the CPU time to open 1,000 of the streams ("—": not
+	// measured).
+	OpenCPU string
 	// AfterClose is the RSS a minute after every stream closed, and
 	// AfterVsBase that over the baseline; "—" when not measured.
 	AfterClose, AfterVsBase string
@@ -858,7 +881,7 @@ type repIdleFleetRow struct {
 }
 
 func newRepIdleView(id reportIdle) *repIdleView {
-	v := &repIdleView{SourceAddresses: id.Settings.SourceAddresses, Smoke: id.Settings.Smoke}
+	v := &repIdleView{SourceAddresses: id.Settings.SourceAddresses, Smoke: id.Settings.Smoke, Workers: idleWorkers}
 	// The steps measured: those of the points (the settings say what was
 	// asked for).
 	measured := slices.Clone(id.Settings.Steps)
@@ -908,7 +931,10 @@ func newRepIdleView(id reportIdle) *repIdleView {
 		row := repIdlePeerRow{Peer: repFramedLabel(p.Peer), Baseline: repMiB(p.BaselineRSS), RSSAtMax: "—",
 			PerStream: repNum(p.BytesPerStream, 0), Slope: repNum(p.Slope, 0),
 			VsHAProxy: repRatio(p.BytesPerStream, hBytes), VsNginx: repRatio(p.BytesPerStream, refNginxIdleBytes),
-			AfterClose: "—", AfterVsBase: "—"}
+			AfterClose: "—", AfterVsBase: "—", OpenCPU: "—"}
+		if ms := p.openCPUms(); !math.IsNaN(ms) {
+			row.OpenCPU = repNum(ms, 0) + " ms"
+		}
 		if p.AfterCloseRSS > 0 && p.BaselineRSS > 0 {
 			row.AfterClose = repMiB(p.AfterCloseRSS)
 			row.AfterVsBase = repNum(float64(p.AfterCloseRSS)/float64(p.BaselineRSS), 2) + "×"
@@ -956,6 +982,13 @@ func newRepIdleView(id reportIdle) *repIdleView {
 			v.GuardVsHAProxy = repNum(g.BytesPerStream/hBytes, 2) + "×"
 			v.GuardBelowHAP = g.BytesPerStream <= hBytes
 			v.HAPWord = repCmp(g.BytesPerStream/hBytes, "less", "about as much", "more")
+		}
+	}
+	if v.Guard != nil && v.HAProxy != nil {
+		g, h := v.Guard.openCPUms(), v.HAProxy.openCPUms()
+		if !math.IsNaN(g) && !math.IsNaN(h) && h > 0 {
+			v.HasOpenCPU, v.OpenCPUGuard, v.OpenCPUHAP = true, repNum(g, 0)+" ms", repNum(h, 0)+" ms"
+			v.OpenRatio, v.GuardLessOpenCPU = repNum(g/h, 2)+"×", g <= h
 		}
 	}
 	if v.HAProxy != nil {

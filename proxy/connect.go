@@ -228,9 +228,6 @@ func (ss *session) dialBackend(ctx context.Context, b Backend) (*sideConn, error
 	if err != nil {
 		return nil, err
 	}
-	if err := tuneBackend(c); err != nil {
-		ss.l.log.Debug("setting backend socket options failed", "error", err)
-	}
 	if b.ProxyProtocol != 0 {
 		// The client's address for the backend (Prosody's mod_net_proxy,
 		// ejabberd's use_proxy_protocol), before any TLS.
@@ -279,7 +276,9 @@ func (ss *session) sendProxyHeader(c *net.TCPConn, b Backend) error {
 }
 
 func dialTCP(ctx context.Context, b Backend) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: b.ConnectTimeout}
+	// Go's kernel keepalive stays on toward the backend (probes after 15 s
+	// of quiet): it finds a backend host that vanished under an idle stream.
+	d := net.Dialer{Timeout: b.ConnectTimeout, Control: tuneBackend}
 	c, err := d.DialContext(ctx, "tcp", b.Address)
 	if err != nil {
 		return nil, err

@@ -84,6 +84,9 @@ type listener struct {
 	addrs   *limits.AddrLimiter
 	domains *limits.KeyLimiter[string]    // s2s: the streams of each remote domain
 	state   atomic.Pointer[listenerState] // swapped by Apply; sessions keep the one they started with
+	// tuned: Guard opened ln with Go's keepalive off and TCP_LINGER2 set
+	// on the listening socket, which accepted sockets inherit.
+	tuned bool
 }
 
 // listenerState is a listener's configuration as of one Apply.
@@ -131,12 +134,12 @@ func (ls *listenerState) routeFor(domain string) (*Backend, *backendState, bool)
 // Listen opens cfg.Address and starts accepting on it. It returns the bound
 // address (useful with port 0).
 func (s *Server) Listen(cfg ListenerConfig) (net.Addr, error) {
-	lc := net.ListenConfig{}
+	lc := net.ListenConfig{KeepAlive: -1, Control: tuneListener}
 	ln, err := lc.Listen(context.Background(), "tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", cfg.Name, err)
 	}
-	if err := s.Serve(ln.(*net.TCPListener), cfg); err != nil {
+	if err := s.serveOn(ln.(*net.TCPListener), cfg, true); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -147,8 +150,14 @@ func (s *Server) Listen(cfg ListenerConfig) (net.Addr, error) {
 // test's network namespace), as the listener cfg describes; cfg.Address is
 // not used. The Server owns ln from now on.
 func (s *Server) Serve(ln *net.TCPListener, cfg ListenerConfig) error {
+	return s.serveOn(ln, cfg, false)
+}
+
+// serveOn is Serve; tuned says that Listen opened ln (see listener.tuned).
+func (s *Server) serveOn(ln *net.TCPListener, cfg ListenerConfig, tuned bool) error {
 	cfg = cfg.withDefaults()
 	l := &listener{
+		tuned:   tuned,
 		ln:      ln,
 		log:     s.log.Named("listener").With("listener", cfg.Name),
 		metrics: s.metrics.forListener(cfg.Name),
@@ -216,7 +225,7 @@ func (s *Server) newSession(l *listener, c *net.TCPConn) *session {
 	if t := ss.st.cfg.Timeouts; t.Probe > 0 {
 		userTimeout = t.ProbeTimeout
 	}
-	if err := tuneClient(c, userTimeout); err != nil {
+	if err := tuneClient(c, userTimeout, !l.tuned); err != nil {
 		ss.log.Debug("setting socket options failed", "error", err)
 	}
 	s.mu.Lock()

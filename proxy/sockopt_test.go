@@ -63,12 +63,38 @@ func sockopt(t *testing.T, fd, level, opt int) int {
 // 1 s on the client's and the backend's socket (a socket Guard closed does
 // not wait a minute in FIN_WAIT2), TCP_USER_TIMEOUT of probe_timeout on the
 // client's (probes on), and no kernel keepalive on the client's (Guard's probe is the
-// whitespace keepalive).
+// whitespace keepalive). On a listener Guard opened, the client's socket
+// inherits TCP_LINGER2 from the listening one and Go's keepalive is never
+// on; on one the caller opened and handed to Serve (Go's keepalive on,
+// nothing set), Guard sets each option on the accepted socket.
 func TestRelaySocketOptions(t *testing.T) {
+	for _, opened := range []string{"by Guard", "by the caller"} {
+		t.Run(opened, func(t *testing.T) { testRelaySocketOptions(t, opened == "by Guard") })
+	}
+}
+
+func testRelaySocketOptions(t *testing.T, byGuard bool) {
 	leakcheck.Check(t)
 	b := newTestBackend(t)
 	const probeTimeout = 7 * time.Second
-	s, addr := startGuard(t, b.addr(), ListenerConfig{Timeouts: Timeouts{Probe: time.Minute, ProbeTimeout: probeTimeout}})
+	cfg := ListenerConfig{Timeouts: Timeouts{Probe: time.Minute, ProbeTimeout: probeTimeout}}
+	var s *Server
+	var addr string
+	if byGuard {
+		s, addr = startGuard(t, b.addr(), cfg)
+	} else {
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = New(Options{Logger: testLogger(t)})
+		t.Cleanup(func() { s.Close() })
+		cfg.Name, cfg.Backend = "test", Backend{Name: "b", Address: b.addr()}
+		if err := s.Serve(ln, cfg); err != nil {
+			t.Fatal(err)
+		}
+		addr = ln.Addr().String()
+	}
 	c, bc := openStream(t, b, addr)
 
 	cfd := guardFD(t, c.RemoteAddr(), c.LocalAddr())
