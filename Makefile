@@ -14,10 +14,12 @@ test: vet unit fuzz bench-smoke
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags purego ./xmpp
 
 unit:
 	$(GO) test $(TESTFLAGS) ./...
 	GUARD_TEST_PUMPS=1 $(GO) test $(TESTFLAGS) ./proxy
+	$(GO) test $(TESTFLAGS) -tags purego ./xmpp
 
 # Every Fuzz* target of every package whose tests declare one, each for
 # $(FUZZTIME). Found anew on each run: new targets need no change here.

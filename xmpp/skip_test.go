@@ -58,13 +58,28 @@ var skipSets = []struct {
 	{"cdata", &ctab, cStopCDATA, newStopSet(&ctab, cStopCDATA)},
 }
 
-// checkSkip compares skip with refSkip on p from i, for every stop set.
+// skipModes are the ways skip can scan a long run on this machine: the
+// word loop alone, and with the wide scan (skipStops32) where the CPU has
+// one.
+var skipModes = func() []bool {
+	if wideSkip {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}()
+
+// checkSkip compares skip with refSkip on p from i, for every stop set and
+// every mode.
 func checkSkip(t *testing.T, p []byte, i int) {
 	t.Helper()
-	for _, ss := range skipSets {
-		got, want := skip(p, i, &ss.s), refSkip(p, i, ss.tab, ss.stop)
-		if got != want {
-			t.Fatalf("%s: skip(%q, %d) = %d, want %d", ss.name, p, i, got, want)
+	defer func(w bool) { wideSkip = w }(wideSkip)
+	for _, wide := range skipModes {
+		wideSkip = wide
+		for _, ss := range skipSets {
+			got, want := skip(p, i, &ss.s), refSkip(p, i, ss.tab, ss.stop)
+			if got != want {
+				t.Fatalf("%s (wide %v): skip(%q, %d) = %d, want %d", ss.name, wide, p, i, got, want)
+			}
 		}
 	}
 }
@@ -111,6 +126,45 @@ func TestSkipStopSets(t *testing.T) {
 	newStopSet(&ctab, cStopAttr)
 }
 
+// TestSkipWide puts every byte value at every position of a run long
+// enough for the wide scan's 64-byte steps, its 32-byte tail and the word
+// loop after it, from starts 0 to 8, and two stop bytes at the borders of
+// its steps: the scan must find the first, in either half of a step.
+func TestSkipWide(t *testing.T) {
+	if !wideSkip {
+		t.Skip("no wide scan on this machine")
+	}
+	p := overrun(make([]byte, 8+64+32+7))
+	fill := func() {
+		for k := range p {
+			p[k] = 'a'
+		}
+	}
+	for j := range p {
+		for c := 0; c < 256; c++ {
+			fill()
+			p[j] = byte(c)
+			for i := range 9 {
+				checkSkip(t, p, i)
+			}
+		}
+	}
+	for _, j := range []int{8, 39, 40, 71, 72, 103} {
+		for _, k := range []int{j + 1, j + 31, j + 32, j + 33} {
+			if k >= len(p) {
+				continue
+			}
+			for _, c := range []byte{'<', '\n', 0x80, 0x1f} {
+				fill()
+				p[j], p[k] = c, '&'
+				checkSkip(t, p, 0)
+				p[j], p[k] = 'a', c
+				checkSkip(t, p, 0)
+			}
+		}
+	}
+}
+
 // TestSkipBytes puts every byte value at every position of runs of a
 // filler that stops nothing or is next to a boundary of the word test
 // (space after a control, 0x7F before non-ASCII), from every start modulo
@@ -123,13 +177,7 @@ func TestSkipBytes(t *testing.T) {
 		fillers = fillers[:1]
 	}
 	p := overrun(make([]byte, 40))
-	check := func(i int) {
-		for _, ss := range skipSets {
-			if got, want := skip(p, i, &ss.s), refSkip(p, i, ss.tab, ss.stop); got != want {
-				t.Fatalf("%s: skip(%q, %d) = %d, want %d", ss.name, p, i, got, want)
-			}
-		}
-	}
+	check := func(i int) { checkSkip(t, p, i) }
 	for _, f := range fillers {
 		for j := range p {
 			for c := 0; c < 256; c++ {
@@ -225,13 +273,23 @@ func BenchmarkSkip(b *testing.B) {
 	inputs := append(bodyStanzas(32), benchStanzas()...)
 	impls := []struct {
 		name string
+		wide bool // wideSkip while it runs
 		skip func(p []byte, i int, s *stopSet) int
 	}{
-		{"swar", skip},
-		{"ref", func(p []byte, i int, _ *stopSet) int { return refSkip(p, i, &ctab, cStopText) }},
+		{"swar", false, skip},
+		{"ref", false, func(p []byte, i int, _ *stopSet) int { return refSkip(p, i, &ctab, cStopText) }},
 	}
+	if wideSkip {
+		impls = append(impls, struct {
+			name string
+			wide bool
+			skip func(p []byte, i int, s *stopSet) int
+		}{"wide", true, skip})
+	}
+	defer func(w bool) { wideSkip = w }(wideSkip)
 	for _, in := range inputs {
 		for _, impl := range impls {
+			wideSkip = impl.wide
 			b.Run(in.name+"/"+impl.name, func(b *testing.B) {
 				b.SetBytes(int64(len(in.data)))
 				for b.Loop() {
