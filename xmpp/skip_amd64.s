@@ -2,6 +2,17 @@
 
 #include "textflag.h"
 
+// STOPS sets each byte of out where that byte of in stops: below Y4's
+// (signed), or equal to Y1's, Y2's or Y3's; t1, t2 and t3 are scratch.
+#define STOPS(in, out, t1, t2, t3) \
+	VPCMPGTB in, Y4, out \
+	VPCMPEQB in, Y1, t1  \
+	VPCMPEQB in, Y2, t2  \
+	VPCMPEQB in, Y3, t3  \
+	VPOR     t1, out, out \
+	VPOR     t3, t2, t2   \
+	VPOR     t2, out, out
+
 // func skipStops32(p unsafe.Pointer, n int, set *[4]byte) (int, bool)
 //
 // Scans p[0:n] 32 bytes at a time while 32 are left: a byte stops when it
@@ -25,20 +36,8 @@ loop64:
 	JA   tail32
 	VMOVDQU 0(SI)(BX*1), Y0
 	VMOVDQU 32(SI)(BX*1), Y9
-	VPCMPGTB Y0, Y4, Y5
-	VPCMPEQB Y0, Y1, Y6
-	VPCMPEQB Y0, Y2, Y7
-	VPCMPEQB Y0, Y3, Y8
-	VPOR Y6, Y5, Y5
-	VPOR Y8, Y7, Y7
-	VPOR Y7, Y5, Y5
-	VPCMPGTB Y9, Y4, Y10
-	VPCMPEQB Y9, Y1, Y11
-	VPCMPEQB Y9, Y2, Y12
-	VPCMPEQB Y9, Y3, Y13
-	VPOR Y11, Y10, Y10
-	VPOR Y13, Y12, Y12
-	VPOR Y12, Y10, Y10
+	STOPS(Y0, Y5, Y6, Y7, Y8)
+	STOPS(Y9, Y10, Y11, Y12, Y13)
 	VPOR Y10, Y5, Y14
 	VPTEST Y14, Y14
 	JNZ  found64
@@ -58,13 +57,7 @@ tail32:
 	CMPQ R8, CX
 	JA   none
 	VMOVDQU 0(SI)(BX*1), Y0
-	VPCMPGTB Y0, Y4, Y5
-	VPCMPEQB Y0, Y1, Y6
-	VPCMPEQB Y0, Y2, Y7
-	VPCMPEQB Y0, Y3, Y8
-	VPOR Y6, Y5, Y5
-	VPOR Y8, Y7, Y7
-	VPOR Y7, Y5, Y5
+	STOPS(Y0, Y5, Y6, Y7, Y8)
 	VPMOVMSKB Y5, AX
 	TESTL AX, AX
 	JNZ  found
